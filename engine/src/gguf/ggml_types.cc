@@ -57,9 +57,9 @@ GgmlTypeInfo GetGgmlTypeInfo(GgmlType type) {
 }
 
 std::optional<GgmlType> GgmlTypeFromName(std::string_view name) {
-  const std::string lower = absl::AsciiStrToLower(name);
+  const std::string lower = absl::AsciiStrToLower(std::string(name));
   for (const auto& t : kTypes) {
-    if (absl::AsciiStrToLower(t.name) == lower) return t.type;
+    if (absl::AsciiStrToLower(std::string(t.name)) == lower) return t.type;
   }
   return std::nullopt;
 }
@@ -80,7 +80,7 @@ absl::StatusOr<uint64_t> TensorBytes(GgmlType type, std::span<const int64_t> ne)
   if (ne[0] % info.block_size != 0) {
     return absl::InvalidArgumentError(absl::StrCat("row length ", ne[0],
                                                    " is not a multiple of the block size ",
-                                                   info.block_size, " of type ", info.name));
+                                                   info.block_size, " of type ", std::string(info.name)));
   }
   unsigned __int128 bytes = static_cast<unsigned __int128>(ne[0] / info.block_size) * info.block_bytes;
   unsigned __int128 elements = static_cast<uint64_t>(ne[0]);

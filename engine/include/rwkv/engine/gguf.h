@@ -6,6 +6,7 @@
 // file can justify: every count and length is checked against the bytes that remain.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,8 @@ enum class GgufValueType : uint32_t {
 };
 
 std::string_view GgufValueTypeName(GgufValueType type);
+// Bytes of one element of a numeric type; 0 for kString and kArray.
+uint64_t GgufValueElementSize(GgufValueType type);
 
 // One metadata value. Scalars keep their exact stored type; numeric arrays keep their raw
 // little-endian element bytes so that a read-then-write round trip is byte-identical.
