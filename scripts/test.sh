@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds everything and runs every test: unit, backend parity,
+# compatibility against the reference data, integration (real servers on 127.0.0.1), and a
+# short libFuzzer smoke run of every file parser.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+export RWKV_REFERENCE_DIR="${RWKV_REFERENCE_DIR:-$(cd .. && pwd)/shared/reference}"
+bash scripts/build.sh -DRWKV_BUILD_TESTS=ON
+bash scripts/fuzz-smoke.sh
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600
