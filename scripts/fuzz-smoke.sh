@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 seconds="${RWKV_FUZZ_SECONDS:-30}"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DRWKV_FUZZ=ON -DRWKV_CUDA=OFF -DRWKV_VULKAN=OFF >/dev/null
-cmake --build build-fuzz -j "${RWKV_BUILD_JOBS:-$(nproc)}"
 status=0
 for target in gguf tokenizer pth state_file; do
   bin="build-fuzz/fuzz/${target}_fuzz"
-  [ -x "$bin" ] || { echo "fuzz ${target}: target not built"; status=1; continue; }
+  if ! cmake --build build-fuzz -j "${RWKV_BUILD_JOBS:-$(nproc)}" --target "${target}_fuzz"; then
+    echo "fuzz ${target}: build failed"
+    status=1
+    continue
+  fi
   work="$(mktemp -d)"
   seeds="tests/fuzz/corpus/${target}"
   mkdir -p "$work/corpus"
