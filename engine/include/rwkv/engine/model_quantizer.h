@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -38,6 +39,24 @@ struct QuantizeResult {
   uint64_t tensor_count = 0;
   double seconds = 0;
 };
+
+class GgufFile;
+
+// What QuantizeGgufFile does with one tensor, in output order.
+struct TensorQuantPlan {
+  std::string name;
+  GgmlType input_type = GgmlType::kF32;
+  GgmlType output_type = GgmlType::kF32;  // == input_type: bytes are copied verbatim
+  std::vector<int64_t> ne;                // ggml_n_dims entries, fastest first
+  uint64_t input_bytes = 0;
+  uint64_t output_bytes = 0;
+};
+
+// The per-tensor decisions of llama-quantize for `target` (rwkv6-spec.md §2.8), sorted in
+// output order. InvalidArgument, naming the file and tensor, when a tensor is not F32, F16
+// or BF16.
+absl::StatusOr<std::vector<TensorQuantPlan>> PlanQuantization(const GgufFile& file,
+                                                              const QuantizeTarget& target);
 
 // InvalidArgument for bad input (quantized input, unknown target, malformed GGUF),
 // Cancelled when control.cancel was raised. Nothing is left at output_path on failure.

@@ -1,0 +1,24 @@
+// The scale searches behind the K-quant reference quantizers (rwkv6-spec.md §2.6). All
+// arithmetic is f32 with sums in element order, so results are reproducible bit for bit.
+#pragma once
+
+#include <cstdint>
+
+namespace rwkv::engine::quant {
+
+// Round to nearest, ties to even, via the 1.5·2^23 trick of the reference code. Arguments
+// beyond ±4194303 are clamped first (they only arise from degenerate input and are clamped
+// by every caller anyway).
+int NearestInt(float v);
+
+// Asymmetric search (make_qkx2_quants): finds scale s and min m >= 0 so that
+// x ≈ s·L − m with L in [0, nmax], minimising Σ w·(s·L − m − x)². Writes L[0..n), *the_min = m
+// and returns s. `laux` is n bytes of scratch.
+float MakeQkx2Quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                     float* the_min, uint8_t* laux, float rmin, float rdelta, int nstep);
+
+// Symmetric search (make_qx_quants with rmse_type 1, weights x²): x ≈ s·(L − nmax) with
+// L in [0, 2·nmax). Writes L[0..n) and returns s (0 for an all-tiny group).
+float MakeQxQuants(int n, int nmax, const float* x, int8_t* L);
+
+}  // namespace rwkv::engine::quant

@@ -1,0 +1,13 @@
+// Row conversions between f32 and the 16-bit float storage types (rwkv6-spec.md §2.3).
+#pragma once
+
+#include <cstdint>
+
+namespace rwkv::engine::quant {
+
+void Fp32ToFp16Row(const float* x, void* y, int64_t n);
+void Fp32ToBf16Row(const float* x, void* y, int64_t n);
+void Fp16ToFp32Row(const void* x, float* y, int64_t n);
+void Bf16ToFp32Row(const void* x, float* y, int64_t n);
+
+}  // namespace rwkv::engine::quant
