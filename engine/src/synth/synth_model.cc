@@ -127,7 +127,7 @@ absl::Status FillTensor(const synth::TensorRecipe& recipe, uint64_t tensor_index
 
 }  // namespace
 
-std::string_view SynthTypes() { return "f32 f16 bf16 q8_0 q5_1 q5_0 q4_1 q4_0"; }
+std::string SynthTypes() { return "f32 f16 bf16 q8_0 q5_1 q5_0 q4_1 q4_0"; }
 
 absl::StatusOr<uint32_t> SynthFileType(GgmlType type) {
   for (const SynthTypeEntry& e : kSynthTypes) {
@@ -135,7 +135,7 @@ absl::StatusOr<uint32_t> SynthFileType(GgmlType type) {
   }
   return absl::InvalidArgumentError(absl::StrCat("synth type ", std::string(GgmlTypeName(type)),
                                                  " is not supported (use one of ",
-                                                 std::string(SynthTypes()), ")"));
+                                                 SynthTypes(), ")"));
 }
 
 absl::StatusOr<SynthShape> ResolveSynthShape(const SynthOptions& o) {

@@ -67,7 +67,7 @@ struct SynthResult {
 };
 
 // "f32 f16 bf16 q8_0 q5_1 q5_0 q4_1 q4_0": the storage types WriteSyntheticModel accepts.
-std::string_view SynthTypes();
+std::string SynthTypes();
 // The general.file_type (LLAMA_FTYPE) id for a storage type SynthTypes lists, else
 // InvalidArgument.
 absl::StatusOr<uint32_t> SynthFileType(GgmlType type);
