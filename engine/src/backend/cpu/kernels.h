@@ -1,0 +1,88 @@
+// CPU kernel tables: one per instruction set, chosen once at start-up (or by tests).
+//
+// Matrix products run row by row of the weight against up to kMaxCols activation columns at
+// once, so every weight byte is read once per group of columns. Float weights (F32, F16,
+// BF16) take f32 activations. On the SIMD tables the block-quantized types take activations
+// quantized to 16-bit integers per 32-element block ("Q16": an f32 scale d per block, the
+// values q = round(x/d) in [-32767, 32767], and s = d·Σq), which keeps the relative error
+// of a dot product near 1e-5 while the products run as int16 multiply-adds. The scalar table
+// is the exact oracle: every type takes f32 activations and dequantizes the weight.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "rwkv/engine/ggml_types.h"
+
+namespace rwkv::engine::cpu {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+std::string_view IsaName(Isa isa);
+// Whether this CPU can run `isa` (kScalar always).
+bool CpuSupports(Isa isa);
+
+inline constexpr int kMaxCols = 4;
+inline constexpr int64_t kQ16Block = 32;
+
+enum class ActFormat { kF32, kQ16 };
+
+// One activation column in Q16 form: k/32 blocks.
+struct Q16View {
+  const int16_t* q = nullptr;  // k values
+  const float* d = nullptr;    // k/32 scales
+  const float* s = nullptr;    // k/32 values d·Σq
+};
+
+// out[c] = Σ_i row[i]·x_c[i] for c < n_cols (1..kMaxCols); `row` is one weight row of k
+// elements in the table's type.
+using DotF32Fn = void (*)(const uint8_t* row, int64_t k, const float* const* x, int n_cols,
+                          float* out);
+using DotQ16Fn = void (*)(const uint8_t* row, int64_t k, const Q16View* x, int n_cols,
+                          float* out);
+
+struct TypeKernels {
+  ActFormat act = ActFormat::kF32;
+  DotF32Fn dot_f32 = nullptr;  // set when act == kF32
+  DotQ16Fn dot_q16 = nullptr;  // set when act == kQ16
+};
+
+// WKV6 over T tokens of one sequence (rwkv6-spec.md §5.3 step 8): r, k, v, w and y are
+// T rows `stride` floats apart, H·S columns; u is [H][S]; state is [H][S key][S value] and
+// is updated in place.
+using Wkv6Fn = void (*)(int64_t t, int64_t h, int64_t s, const float* r, const float* k,
+                        const float* v, const float* w, int64_t stride, const float* u,
+                        float* state, float* y);
+
+struct KernelTable {
+  Isa isa = Isa::kScalar;
+  TypeKernels types[kGgmlTypeCount];
+  // Quantizes k floats (k % 32 == 0) to Q16 blocks.
+  void (*quantize_q16)(const float* x, int64_t k, int16_t* q, float* d, float* s) = nullptr;
+  Wkv6Fn wkv6 = nullptr;
+
+  const TypeKernels& For(GgmlType type) const { return types[static_cast<uint32_t>(type)]; }
+};
+
+// The table for `isa`, or nullptr when it is not compiled into this build.
+const KernelTable* KernelsFor(Isa isa);
+// The best table this CPU supports; decided once.
+const KernelTable& BestKernels();
+
+// Types every table can multiply.
+bool IsSupportedWeightType(GgmlType type);
+
+// Scalar dequantization of one row of k elements (any supported type).
+void DequantizeRow(GgmlType type, const uint8_t* row, float* out, int64_t k);
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block.
+void DecodeScaleMinK4(const uint8_t* scales, int j, uint8_t* sc, uint8_t* m);
+
+// Reference quantizer for Q16 (round half away from zero), shared by every table.
+void QuantizeQ16Scalar(const float* x, int64_t k, int16_t* q, float* d, float* s);
+
+// Table builders, one per translation unit.
+void FillScalarKernels(KernelTable& table);
+void FillAvx2Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
+
+}  // namespace rwkv::engine::cpu

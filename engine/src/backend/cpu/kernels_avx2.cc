@@ -1,0 +1,434 @@
+// AVX2 + FMA + F16C kernel table: float-weight dot products on f32 activations, and
+// int16 multiply-adds (vpmaddwd) of unpacked block-quantized weights against Q16 activations.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "backend/cpu/kernels.h"
+#include "rwkv/engine/fp16.h"
+
+namespace rwkv::engine::cpu {
+namespace {
+
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float F16At(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// ---- float weights --------------------------------------------------------------------
+
+struct LoadF32 {
+  static constexpr int kBytes = 4;
+  static __m256 Load(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static float Scalar(const uint8_t* p) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+};
+struct LoadF16 {
+  static constexpr int kBytes = 2;
+  static __m256 Load(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static float Scalar(const uint8_t* p) { return F16At(p); }
+};
+struct LoadBF16 {
+  static constexpr int kBytes = 2;
+  static __m256 Load(const uint8_t* p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+  static float Scalar(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return Bf16ToFp32(h);
+  }
+};
+
+template <class L, int NC>
+void DotFloatN(const uint8_t* row, int64_t k, const float* const* x, float* out) {
+  __m256 acc0[NC], acc1[NC];
+  for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    const __m256 w0 = L::Load(row + i * L::kBytes);
+    const __m256 w1 = L::Load(row + (i + 8) * L::kBytes);
+    for (int c = 0; c < NC; ++c) {
+      acc0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[c] + i), acc0[c]);
+      acc1[c] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[c] + i + 8), acc1[c]);
+    }
+  }
+  for (; i + 8 <= k; i += 8) {
+    const __m256 w0 = L::Load(row + i * L::kBytes);
+    for (int c = 0; c < NC; ++c) acc0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[c] + i), acc0[c]);
+  }
+  for (int c = 0; c < NC; ++c) {
+    float sum = HorizontalSum(_mm256_add_ps(acc0[c], acc1[c]));
+    for (int64_t j = i; j < k; ++j) sum += L::Scalar(row + j * L::kBytes) * x[c][j];
+    out[c] = sum;
+  }
+}
+
+template <class L>
+void DotFloat(const uint8_t* row, int64_t k, const float* const* x, int n_cols, float* out) {
+  switch (n_cols) {
+    case 1:
+      return DotFloatN<L, 1>(row, k, x, out);
+    case 2:
+      return DotFloatN<L, 2>(row, k, x, out);
+    case 3:
+      return DotFloatN<L, 3>(row, k, x, out);
+    default:
+      return DotFloatN<L, 4>(row, k, x, out);
+  }
+}
+
+// ---- block-quantized weights ----------------------------------------------------------
+//
+// An unpacker turns 32-element block j of a super-block into 32 int16 weights q (two
+// vectors, elements 0-15 and 16-31) with weight = scale·q + min.
+
+struct UnpackQ8_0 {
+  static constexpr int kBlocks = 1, kBytes = 34;
+  static constexpr bool kHasMin = false;
+  struct Ctx {};
+  static void Super(const uint8_t*, Ctx&) {}
+  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
+                    float*) {
+    *scale = F16At(b);
+    *lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
+    *hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 18)));
+  }
+};
+
+inline void Nibbles16(const uint8_t* qs, __m256i* lo, __m256i* hi) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  *lo = _mm256_cvtepu8_epi16(_mm_and_si128(bytes, m4));
+  *hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(bytes, 4), m4));
+}
+
+// Lane i of the result is 16 when bit i of `bits` (16 bits) is set, else 0.
+inline __m256i HighBit16(uint32_t bits) {
+  const __m256i masks = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048,
+                                          4096, 8192, 16384, static_cast<int16_t>(0x8000));
+  const __m256i v = _mm256_and_si256(_mm256_set1_epi16(static_cast<int16_t>(bits)), masks);
+  return _mm256_and_si256(_mm256_cmpeq_epi16(v, masks), _mm256_set1_epi16(16));
+}
+
+struct UnpackQ4_0 {
+  static constexpr int kBlocks = 1, kBytes = 18;
+  static constexpr bool kHasMin = false;
+  struct Ctx {};
+  static void Super(const uint8_t*, Ctx&) {}
+  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
+                    float*) {
+    *scale = F16At(b);
+    Nibbles16(b + 2, lo, hi);
+    const __m256i eight = _mm256_set1_epi16(8);
+    *lo = _mm256_sub_epi16(*lo, eight);
+    *hi = _mm256_sub_epi16(*hi, eight);
+  }
+};
+
+struct UnpackQ4_1 {
+  static constexpr int kBlocks = 1, kBytes = 20;
+  static constexpr bool kHasMin = true;
+  struct Ctx {};
+  static void Super(const uint8_t*, Ctx&) {}
+  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
+                    float* min) {
+    *scale = F16At(b);
+    *min = F16At(b + 2);
+    Nibbles16(b + 4, lo, hi);
+  }
+};
+
+struct UnpackQ5_0 {
+  static constexpr int kBlocks = 1, kBytes = 22;
+  static constexpr bool kHasMin = false;
+  struct Ctx {};
+  static void Super(const uint8_t*, Ctx&) {}
+  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
+                    float*) {
+    *scale = F16At(b);
+    uint32_t qh;
+    std::memcpy(&qh, b + 2, 4);
+    Nibbles16(b + 6, lo, hi);
+    const __m256i sixteen = _mm256_set1_epi16(16);
+    *lo = _mm256_sub_epi16(_mm256_or_si256(*lo, HighBit16(qh & 0xFFFF)), sixteen);
+    *hi = _mm256_sub_epi16(_mm256_or_si256(*hi, HighBit16(qh >> 16)), sixteen);
+  }
+};
+
+struct UnpackQ5_1 {
+  static constexpr int kBlocks = 1, kBytes = 24;
+  static constexpr bool kHasMin = true;
+  struct Ctx {};
+  static void Super(const uint8_t*, Ctx&) {}
+  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
+                    float* min) {
+    *scale = F16At(b);
+    *min = F16At(b + 2);
+    uint32_t qh;
+    std::memcpy(&qh, b + 4, 4);
+    Nibbles16(b + 8, lo, hi);
+    *lo = _mm256_or_si256(*lo, HighBit16(qh & 0xFFFF));
+    *hi = _mm256_or_si256(*hi, HighBit16(qh >> 16));
+  }
+};
+
+struct KScales {
+  float scale[8];
+  float min[8];
+};
+
+inline void DecodeK4(const uint8_t* sb, KScales& ctx) {
+  const float d = F16At(sb);
+  const float dmin = F16At(sb + 2);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    DecodeScaleMinK4(sb + 4, j, &sc, &m);
+    ctx.scale[j] = d * static_cast<float>(sc);
+    ctx.min[j] = -dmin * static_cast<float>(m);
+  }
+}
+
+inline void Split32(__m256i bytes, __m256i* lo, __m256i* hi, bool is_signed) {
+  if (is_signed) {
+    *lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(bytes));
+    *hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(bytes, 1));
+  } else {
+    *lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(bytes));
+    *hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(bytes, 1));
+  }
+}
+
+inline __m256i NibblesK(const uint8_t* qs, int j) {
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * (j / 2)));
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  return (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(b, 4), m4) : _mm256_and_si256(b, m4);
+}
+
+struct UnpackQ4_K {
+  static constexpr int kBlocks = 8, kBytes = 144;
+  static constexpr bool kHasMin = true;
+  using Ctx = KScales;
+  static void Super(const uint8_t* sb, Ctx& ctx) { DecodeK4(sb, ctx); }
+  static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
+                    float* scale, float* min) {
+    *scale = ctx.scale[j];
+    *min = ctx.min[j];
+    Split32(NibblesK(sb + 16, j), lo, hi, false);
+  }
+};
+
+struct UnpackQ5_K {
+  static constexpr int kBlocks = 8, kBytes = 176;
+  static constexpr bool kHasMin = true;
+  using Ctx = KScales;
+  static void Super(const uint8_t* sb, Ctx& ctx) { DecodeK4(sb, ctx); }
+  static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
+                    float* scale, float* min) {
+    *scale = ctx.scale[j];
+    *min = ctx.min[j];
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
+    const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << j));
+    const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit),
+                                          _mm256_set1_epi8(16));
+    Split32(_mm256_or_si256(NibblesK(sb + 48, j), high), lo, hi, false);
+  }
+};
+
+struct UnpackQ6_K {
+  static constexpr int kBlocks = 8, kBytes = 210;
+  static constexpr bool kHasMin = false;
+  struct Ctx {
+    float d;
+  };
+  static void Super(const uint8_t* sb, Ctx& ctx) { ctx.d = F16At(sb + 208); }
+  static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
+                    float* scale, float*) {
+    const int h = j / 4, c = j % 4;
+    const __m256i ql =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 64 * h + 32 * (c & 1)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i nib =
+        c < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h));
+    const __m256i bits = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)),
+                                          _mm256_set1_epi8(3));
+    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(bits, 4)),
+                                      _mm256_set1_epi8(32));
+    Split32(q, lo, hi, true);
+    const int8_t* sc = reinterpret_cast<const int8_t*>(sb + 192);
+    *lo = _mm256_mullo_epi16(*lo, _mm256_set1_epi16(sc[2 * j]));
+    *hi = _mm256_mullo_epi16(*hi, _mm256_set1_epi16(sc[2 * j + 1]));
+    *scale = ctx.d;
+  }
+};
+
+template <class U, int NC>
+void DotQ16N(const uint8_t* row, int64_t k, const Q16View* x, float* out) {
+  __m256 acc[NC][2];
+  float mins[NC];
+  for (int c = 0; c < NC; ++c) {
+    acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+    mins[c] = 0.0f;
+  }
+  const int64_t n_super = k / (32 * U::kBlocks);
+  int64_t b = 0;  // global 32-block index
+  for (int64_t sbi = 0; sbi < n_super; ++sbi) {
+    const uint8_t* sb = row + sbi * U::kBytes;
+    typename U::Ctx ctx;
+    U::Super(sb, ctx);
+    for (int j = 0; j < U::kBlocks; ++j, ++b) {
+      __m256i lo, hi;
+      float scale, min = 0.0f;
+      U::Block(sb, ctx, j, &lo, &hi, &scale, &min);
+      for (int c = 0; c < NC; ++c) {
+        const __m256i* xq = reinterpret_cast<const __m256i*>(x[c].q + b * 32);
+        const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(xq)),
+                                           _mm256_madd_epi16(hi, _mm256_loadu_si256(xq + 1)));
+        acc[c][b & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale * x[c].d[b]),
+                                        acc[c][b & 1]);
+        if constexpr (U::kHasMin) mins[c] += min * x[c].s[b];
+      }
+    }
+  }
+  for (int c = 0; c < NC; ++c) out[c] = HorizontalSum(_mm256_add_ps(acc[c][0], acc[c][1])) + mins[c];
+}
+
+template <class U>
+void DotQ16(const uint8_t* row, int64_t k, const Q16View* x, int n_cols, float* out) {
+  switch (n_cols) {
+    case 1:
+      return DotQ16N<U, 1>(row, k, x, out);
+    case 2:
+      return DotQ16N<U, 2>(row, k, x, out);
+    case 3:
+      return DotQ16N<U, 3>(row, k, x, out);
+    default:
+      return DotQ16N<U, 4>(row, k, x, out);
+  }
+}
+
+void QuantizeQ16Avx2(const float* x, int64_t k, int16_t* q, float* d, float* s) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < k / 32; ++b) {
+    const float* xb = x + b * 32;
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_loadu_ps(xb + 8 * i);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[i]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float db = _mm_cvtss_f32(m) / 32767.0f;
+    const float idf = db != 0.0f ? 1.0f / db : 0.0f;
+    const __m256 id = _mm256_set1_ps(idf);
+    __m256i qi[4];
+    __m256i sum = _mm256_setzero_si256();
+    for (int i = 0; i < 4; ++i) {
+      qi[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], id),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      sum = _mm256_add_epi32(sum, qi[i]);
+    }
+    const __m256i p0 = _mm256_permute4x64_epi64(_mm256_packs_epi32(qi[0], qi[1]), 0xD8);
+    const __m256i p1 = _mm256_permute4x64_epi64(_mm256_packs_epi32(qi[2], qi[3]), 0xD8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 32), p0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 32 + 16), p1);
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    d[b] = db;
+    s[b] = db * static_cast<float>(_mm_cvtsi128_si32(s4));
+  }
+}
+
+void Wkv6Avx2(int64_t t_count, int64_t h_count, int64_t s, const float* r, const float* k,
+              const float* v, const float* w, int64_t stride, const float* u, float* state,
+              float* y) {
+  for (int64_t t = 0; t < t_count; ++t) {
+    const int64_t row = t * stride;
+    for (int64_t h = 0; h < h_count; ++h) {
+      float* st = state + h * s * s;
+      float* yh = y + row + h * s;
+      const float* vh = v + row + h * s;
+      for (int64_t j = 0; j < s; j += 8) _mm256_storeu_ps(yh + j, _mm256_setzero_ps());
+      for (int64_t i = 0; i < s; ++i) {
+        const int64_t c = h * s + i;
+        const __m256 ki = _mm256_set1_ps(k[row + c]);
+        const __m256 ri = _mm256_set1_ps(r[row + c]);
+        const __m256 wi = _mm256_set1_ps(w[row + c]);
+        const __m256 ui = _mm256_set1_ps(u[c]);
+        float* si = st + i * s;
+        for (int64_t j = 0; j < s; j += 8) {
+          const __m256 kv = _mm256_mul_ps(ki, _mm256_loadu_ps(vh + j));
+          const __m256 sv = _mm256_loadu_ps(si + j);
+          const __m256 yv = _mm256_fmadd_ps(ri, _mm256_fmadd_ps(ui, kv, sv), _mm256_loadu_ps(yh + j));
+          _mm256_storeu_ps(yh + j, yv);
+          _mm256_storeu_ps(si + j, _mm256_fmadd_ps(wi, sv, kv));
+        }
+      }
+    }
+  }
+}
+
+void Wkv6Dispatch(int64_t t_count, int64_t h_count, int64_t s, const float* r, const float* k,
+                  const float* v, const float* w, int64_t stride, const float* u, float* state,
+                  float* y) {
+  if (s % 8 != 0) {
+    return KernelsFor(Isa::kScalar)->wkv6(t_count, h_count, s, r, k, v, w, stride, u, state, y);
+  }
+  Wkv6Avx2(t_count, h_count, s, r, k, v, w, stride, u, state, y);
+}
+
+template <GgmlType kType, class L>
+void SetFloat(KernelTable& t) {
+  TypeKernels& tk = t.types[static_cast<uint32_t>(kType)];
+  tk.act = ActFormat::kF32;
+  tk.dot_f32 = &DotFloat<L>;
+  tk.dot_q16 = nullptr;
+}
+
+template <GgmlType kType, class U>
+void SetQ16(KernelTable& t) {
+  TypeKernels& tk = t.types[static_cast<uint32_t>(kType)];
+  tk.act = ActFormat::kQ16;
+  tk.dot_f32 = nullptr;
+  tk.dot_q16 = &DotQ16<U>;
+}
+
+}  // namespace
+
+void FillAvx2Kernels(KernelTable& t) {
+  t.isa = Isa::kAvx2;
+  SetFloat<GgmlType::kF32, LoadF32>(t);
+  SetFloat<GgmlType::kF16, LoadF16>(t);
+  SetFloat<GgmlType::kBF16, LoadBF16>(t);
+  SetQ16<GgmlType::kQ8_0, UnpackQ8_0>(t);
+  SetQ16<GgmlType::kQ4_0, UnpackQ4_0>(t);
+  SetQ16<GgmlType::kQ4_1, UnpackQ4_1>(t);
+  SetQ16<GgmlType::kQ5_0, UnpackQ5_0>(t);
+  SetQ16<GgmlType::kQ5_1, UnpackQ5_1>(t);
+  SetQ16<GgmlType::kQ4_K, UnpackQ4_K>(t);
+  SetQ16<GgmlType::kQ5_K, UnpackQ5_K>(t);
+  SetQ16<GgmlType::kQ6_K, UnpackQ6_K>(t);
+  t.quantize_q16 = &QuantizeQ16Avx2;
+  t.wkv6 = &Wkv6Dispatch;
+}
+
+}  // namespace rwkv::engine::cpu

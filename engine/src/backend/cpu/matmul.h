@@ -1,0 +1,29 @@
+// Multi-threaded matrix product on the CPU: y[n][m] (+)= epilogue(Σ_k w[m][k]·x[n][k]),
+// weights in any supported type read in place, every weight row read once per group of
+// kMaxCols activation columns.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/thread_pool.h"
+
+namespace rwkv::engine::cpu {
+
+// Reusable Q16 activation storage.
+struct MatMulScratch {
+  std::vector<int16_t> q;
+  std::vector<float> d;
+  std::vector<float> s;
+};
+
+float ApplyEpilogue(backend::Epilogue epilogue, float v);
+
+// x: n rows of w.cols floats, x_stride apart; y: n rows of w.rows floats, y_stride apart.
+void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightView& w,
+            const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride,
+            backend::Epilogue epilogue, bool accumulate, MatMulScratch& scratch);
+
+}  // namespace rwkv::engine::cpu

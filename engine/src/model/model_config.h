@@ -1,0 +1,15 @@
+// Reads an RWKV-6 GGUF's hyper-parameters (rwkv6-spec.md §3.2) type-strictly and completes
+// them from the tensor shapes (F, V, Dm, Dd come from the tensors, §4.3).
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "rwkv/engine/gguf.h"
+#include "rwkv/engine/model.h"
+
+namespace rwkv::engine {
+
+// InvalidArgument (wrong architecture, wrong key type, inconsistent values) or NotFound
+// (required key or tensor missing); messages name the file and the key or tensor.
+absl::StatusOr<ModelConfig> ReadModelConfig(const GgufFile& file);
+
+}  // namespace rwkv::engine
