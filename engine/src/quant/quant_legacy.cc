@@ -134,7 +134,7 @@ void QuantizeRowQ8_0(const float* x, void* y_out, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = Fp32ToFp16(d);
     for (int j = 0; j < kQK; ++j) {
-      y[i].qs[j] = static_cast<int8_t>(TruncToInt(std::round(x[j] * id)));
+      y[i].qs[j] = static_cast<int8_t>(RoundHalfAwayToInt(x[j] * id));
     }
   }
 }
@@ -147,7 +147,7 @@ void QuantizeRowQ8_1(const float* x, void* y_out, int64_t n) {
     y[i].d = Fp32ToFp16(d);
     int sum = 0;
     for (int j = 0; j < kQK; ++j) {
-      y[i].qs[j] = static_cast<int8_t>(TruncToInt(std::round(x[j] * id)));
+      y[i].qs[j] = static_cast<int8_t>(RoundHalfAwayToInt(x[j] * id));
       sum += y[i].qs[j];
     }
     y[i].s = Fp32ToFp16(static_cast<float>(sum) * d);

@@ -28,4 +28,12 @@ inline int TruncToInt(float v) {
   return (v > -2147483648.0f && v < 2147483648.0f) ? static_cast<int>(v) : 0;
 }
 
+// roundf (half away from zero) converted to int, without the libm call: v − trunc(v) is
+// exact for |v| < 2^23, so the comparison with ±0.5 decides exactly as roundf does.
+inline int RoundHalfAwayToInt(float v) {
+  const int t = TruncToInt(v);
+  const float frac = v - static_cast<float>(t);
+  return t + (frac >= 0.5f ? 1 : 0) - (frac <= -0.5f ? 1 : 0);
+}
+
 }  // namespace rwkv::engine::quant

@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "quant/blocks.h"
+#include "quant/quant_legacy.h"
 #include "rwkv/engine/fp16.h"
 #include "rwkv/engine/quant.h"
 
@@ -292,6 +293,25 @@ TEST(QuantRowTest, NonFiniteInputDoesNotCrash) {
                      GgmlType::kQ8_0, GgmlType::kQ8_1, GgmlType::kQ4_K, GgmlType::kQ5_K,
                      GgmlType::kQ6_K, GgmlType::kQ8_K}) {
     EXPECT_TRUE(QuantizeRow(t, x.data(), buf.data(), 256).ok()) << GgmlTypeName(t);
+  }
+}
+
+}  // namespace
+}  // namespace rwkv::engine
+
+namespace rwkv::engine {
+namespace {
+
+TEST(QuantRowTest, InlineRoundingMatchesRoundf) {
+  for (float v : {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, 2.5f, -2.5f, 0.49999997f, -0.49999997f,
+                  126.5f, -127.49999f, 127.0f, 1e-30f}) {
+    EXPECT_EQ(quant::RoundHalfAwayToInt(v), static_cast<int>(std::round(v))) << v;
+  }
+  // Every 61st float in [-256, 256].
+  for (uint32_t bits = 0; bits <= FloatBits(256.0f); bits += 61) {
+    for (float v : {BitsToFloat(bits), -BitsToFloat(bits)}) {
+      ASSERT_EQ(quant::RoundHalfAwayToInt(v), static_cast<int>(std::round(v))) << v;
+    }
   }
 }
 
