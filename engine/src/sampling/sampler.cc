@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -15,6 +16,42 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int32_t kMaxRepeatWindow = 1 << 20;
 
 bool IsFinite(float v) { return std::isfinite(v); }
+
+// exp(x) for x <= 0 in plain float arithmetic (no libm call, so the loops vectorise and the
+// result does not depend on the platform's libm): Cody-Waite reduction to |f| <= 0.35 and a
+// degree-6 Taylor polynomial, relative error about 2e-7. Returns 0 below -87.
+inline float FastExp(float x) {
+  const float xc = std::max(x, -87.0f);
+  const int32_t n = static_cast<int32_t>(xc * 1.44269504f - 0.5f);  // xc <= 0: nearest-ish
+  const float nf = static_cast<float>(n);
+  const float f = (xc - nf * 0.693145751953125f) - nf * 1.428606765330187e-06f;
+  float p = 1.0f / 720.0f;
+  p = p * f + 1.0f / 120.0f;
+  p = p * f + 1.0f / 24.0f;
+  p = p * f + 1.0f / 6.0f;
+  p = p * f + 0.5f;
+  p = p * f + 1.0f;
+  p = p * f + 1.0f;
+  uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return x > -87.0f ? p * scale : 0.0f;
+}
+
+// Sum with four interleaved accumulators: a fixed order (deterministic) that does not
+// serialise on one addition chain.
+double SumWeights(const float* w, size_t n) {
+  double acc[4] = {0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    acc[0] += w[i];
+    acc[1] += w[i + 1];
+    acc[2] += w[i + 2];
+    acc[3] += w[i + 3];
+  }
+  for (; i < n; ++i) acc[0] += w[i];
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
 
 }  // namespace
 
@@ -162,47 +199,23 @@ int32_t Sampler::Sample(std::span<float> logits) {
   if (k == 0 && !use_top_p && !use_min_p) return DrawFull(logits, max_logit);
 
   candidates_.clear();
-  if (params_.style == SamplingStyle::kLlamaCpp) {
-    if (k > 0) {
-      CollectTopK(logits, k);
-      if (use_top_p) {
-        double total = 0.0;
-        for (const Candidate& c : candidates_) total += std::exp(double{c.logit} - max_logit);
-        CutTopP(params_.top_p * total, /*keep_ties=*/false);
-      }
-    } else if (use_top_p) {
-      CollectSortedMass(logits, max_logit, params_.top_p);
-    } else {
-      CollectAtLeast(logits, max_logit + std::log(params_.min_p));
-    }
+  if (params_.style == SamplingStyle::kLlamaCpp && k > 0) {
+    CollectTopK(logits, k);
+    if (use_top_p) CutSortedTopP(max_logit);
+  } else if (use_top_p) {
+    CollectTopP(logits, max_logit);
+    if (k > 0 && candidates_.size() > static_cast<size_t>(k)) KeepBest(k);
+  } else if (k > 0) {
+    CollectTopK(logits, k);
   } else {
-    if (use_top_p) {
-      CollectSortedMass(logits, max_logit, params_.top_p);
-      if (k > 0 && candidates_.size() > static_cast<size_t>(k)) candidates_.resize(k);
-    } else if (k > 0) {
-      CollectTopK(logits, k);
-    } else {
-      CollectAtLeast(logits, max_logit + std::log(params_.min_p));
-    }
+    CollectAtLeast(logits, max_logit + std::log(params_.min_p));
   }
-  if (use_min_p) CutMinP();
-  return DrawCandidates();
+  if (use_min_p) CutMinP(max_logit);
+  return DrawCandidates(max_logit);
 }
-
-namespace {
-
-// Candidate order: higher logit first, then lower id. A strict weak ordering, so sorting
-// is deterministic whatever the algorithm.
-template <typename C>
-bool Before(const C& a, const C& b) {
-  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-}
-
-}  // namespace
 
 void Sampler::CollectTopK(std::span<const float> logits, int32_t k) {
   const int64_t n = static_cast<int64_t>(logits.size());
-  auto before = [](const Candidate& a, const Candidate& b) { return Before(a, b); };
   if (static_cast<int64_t>(k) * 8 < n) {
     // A bounded heap whose front is the worst kept candidate: most logits are rejected by
     // a single comparison, which beats copying the whole row for small k.
@@ -211,21 +224,25 @@ void Sampler::CollectTopK(std::span<const float> logits, int32_t k) {
       const Candidate c{logits[i], static_cast<int32_t>(i)};
       if (candidates_.size() < static_cast<size_t>(k)) {
         candidates_.push_back(c);
-        std::push_heap(candidates_.begin(), candidates_.end(), before);
+        std::push_heap(candidates_.begin(), candidates_.end(), Before);
       } else if (Before(c, candidates_.front())) {
-        std::pop_heap(candidates_.begin(), candidates_.end(), before);
+        std::pop_heap(candidates_.begin(), candidates_.end(), Before);
         candidates_.back() = c;
-        std::push_heap(candidates_.begin(), candidates_.end(), before);
+        std::push_heap(candidates_.begin(), candidates_.end(), Before);
       }
     }
-  } else {
-    candidates_.resize(n);
-    for (int64_t i = 0; i < n; ++i) candidates_[i] = {logits[i], static_cast<int32_t>(i)};
-    std::nth_element(candidates_.begin(), candidates_.begin() + (k - 1), candidates_.end(),
-                     before);
-    candidates_.resize(k);
+    std::sort(candidates_.begin(), candidates_.end(), Before);
+    return;
   }
-  std::sort(candidates_.begin(), candidates_.end(), before);
+  candidates_.resize(n);
+  for (int64_t i = 0; i < n; ++i) candidates_[i] = {logits[i], static_cast<int32_t>(i)};
+  KeepBest(k);
+}
+
+void Sampler::KeepBest(int32_t k) {
+  std::nth_element(candidates_.begin(), candidates_.begin() + (k - 1), candidates_.end(), Before);
+  candidates_.resize(k);
+  std::sort(candidates_.begin(), candidates_.end(), Before);
 }
 
 void Sampler::CollectAtLeast(std::span<const float> logits, float threshold) {
@@ -233,78 +250,81 @@ void Sampler::CollectAtLeast(std::span<const float> logits, float threshold) {
   for (int64_t i = 0; i < n; ++i) {
     if (logits[i] >= threshold) candidates_.push_back({logits[i], static_cast<int32_t>(i)});
   }
-  std::sort(candidates_.begin(), candidates_.end(),
-            [](const Candidate& a, const Candidate& b) { return Before(a, b); });
 }
 
-// Top-p over the whole row without sorting it: a histogram of the probability mass by
-// distance below the maximum logit finds the smallest distance band that holds the requested
-// share; only the logits in that band are collected and sorted before the exact cut. Ties
-// at the cutoff survive in the RWKV style (equal logits fall in the same band).
-void Sampler::CollectSortedMass(std::span<const float> logits, float max_logit,
-                                double fraction) {
-  constexpr int kBucketsPerUnit = 8;
+// Top-p over the whole row without sorting it. A histogram of the probability mass by
+// distance below the maximum logit finds the band where the cumulative mass crosses top_p:
+// every logit above that band is kept (in id order), and only the band itself is sorted to
+// find the exact cut. The kept set is the sorted prefix llama.cpp and ChatRWKV keep; ties
+// at the cutoff survive in the RWKV style.
+void Sampler::CollectTopP(std::span<const float> logits, float max_logit) {
+  constexpr int kBucketsPerUnit = 16;
   constexpr int kBuckets = 40 * kBucketsPerUnit;  // the last bucket holds everything further
-  auto bucket_of = [&](float l) {
+  auto bucket_of = [max_logit](float l) {
     const float d = (max_logit - l) * kBucketsPerUnit;
     return d < kBuckets ? static_cast<int>(d) : kBuckets;
   };
   std::array<double, kBuckets + 1> mass{};
   const int64_t n = static_cast<int64_t>(logits.size());
-  double total = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float w = std::exp(logits[i] - max_logit);
-    total += w;
-    mass[bucket_of(logits[i])] += w;
-  }
-  const double needed = fraction * total;
-  int last = 0;
-  for (double cum = mass[0]; cum < needed && last < kBuckets;) cum += mass[++last];
-  for (int64_t i = 0; i < n; ++i) {
-    if (bucket_of(logits[i]) <= last) candidates_.push_back({logits[i], static_cast<int32_t>(i)});
-  }
-  std::sort(candidates_.begin(), candidates_.end(),
-            [](const Candidate& a, const Candidate& b) { return Before(a, b); });
-  CutTopP(needed, /*keep_ties=*/params_.style == SamplingStyle::kRwkv);
-}
-
-// Keeps the shortest prefix whose weight exp(logit − first) reaches `needed` (llama.cpp
-// keeps at least one candidate; rounding that never reaches it keeps everything).
-void Sampler::CutTopP(double needed, bool keep_ties) {
-  if (candidates_.empty()) return;
-  const double ref = candidates_.front().logit;
+  weights_.resize(n);
+  for (int64_t i = 0; i < n; ++i) weights_[i] = FastExp(logits[i] - max_logit);
+  const double total = SumWeights(weights_.data(), n);
+  for (int64_t i = 0; i < n; ++i) mass[bucket_of(logits[i])] += weights_[i];
+  const double needed = params_.top_p * total;
+  int cut_bucket = 0;
   double cum = 0.0;
-  size_t keep = candidates_.size();
-  for (size_t i = 0; i < candidates_.size(); ++i) {
-    cum += std::exp(double{candidates_[i].logit} - ref);
+  while (cut_bucket < kBuckets && cum + mass[cut_bucket] < needed) cum += mass[cut_bucket++];
+
+  band_.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    const int b = bucket_of(logits[i]);
+    if (b < cut_bucket) {
+      candidates_.push_back({logits[i], static_cast<int32_t>(i)});
+    } else if (b == cut_bucket) {
+      band_.push_back({logits[i], static_cast<int32_t>(i)});
+    }
+  }
+  std::sort(band_.begin(), band_.end(), Before);
+  size_t keep = band_.size();
+  for (size_t i = 0; i < band_.size(); ++i) {
+    cum += FastExp(band_[i].logit - max_logit);
     if (cum >= needed) {
       keep = i + 1;
       break;
     }
   }
-  if (keep_ties) {
-    while (keep < candidates_.size() && candidates_[keep].logit == candidates_[keep - 1].logit) {
-      ++keep;
+  if (params_.style == SamplingStyle::kRwkv) {
+    while (keep < band_.size() && band_[keep].logit == band_[keep - 1].logit) ++keep;
+  }
+  candidates_.insert(candidates_.end(), band_.begin(), band_.begin() + keep);
+}
+
+// llama.cpp's top-p after top-k: the sorted candidates renormalised among themselves.
+void Sampler::CutSortedTopP(float max_logit) {
+  double total = 0.0;
+  for (const Candidate& c : candidates_) total += FastExp(c.logit - max_logit);
+  const double needed = params_.top_p * total;
+  double cum = 0.0;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    cum += FastExp(candidates_[i].logit - max_logit);
+    if (cum >= needed) {
+      candidates_.resize(i + 1);
+      return;
     }
   }
-  candidates_.resize(keep);
 }
 
-void Sampler::CutMinP() {
-  if (candidates_.empty()) return;
-  const float threshold = candidates_.front().logit + std::log(params_.min_p);
-  size_t keep = 1;
-  while (keep < candidates_.size() && candidates_[keep].logit >= threshold) ++keep;
-  candidates_.resize(keep);
+void Sampler::CutMinP(float max_logit) {
+  const float threshold = max_logit + std::log(params_.min_p);
+  std::erase_if(candidates_, [threshold](const Candidate& c) { return c.logit < threshold; });
 }
 
-int32_t Sampler::DrawCandidates() {
-  const double inv_t = 1.0 / params_.temperature;
-  const double ref = candidates_.front().logit;
+int32_t Sampler::DrawCandidates(float max_logit) {
+  const float inv_t = 1.0f / params_.temperature;
   weights_.resize(candidates_.size());
   double total = 0.0;
   for (size_t i = 0; i < candidates_.size(); ++i) {
-    weights_[i] = static_cast<float>(std::exp((candidates_[i].logit - ref) * inv_t));
+    weights_[i] = FastExp((candidates_[i].logit - max_logit) * inv_t);
     total += weights_[i];
   }
   const double target = NextUniform() * total;
@@ -314,7 +334,7 @@ int32_t Sampler::DrawCandidates() {
     if (weights_[i] <= 0.0f) continue;
     cum += weights_[i];
     last_positive = candidates_[i].id;
-    if (cum > target) return candidates_[i].id;
+    if (cum > target) return last_positive;
   }
   return last_positive;
 }
@@ -323,11 +343,8 @@ int32_t Sampler::DrawFull(std::span<const float> logits, float max_logit) {
   const float inv_t = 1.0f / params_.temperature;
   const size_t n = logits.size();
   weights_.resize(n);
-  double total = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    weights_[i] = std::exp((logits[i] - max_logit) * inv_t);
-    total += weights_[i];
-  }
+  for (size_t i = 0; i < n; ++i) weights_[i] = FastExp((logits[i] - max_logit) * inv_t);
+  const double total = SumWeights(weights_.data(), n);
   const double target = NextUniform() * total;
   double cum = 0.0;
   int32_t last_positive = 0;
