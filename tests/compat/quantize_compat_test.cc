@@ -1,7 +1,11 @@
 // Quantizing the reference F16 GGUF must reproduce llama-quantize's files byte for byte
 // (tiny-rwkv6/manifest.json records every tensor's type, shape and sha256, the KV order and
 // the whole file's sha256).
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -12,14 +16,125 @@
 #include "rwkv/engine/gguf.h"
 #include "rwkv/engine/model_quantizer.h"
 #include "rwkv/engine/quant.h"
-#include "support/json_lite.h"
 #include "support/sha256.h"
 #include "support/test_paths.h"
 
 namespace rwkv::engine {
 namespace {
 
-using rwkv::testing::JsonValue;
+// Just enough JSON for manifest.json: objects, arrays, strings (the manifest's escapes),
+// numbers, true/false/null. Malformed input fails the current test.
+struct JsonValue {
+  std::string string;
+  double number = 0;
+  std::vector<JsonValue> items;
+  std::vector<std::pair<std::string, JsonValue>> members;
+
+  size_t size() const { return items.size(); }
+  const JsonValue& operator[](size_t i) const { return items[i]; }
+  const JsonValue& operator[](const std::string& key) const {
+    static const JsonValue kNull;
+    for (const auto& [k, v] : members) {
+      if (k == key) return v;
+    }
+    ADD_FAILURE() << "manifest has no member " << key;
+    return kNull;
+  }
+  const std::string& AsString() const { return string; }
+  int64_t AsInt() const { return static_cast<int64_t>(number); }
+  std::vector<int64_t> AsIntVector() const {
+    std::vector<int64_t> v;
+    for (const JsonValue& item : items) v.push_back(item.AsInt());
+    return v;
+  }
+};
+
+class JsonReader {
+ public:
+  explicit JsonReader(const std::string& text) : text_(text) {}
+
+  bool Parse(JsonValue* out) {
+    if (!Value(out, 0)) return false;
+    SkipSpace();
+    return pos_ == text_.size();
+  }
+
+ private:
+  void SkipSpace() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  bool Consume(char c) {
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool String(std::string* out) {
+    if (!Consume('"')) return false;
+    while (pos_ < text_.size() && text_[pos_] != '"') {
+      char c = text_[pos_++];
+      if (c == '\\') {
+        if (pos_ >= text_.size()) return false;
+        const char e = text_[pos_++];
+        if (e == 'u') {  // the manifest only escapes ASCII this way
+          if (pos_ + 4 > text_.size()) return false;
+          c = static_cast<char>(std::strtol(text_.substr(pos_, 4).c_str(), nullptr, 16));
+          pos_ += 4;
+        } else {
+          const std::map<char, char> simple = {{'n', '\n'}, {'t', '\t'}, {'r', '\r'},
+                                               {'b', '\b'}, {'f', '\f'}};
+          c = simple.count(e) ? simple.at(e) : e;
+        }
+      }
+      out->push_back(c);
+    }
+    return Consume('"');
+  }
+  bool Value(JsonValue* out, int depth) {
+    if (depth > 64) return false;
+    SkipSpace();
+    if (pos_ >= text_.size()) return false;
+    const char c = text_[pos_];
+    if (c == '{') {
+      ++pos_;
+      if (Consume('}')) return true;
+      do {
+        std::string key;
+        JsonValue v;
+        if (!String(&key) || !Consume(':') || !Value(&v, depth + 1)) return false;
+        out->members.emplace_back(std::move(key), std::move(v));
+      } while (Consume(','));
+      return Consume('}');
+    }
+    if (c == '[') {
+      ++pos_;
+      if (Consume(']')) return true;
+      do {
+        JsonValue v;
+        if (!Value(&v, depth + 1)) return false;
+        out->items.push_back(std::move(v));
+      } while (Consume(','));
+      return Consume(']');
+    }
+    if (c == '"') return String(&out->string);
+    for (const char* word : {"true", "false", "null"}) {
+      if (text_.compare(pos_, std::strlen(word), word) == 0) {
+        pos_ += std::strlen(word);
+        return true;
+      }
+    }
+    char* end = nullptr;
+    out->number = std::strtod(text_.c_str() + pos_, &end);
+    if (end == text_.c_str() + pos_) return false;
+    pos_ = static_cast<size_t>(end - text_.c_str());
+    return true;
+  }
+
+  const std::string& text_;
+  size_t pos_ = 0;
+};
 
 class QuantizeCompatTest : public ::testing::Test {
  protected:
@@ -27,10 +142,8 @@ class QuantizeCompatTest : public ::testing::Test {
     model_dir_ = rwkv::testing::ReferenceDir() + "/tiny-rwkv6";
     f16_path_ = model_dir_ + "/tiny-rwkv6-f16.gguf";
     if (!std::filesystem::exists(f16_path_)) GTEST_SKIP() << "reference data missing: " << f16_path_;
-    absl::StatusOr<JsonValue> manifest =
-        rwkv::testing::ParseJson(rwkv::testing::ReadFileOrDie(model_dir_ + "/manifest.json"));
-    ASSERT_TRUE(manifest.ok()) << manifest.status();
-    manifest_ = *std::move(manifest);
+    const std::string text = rwkv::testing::ReadFileOrDie(model_dir_ + "/manifest.json");
+    ASSERT_TRUE(JsonReader(text).Parse(&manifest_)) << "cannot parse manifest.json";
     out_dir_ = rwkv::testing::MakeTempDir("quantize-compat");
   }
 
