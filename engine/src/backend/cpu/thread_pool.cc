@@ -15,8 +15,8 @@ inline void CpuRelax() {
 #endif
 }
 
-// About 50-100 µs of spinning before a worker sleeps: long enough to span the gap between
-// two ops of one decode step, short enough not to burn a core between requests.
+// Spinning before a worker sleeps: long enough to span the gap between two ops of one decode
+// step (tens of microseconds), short enough not to burn a core between requests.
 constexpr int kSpinIterations = 20000;
 
 }  // namespace
@@ -25,9 +25,7 @@ ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
   n_threads_ = std::max(1, n_threads);
   workers_.reserve(n_threads_ - 1);
-  for (int i = 1; i < n_threads_; ++i) {
-    workers_.emplace_back([this, i] { WorkerLoop(i); });
-  }
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -40,7 +38,15 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::WorkerLoop(int index) {
+void ThreadPool::RunChunks() {
+  for (;;) {
+    const int64_t begin = next_.fetch_add(grain_, std::memory_order_relaxed);
+    if (begin >= n_) break;
+    (*fn_)(begin, std::min(n_, begin + grain_));
+  }
+}
+
+void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
@@ -57,28 +63,11 @@ void ThreadPool::WorkerLoop(int index) {
     }
     seen = gen;
     if (stop_.load()) return;
-    (*job_)(index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // Join the region only while it is open; the caller waits for every joined worker.
+    active_.fetch_add(1, std::memory_order_acq_rel);
+    if (open_.load(std::memory_order_acquire)) RunChunks();
+    active_.fetch_sub(1, std::memory_order_acq_rel);
   }
-}
-
-void ThreadPool::Run(const std::function<void(int)>& fn) {
-  if (n_threads_ == 1) {
-    fn(0);
-    return;
-  }
-  job_ = &fn;
-  pending_.store(n_threads_ - 1, std::memory_order_release);
-  {
-    // Publishing under the lock pairs with the sleepers' predicate check, so no wake-up is
-    // lost; when nobody sleeps the notify is skipped.
-    std::lock_guard<std::mutex> lock(mu_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
-  }
-  if (sleepers_.load() > 0) cv_.notify_all();
-  fn(0);
-  while (pending_.load(std::memory_order_acquire) != 0) CpuRelax();
-  job_ = nullptr;
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
@@ -89,14 +78,28 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
-  std::atomic<int64_t> next{0};
-  Run([&](int) {
-    for (;;) {
-      const int64_t begin = next.fetch_add(grain, std::memory_order_relaxed);
-      if (begin >= n) break;
-      fn(begin, std::min(n, begin + grain));
+  fn_ = &fn;
+  n_ = n;
+  grain_ = grain;
+  next_.store(0, std::memory_order_relaxed);
+  open_.store(true, std::memory_order_release);
+  {
+    // Publishing under the lock pairs with the sleepers' predicate check, so no wake-up is
+    // lost; when nobody sleeps the notify is skipped.
+    std::lock_guard<std::mutex> lock(mu_);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  if (sleepers_.load() > 0) cv_.notify_all();
+  RunChunks();
+  open_.store(false, std::memory_order_release);
+  for (int spin = 0; active_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < 1000) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
     }
-  });
+  }
+  fn_ = nullptr;
 }
 
 }  // namespace rwkv::engine::cpu

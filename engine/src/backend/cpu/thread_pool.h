@@ -1,6 +1,9 @@
 // A persistent pool of worker threads for the CPU backend. The calling thread takes part in
-// every parallel region, so a pool of N threads starts N-1 workers. Workers spin briefly
-// after a region (decode issues hundreds of small regions per token) and then sleep.
+// every parallel region, so a pool of N threads starts N-1 workers. Work is handed out in
+// chunks on demand, and a worker that wakes after the caller has run out of chunks simply
+// skips the region: a busy or oversubscribed machine delays nothing but the late worker's
+// share. Workers spin briefly between regions (decode issues hundreds of small regions per
+// token) and then sleep.
 #pragma once
 
 #include <atomic>
@@ -23,25 +26,29 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Runs fn(thread_index) once on every thread of the pool (index 0 is the caller) and
-  // returns when all have finished. Not reentrant.
-  void Run(const std::function<void(int)>& fn);
-
-  // Runs fn(begin, end) over [0, n) in chunks of `grain` items, handed out dynamically.
+  // Runs fn(begin, end) over [0, n) in chunks of `grain` items and returns when every chunk
+  // is done. Chunks may run on any thread, in any order. Not reentrant.
   void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void WorkerLoop(int index);
+  void WorkerLoop();
+  void RunChunks();
 
   int n_threads_ = 1;
   std::vector<std::thread> workers_;
-  const std::function<void(int)>* job_ = nullptr;
+  // The current region.
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t n_ = 0;
+  int64_t grain_ = 1;
+  std::atomic<int64_t> next_{0};
+  std::atomic<bool> open_{false};
+  std::atomic<int> active_{0};
+  // Wake-up of idle workers.
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<int> sleepers_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::atomic<int> sleepers_{0};
 };
 
 }  // namespace rwkv::engine::cpu
