@@ -1,0 +1,23 @@
+// Crash-safe file helpers: nothing half-written is ever visible under its final name.
+// All functions return Internal/NotFound/PermissionDenied-style errors naming the path;
+// they are thread-safe as long as callers use distinct paths.
+#pragma once
+
+#include <filesystem>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+
+namespace rwkv::services {
+
+// fsync of a regular file or a directory.
+absl::Status SyncPath(const std::filesystem::path& path);
+
+// Writes `contents` to a sibling temporary file (".NAME.tmp"), fsyncs it, renames it over
+// `path` and fsyncs the directory.
+absl::Status WriteFileAtomically(const std::filesystem::path& path, absl::string_view contents);
+
+// rename(2) `from` over `to` (same filesystem) and fsync the destination directory.
+absl::Status RenameDurably(const std::filesystem::path& from, const std::filesystem::path& to);
+
+}  // namespace rwkv::services

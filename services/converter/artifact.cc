@@ -1,0 +1,142 @@
+#include "services/converter/artifact.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "services/common/durable_file.h"
+
+namespace rwkv::converter {
+namespace {
+
+std::string ArtifactType(const JobSpec& spec) {
+  switch (spec.kind) {
+    case JobKind::kConvertCheckpoint:
+      return spec.outtype;
+    case JobKind::kQuantize:
+      return absl::AsciiStrToUpper(spec.quant_type);
+    case JobKind::kConvertState:
+      return "state";
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot open ", path.string(), ": ", std::string(std::strerror(errno))));
+  }
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  std::vector<unsigned char> buf(1 << 20);
+  while (true) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return absl::InternalError(
+          absl::StrCat("cannot read ", path.string(), ": ", std::string(std::strerror(err))));
+    }
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) absl::StrAppendFormat(&hex, "%02x", digest[i]);
+  return hex;
+}
+
+std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::string_view sha256,
+                         double seconds) {
+  google::protobuf::Struct s;
+  auto& f = *s.mutable_fields();
+  f["artifact"].set_string_value(job.spec.output);
+  f["source"].set_string_value(job.spec.input);
+  if (!job.spec.vocab.empty()) f["vocab"].set_string_value(job.spec.vocab);
+  f["kind"].set_string_value(std::string(KindName(job.spec.kind)));
+  f["type"].set_string_value(ArtifactType(job.spec));
+  f["job_id"].set_string_value(job.id);
+  f["input_bytes"].set_number_value(static_cast<double>(result.input_bytes));
+  f["output_bytes"].set_number_value(static_cast<double>(result.output_bytes));
+  f["tensor_count"].set_number_value(static_cast<double>(result.tensor_count));
+  f["sha256"].set_string_value(std::string(sha256));
+  f["duration_seconds"].set_number_value(seconds);
+  f["created_at"].set_string_value(absl::FormatTime(absl::Now(), absl::UTCTimeZone()));
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  (void)google::protobuf::util::MessageToJsonString(s, &out, options);
+  return out;
+}
+
+absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& result,
+                                         double seconds, const std::filesystem::path& tmp_dir,
+                                         const std::filesystem::path& tmp_output,
+                                         const std::filesystem::path& final_path) {
+  if (absl::Status s = services::SyncPath(tmp_output); !s.ok()) return s;
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(tmp_output, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot stat ", tmp_output.string(), ": ",
+                                            ec.message()));
+  }
+  absl::StatusOr<std::string> sha = Sha256OfFile(tmp_output);
+  if (!sha.ok()) return sha.status();
+  ExecuteResult actual = result;
+  actual.output_bytes = size;
+
+  const std::string base = final_path.filename().string();
+  const std::filesystem::path tmp_sha = tmp_dir / (base + ".sha256");
+  const std::filesystem::path tmp_manifest = tmp_dir / (base + ".manifest.json");
+  absl::Status s = services::WriteFileAtomically(tmp_sha, absl::StrCat(*sha, "  ", base, "\n"));
+  if (s.ok()) {
+    s = services::WriteFileAtomically(tmp_manifest, ManifestJson(job, actual, *sha, seconds));
+  }
+  if (!s.ok()) return s;
+
+  std::filesystem::create_directories(final_path.parent_path(), ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create ", final_path.parent_path().string(),
+                                            ": ", ec.message()));
+  }
+  const std::filesystem::path final_sha = final_path.string() + ".sha256";
+  const std::filesystem::path final_manifest = final_path.string() + ".manifest.json";
+  s = services::RenameDurably(tmp_sha, final_sha);
+  if (s.ok()) s = services::RenameDurably(tmp_manifest, final_manifest);
+  if (s.ok()) s = services::RenameDurably(tmp_output, final_path);
+  if (!s.ok()) {
+    // Sidecars without their artifact would describe a file that is not there.
+    std::filesystem::remove(final_sha, ec);
+    std::filesystem::remove(final_manifest, ec);
+    return s;
+  }
+  Artifact artifact;
+  artifact.path = job.spec.output;
+  artifact.size_bytes = size;
+  artifact.sha256 = *sha;
+  artifact.manifest_path = job.spec.output + ".manifest.json";
+  artifact.tensor_count = result.tensor_count;
+  artifact.input_bytes = result.input_bytes;
+  return artifact;
+}
+
+}  // namespace rwkv::converter

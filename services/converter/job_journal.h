@@ -1,0 +1,43 @@
+// The converter's job journal: one small JSON file per job under <root>/jobs/, replaced
+// atomically (write temp, fsync, rename, fsync dir) on every state change, so the journal is
+// consistent after a crash at any point. Progress is not journaled.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/converter/job.h"
+
+namespace rwkv::converter {
+
+// JSON encoding of a job (stable field names, RFC 3339 UTC timestamps).
+std::string JobToJson(const Job& job);
+// InvalidArgument for malformed JSON or unknown kind/state names.
+absl::StatusOr<Job> JobFromJson(const std::string& json);
+
+class JobJournal {
+ public:
+  // `dir` is <root>/jobs.
+  explicit JobJournal(std::filesystem::path dir) : dir_(std::move(dir)) {}
+
+  // Creates the folder and removes temporary files a crash left behind.
+  absl::Status Init() const;
+  // Atomically replaces jobs/<id>.json. Thread-safe for distinct ids.
+  absl::Status Write(const Job& job) const;
+  // Every job file that parses; files that do not are reported in `errors` and skipped.
+  std::vector<Job> LoadAll(std::vector<std::string>* errors) const;
+
+ private:
+  std::filesystem::path dir_;
+};
+
+// Applies the restart rules to a job read back from the journal; returns whether it changed:
+//   queued    -> stays queued (the runner queues it again),
+//   running   -> failed, "interrupted by restart",
+//   succeeded -> failed when the artifact is missing or its size differs from the journal,
+//   failed / cancelled -> unchanged.
+bool RecoverJob(const std::filesystem::path& root, Job& job, absl::Time now);
+
+}  // namespace rwkv::converter

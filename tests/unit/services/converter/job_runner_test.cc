@@ -1,0 +1,209 @@
+#include "services/converter/job_runner.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "support/test_paths.h"
+
+namespace rwkv::converter {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Writes `tensors` chunks of 16 bytes; waits on `gate` (when set) before finishing so tests
+// can observe a running job, and honours the cancel flag between chunks.
+class FakeExecutor final : public JobExecutor {
+ public:
+  absl::Status ValidateParams(const JobSpec& spec) const override {
+    if (spec.kind == JobKind::kQuantize && spec.quant_type != "Q8_0") {
+      return absl::InvalidArgumentError("unknown quant type");
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<ExecuteResult> Execute(const JobSpec&, const JobPaths&,
+                                        const fs::path& tmp_output,
+                                        const engine::JobControl& control) override {
+    started.Notify();
+    std::ofstream out(tmp_output, std::ios::binary);
+    for (int i = 0; i < tensors; ++i) {
+      out << std::string(16, 'a' + i % 26);
+      out.flush();
+      control.Report({uint64_t(i + 1), uint64_t(tensors), uint64_t(16 * (i + 1)),
+                      uint64_t(16 * tensors)});
+      if (i == 0 && gate != nullptr) {
+        while (!gate->HasBeenNotified() && !control.cancelled()) {
+          absl::SleepFor(absl::Milliseconds(2));
+        }
+      }
+      if (control.cancelled()) return absl::CancelledError("cancelled");
+    }
+    return ExecuteResult{1, uint64_t(16 * tensors), uint64_t(tensors)};
+  }
+  int tensors = 4;
+  absl::Notification* gate = nullptr;
+  absl::Notification started;
+};
+
+class JobRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = rwkv::testing::MakeTempDir("runner");
+    for (const char* dir : {"models", "checkpoints", "states"}) fs::create_directories(root_ / dir);
+    std::ofstream(root_ / "checkpoints" / "s.pth") << "x";
+  }
+  std::unique_ptr<JobRunner> MakeRunner(int max_jobs, int max_queue) {
+    auto runner = std::make_unique<JobRunner>(RunnerOptions{root_, max_jobs, max_queue, 0},
+                                              executor_, metrics_);
+    EXPECT_TRUE(runner->Start().ok());
+    return runner;
+  }
+  static JobSpec StateJob(const std::string& name) {
+    return {JobKind::kConvertState, "checkpoints/s.pth", "states/" + name + ".bin"};
+  }
+  static Job WaitDone(JobStore& store, const std::string& id) {
+    for (int i = 0; i < 2000; ++i) {
+      absl::StatusOr<Job> job = store.Get(id);
+      if (job.ok() && IsTerminal(job->state)) return *job;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ADD_FAILURE() << "job " << id << " did not finish";
+    return {};
+  }
+  fs::path root_;
+  FakeExecutor executor_;
+  prometheus::Registry registry_;
+  ConverterMetrics metrics_{registry_};
+};
+
+TEST_F(JobRunnerTest, PublishesArtifactWithSidecars) {
+  auto runner = MakeRunner(1, 4);
+  absl::StatusOr<Job> job = runner->Submit(StateJob("a"));
+  ASSERT_TRUE(job.ok()) << job.status();
+  Job done = WaitDone(*runner, job->id);
+  ASSERT_EQ(done.state, JobState::kSucceeded) << done.error;
+  ASSERT_TRUE(done.artifact.has_value());
+  EXPECT_EQ(done.artifact->size_bytes, 64u);
+  EXPECT_EQ(done.artifact->sha256.size(), 64u);
+  EXPECT_EQ(fs::file_size(root_ / "states" / "a.bin"), 64u);
+  EXPECT_TRUE(fs::exists(root_ / "states" / "a.bin.sha256"));
+  EXPECT_TRUE(fs::exists(root_ / "states" / "a.bin.manifest.json"));
+  EXPECT_TRUE(fs::exists(root_ / "jobs" / (job->id + ".json")));
+  EXPECT_TRUE(fs::is_empty(root_ / ".tmp" / "converter"));
+}
+
+TEST_F(JobRunnerTest, RejectsWhenQueueIsFull) {
+  absl::Notification gate;
+  executor_.gate = &gate;
+  auto runner = MakeRunner(1, 1);
+  ASSERT_TRUE(runner->Submit(StateJob("a")).ok());
+  executor_.started.WaitForNotification();
+  ASSERT_TRUE(runner->Submit(StateJob("b")).ok());
+  EXPECT_EQ(runner->Submit(StateJob("c")).status().code(), absl::StatusCode::kResourceExhausted);
+  gate.Notify();
+}
+
+TEST_F(JobRunnerTest, RejectsSecondJobForSameOutput) {
+  absl::Notification gate;
+  executor_.gate = &gate;
+  auto runner = MakeRunner(1, 4);
+  ASSERT_TRUE(runner->Submit(StateJob("a")).ok());
+  EXPECT_EQ(runner->Submit(StateJob("a")).status().code(), absl::StatusCode::kAlreadyExists);
+  gate.Notify();
+}
+
+TEST_F(JobRunnerTest, CancelsRunningAndQueuedJobs) {
+  absl::Notification gate;
+  executor_.gate = &gate;
+  auto runner = MakeRunner(1, 4);
+  absl::StatusOr<Job> running = runner->Submit(StateJob("a"));
+  absl::StatusOr<Job> queued = runner->Submit(StateJob("b"));
+  ASSERT_TRUE(running.ok() && queued.ok());
+  executor_.started.WaitForNotification();
+  absl::StatusOr<Job> c = runner->Cancel(queued->id);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state, JobState::kCancelled);
+  c = runner->Cancel(running->id);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->cancel_requested);
+  Job done = WaitDone(*runner, running->id);
+  EXPECT_EQ(done.state, JobState::kCancelled);
+  EXPECT_FALSE(fs::exists(root_ / "states" / "a.bin"));
+  EXPECT_TRUE(fs::is_empty(root_ / ".tmp" / "converter"));
+  EXPECT_EQ(runner->Cancel(running->id).status().code(), absl::StatusCode::kOk);
+  EXPECT_EQ(runner->Cancel("j-none").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobRunnerTest, WatchDeliversSnapshotsUntilFinalState) {
+  auto runner = MakeRunner(1, 4);
+  absl::Notification gate;
+  executor_.gate = &gate;
+  absl::StatusOr<Job> job = runner->Submit(StateJob("w"));
+  ASSERT_TRUE(job.ok());
+  absl::Mutex mu;
+  std::vector<JobState> seen;
+  absl::StatusOr<WatchId> watch = runner->Watch(job->id, [&](const absl::StatusOr<Job>& u) {
+    absl::MutexLock lock(&mu);
+    if (u.ok()) seen.push_back(u->state);
+  });
+  ASSERT_TRUE(watch.ok());
+  gate.Notify();
+  WaitDone(*runner, job->id);
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.back(), JobState::kSucceeded);
+  }
+  EXPECT_EQ(runner->Watch("j-none", [](const absl::StatusOr<Job>&) {}).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobRunnerTest, RestartFailsInterruptedJobAndRerunsQueuedOne) {
+  Job running;
+  running.id = "j-running";
+  running.spec = StateJob("r");
+  running.state = JobState::kRunning;
+  running.created_at = absl::Now() - absl::Seconds(2);
+  Job queued = running;
+  queued.id = "j-queued";
+  queued.spec = StateJob("q");
+  queued.state = JobState::kQueued;
+  JobJournal journal(root_ / "jobs");
+  ASSERT_TRUE(journal.Init().ok());
+  ASSERT_TRUE(journal.Write(running).ok());
+  ASSERT_TRUE(journal.Write(queued).ok());
+  fs::create_directories(root_ / ".tmp" / "converter" / "j-running");
+  std::ofstream(root_ / ".tmp" / "converter" / "j-running" / "r.bin") << "partial";
+
+  auto runner = MakeRunner(1, 4);
+  absl::StatusOr<Job> r = runner->Get("j-running");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, JobState::kFailed);
+  EXPECT_EQ(r->error, "interrupted by restart");
+  EXPECT_FALSE(fs::exists(root_ / ".tmp" / "converter" / "j-running"));
+  EXPECT_EQ(WaitDone(*runner, "j-queued").state, JobState::kSucceeded);
+}
+
+TEST_F(JobRunnerTest, DrainRejectsSubmissionsAndCancelsAtDeadline) {
+  absl::Notification gate;
+  executor_.gate = &gate;
+  auto runner = MakeRunner(1, 4);
+  absl::StatusOr<Job> job = runner->Submit(StateJob("d"));
+  ASSERT_TRUE(job.ok());
+  executor_.started.WaitForNotification();
+  runner->Drain(absl::Now() + absl::Milliseconds(50));
+  EXPECT_EQ(runner->Get(job->id)->state, JobState::kCancelled);
+  EXPECT_EQ(runner->Submit(StateJob("e")).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(JobRunnerTest, RejectsUnknownQuantTypeThroughExecutor) {
+  auto runner = MakeRunner(1, 4);
+  std::ofstream(root_ / "models" / "m.gguf") << "x";
+  JobSpec spec{JobKind::kQuantize, "models/m.gguf", "models/q.gguf", "", "", "Q9_9"};
+  EXPECT_EQ(runner->Submit(spec).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace rwkv::converter

@@ -1,0 +1,305 @@
+#include "services/worker/scheduler.h"
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+
+namespace rwkv::worker {
+namespace {
+
+constexpr int32_t kVocab = 256;
+
+// Logits that make greedy sampling continue "last token + 1"; the state remembers the last
+// token fed. Records every batch it sees.
+class FakeEvaluator : public BatchEvaluator {
+ public:
+  struct Seen {
+    size_t tokens;
+    engine::LogitsMode logits;
+  };
+
+  absl::Status Evaluate(std::span<const engine::SequenceInput> batch) override {
+    std::vector<Seen> seen;
+    for (const engine::SequenceInput& in : batch) {
+      in.state->shift[0] = static_cast<float>(in.tokens.back());
+      seen.push_back({in.tokens.size(), in.logits});
+      if (in.logits != engine::LogitsMode::kNone) {
+        std::fill(in.logits_out, in.logits_out + kVocab, 0.0f);
+        in.logits_out[(in.tokens.back() + 1) % kVocab] = 10.0f;
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      steps_.push_back(std::move(seen));
+    }
+    if (step_delay_ > absl::ZeroDuration()) absl::SleepFor(step_delay_);
+    return absl::OkStatus();
+  }
+  int32_t n_vocab() const override { return kVocab; }
+  engine::StateShape state_shape() const override { return {1, 4, 4}; }
+
+  std::vector<std::vector<Seen>> steps() {
+    absl::MutexLock lock(&mu_);
+    return steps_;
+  }
+  absl::Duration step_delay_ = absl::ZeroDuration();
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::vector<Seen>> steps_;
+};
+
+class TestSink : public GenerationSink {
+ public:
+  void OnChunk(GenerationChunk chunk) override {
+    absl::MutexLock lock(&mu_);
+    Append(chunk);
+  }
+  void OnFinish(GenerationChunk chunk, const GenerationResult& result) override {
+    {
+      absl::MutexLock lock(&mu_);
+      Append(chunk);
+      result_ = result;
+    }
+    done_.Notify();
+  }
+  bool WaitDone(absl::Duration timeout = absl::Seconds(10)) {
+    return done_.WaitForNotificationWithTimeout(timeout);
+  }
+  std::vector<int32_t> tokens() {
+    absl::MutexLock lock(&mu_);
+    return tokens_;
+  }
+  std::string text() {
+    absl::MutexLock lock(&mu_);
+    return text_;
+  }
+  GenerationResult result() {
+    absl::MutexLock lock(&mu_);
+    return result_;
+  }
+
+ private:
+  void Append(const GenerationChunk& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    tokens_.insert(tokens_.end(), c.token_ids.begin(), c.token_ids.end());
+    text_ += c.text;
+  }
+  absl::Mutex mu_;
+  absl::Notification done_;
+  std::vector<int32_t> tokens_ ABSL_GUARDED_BY(mu_);
+  std::string text_ ABSL_GUARDED_BY(mu_);
+  GenerationResult result_ ABSL_GUARDED_BY(mu_);
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<std::string> bytes;
+    for (int i = 0; i < kVocab; ++i) bytes.push_back(std::string(1, static_cast<char>(i)));
+    tokenizer_ = *engine::Tokenizer::FromTokenBytes(std::move(bytes));
+  }
+
+  std::unique_ptr<Scheduler> Make(SchedulerOptions options) {
+    return std::make_unique<Scheduler>(options, evaluator_, *tokenizer_, sessions_, metrics_);
+  }
+
+  static GenerationRequest Request(const std::string& prompt, int max_tokens) {
+    GenerationRequest r;
+    r.prompt.assign(prompt.begin(), prompt.end());
+    r.options.sampling.temperature = 0;
+    r.options.stop.max_tokens = max_tokens;
+    return r;
+  }
+
+  FakeEvaluator evaluator_;
+  std::unique_ptr<engine::Tokenizer> tokenizer_;
+  SessionCache sessions_{1 << 20, absl::Minutes(1)};
+  prometheus::Registry registry_;
+  WorkerMetrics metrics_{registry_, "m", "cpu", "p"};
+};
+
+TEST_F(SchedulerTest, GeneratesUntilMaxTokens) {
+  auto scheduler = Make({});
+  auto sink = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(Request("abc", 5), sink, nullptr).ok());
+  ASSERT_TRUE(sink->WaitDone());
+  EXPECT_EQ(sink->text(), "defgh");
+  EXPECT_EQ(sink->tokens(), (std::vector<int32_t>{'d', 'e', 'f', 'g', 'h'}));
+  EXPECT_EQ(sink->result().outcome, Outcome::kLength);
+  EXPECT_EQ(sink->result().prompt_tokens, 3u);
+  EXPECT_EQ(sink->result().generated_tokens, 5u);
+}
+
+TEST_F(SchedulerTest, StopsAtStopString) {
+  auto scheduler = Make({});
+  auto sink = std::make_shared<TestSink>();
+  GenerationRequest r = Request("a", 20);
+  r.options.stop.stop_strings = {"ef"};
+  ASSERT_TRUE(scheduler->Submit(std::move(r), sink, nullptr).ok());
+  ASSERT_TRUE(sink->WaitDone());
+  EXPECT_EQ(sink->text(), "bcd");
+  EXPECT_EQ(sink->result().outcome, Outcome::kStop);
+}
+
+TEST_F(SchedulerTest, ConcurrentRequestsShareSteps) {
+  evaluator_.step_delay_ = absl::Milliseconds(2);
+  auto scheduler = Make({.max_sequences = 8});
+  std::vector<std::shared_ptr<TestSink>> sinks;
+  for (int i = 0; i < 8; ++i) {
+    sinks.push_back(std::make_shared<TestSink>());
+    ASSERT_TRUE(scheduler->Submit(Request(std::string(1, static_cast<char>('A' + i)), 20),
+                                  sinks.back(), nullptr).ok());
+  }
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(sinks[i]->WaitDone());
+    std::vector<int32_t> want;
+    for (int k = 1; k <= 20; ++k) want.push_back('A' + i + k);
+    EXPECT_EQ(sinks[i]->tokens(), want);
+  }
+  size_t widest = 0;
+  for (const auto& step : evaluator_.steps()) widest = std::max(widest, step.size());
+  EXPECT_GE(widest, 4u);
+}
+
+TEST_F(SchedulerTest, LongPromptIsChunkedWithoutStallingDecoding) {
+  auto scheduler = Make({.max_sequences = 2, .max_prompt_tokens_per_sequence = 16,
+                         .max_prompt_tokens_per_step = 32});
+  evaluator_.step_delay_ = absl::Milliseconds(1);
+  auto short_sink = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(Request("a", 40), short_sink, nullptr).ok());
+  auto long_sink = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(Request(std::string(200, 'x'), 2), long_sink, nullptr).ok());
+  ASSERT_TRUE(long_sink->WaitDone());
+  ASSERT_TRUE(short_sink->WaitDone());
+  EXPECT_EQ(long_sink->tokens(), (std::vector<int32_t>{'y', 'z'}));
+  size_t chunks = 0;
+  for (const auto& step : evaluator_.steps()) {
+    size_t prompt_tokens = 0;
+    for (const auto& seq : step) {
+      if (seq.tokens > 1) {
+        EXPECT_LE(seq.tokens, 16u);
+        prompt_tokens += seq.tokens;
+        ++chunks;
+      }
+    }
+    EXPECT_LE(prompt_tokens, 32u);
+  }
+  EXPECT_GE(chunks, 200u / 16);
+  EXPECT_EQ(short_sink->tokens().size(), 40u);
+}
+
+TEST_F(SchedulerTest, RejectsWhenQueueIsFull) {
+  evaluator_.step_delay_ = absl::Milliseconds(5);
+  auto scheduler = Make({.max_sequences = 1, .max_queue = 1});
+  auto a = std::make_shared<TestSink>(), b = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(Request("a", 50), a, nullptr).ok());
+  ASSERT_TRUE(scheduler->Submit(Request("b", 5), b, nullptr).ok());
+  absl::Status full = scheduler->Submit(Request("c", 5), std::make_shared<TestSink>(), nullptr);
+  EXPECT_TRUE(absl::IsResourceExhausted(full)) << full;
+  ASSERT_TRUE(a->WaitDone());
+  ASSERT_TRUE(b->WaitDone());
+}
+
+TEST_F(SchedulerTest, CancelFreesTheSlotForTheNextRequest) {
+  evaluator_.step_delay_ = absl::Milliseconds(5);
+  auto scheduler = Make({.max_sequences = 1, .max_queue = 4});
+  auto cancel = std::make_shared<CancelFlag>();
+  auto a = std::make_shared<TestSink>(), b = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(Request("a", 10000), a, cancel).ok());
+  ASSERT_TRUE(scheduler->Submit(Request("b", 3), b, nullptr).ok());
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_EQ(scheduler->Stats().queue_depth, 1u);
+  cancel->Cancel();
+  ASSERT_TRUE(a->WaitDone());
+  EXPECT_EQ(a->result().outcome, Outcome::kCancelled);
+  ASSERT_TRUE(b->WaitDone());
+  EXPECT_EQ(b->text(), "cde");
+}
+
+TEST_F(SchedulerTest, DeadlineEndsTheRequest) {
+  evaluator_.step_delay_ = absl::Milliseconds(2);
+  auto scheduler = Make({});
+  auto sink = std::make_shared<TestSink>();
+  GenerationRequest r = Request("a", 100000);
+  r.deadline = absl::Now() + absl::Milliseconds(50);
+  ASSERT_TRUE(scheduler->Submit(std::move(r), sink, nullptr).ok());
+  ASSERT_TRUE(sink->WaitDone());
+  EXPECT_EQ(sink->result().outcome, Outcome::kDeadline);
+  EXPECT_TRUE(scheduler->WaitIdle(absl::Now() + absl::Seconds(1)));
+  EXPECT_EQ(scheduler->Stats().slots_busy, 0u);
+}
+
+TEST_F(SchedulerTest, SessionContinuesLikeOneLongRequest) {
+  auto scheduler = Make({});
+  auto first = std::make_shared<TestSink>();
+  GenerationRequest r = Request("ab", 3);
+  r.session_id = "s1";
+  ASSERT_TRUE(scheduler->Submit(std::move(r), first, nullptr).ok());
+  ASSERT_TRUE(first->WaitDone());
+  EXPECT_EQ(first->text(), "cde");
+  auto second = std::make_shared<TestSink>();
+  GenerationRequest cont = Request("", 3);
+  cont.session_id = "s1";
+  ASSERT_TRUE(scheduler->Submit(std::move(cont), second, nullptr).ok());
+  ASSERT_TRUE(second->WaitDone());
+  EXPECT_EQ(second->text(), "fgh");
+  EXPECT_EQ(second->result().prompt_tokens, 1u);  // the pending 'e'
+}
+
+TEST_F(SchedulerTest, EmptyPromptWithoutSessionFails) {
+  auto scheduler = Make({});
+  auto sink = std::make_shared<TestSink>();
+  GenerationRequest r = Request("", 3);
+  r.session_id = "missing";
+  ASSERT_TRUE(scheduler->Submit(std::move(r), sink, nullptr).ok());
+  ASSERT_TRUE(sink->WaitDone());
+  EXPECT_EQ(sink->result().outcome, Outcome::kInvalid);
+  EXPECT_TRUE(absl::IsInvalidArgument(sink->result().status));
+}
+
+TEST_F(SchedulerTest, InitialStateLogitsAllowAnEmptyPrompt) {
+  auto scheduler = Make({});
+  auto state = std::make_shared<InitialState>();
+  state->state = engine::RecurrentState::Zero({1, 4, 4});
+  state->logits.assign(kVocab, 0.0f);
+  state->logits['q'] = 5.0f;
+  auto sink = std::make_shared<TestSink>();
+  GenerationRequest r = Request("", 3);
+  r.initial_state = state;
+  ASSERT_TRUE(scheduler->Submit(std::move(r), sink, nullptr).ok());
+  ASSERT_TRUE(sink->WaitDone());
+  EXPECT_EQ(sink->text(), "qrs");
+}
+
+TEST_F(SchedulerTest, DrainFinishesRunningAndRefusesNew) {
+  evaluator_.step_delay_ = absl::Milliseconds(2);
+  auto scheduler = Make({});
+  auto sink = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(Request("a", 20), sink, nullptr).ok());
+  std::thread drain([&] { scheduler->Drain(absl::Now() + absl::Seconds(10)); });
+  absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_TRUE(absl::IsUnavailable(
+      scheduler->Submit(Request("b", 1), std::make_shared<TestSink>(), nullptr)));
+  drain.join();
+  ASSERT_TRUE(sink->WaitDone(absl::ZeroDuration()));
+  EXPECT_EQ(sink->result().outcome, Outcome::kLength);
+}
+
+TEST_F(SchedulerTest, DrainCancelsWhatOutlivesTheDeadline) {
+  evaluator_.step_delay_ = absl::Milliseconds(2);
+  auto scheduler = Make({});
+  auto sink = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(Request("a", 100000), sink, nullptr).ok());
+  scheduler->Drain(absl::Now() + absl::Milliseconds(30));
+  ASSERT_TRUE(sink->WaitDone(absl::ZeroDuration()));
+  EXPECT_EQ(sink->result().outcome, Outcome::kCancelled);
+}
+
+}  // namespace
+}  // namespace rwkv::worker
