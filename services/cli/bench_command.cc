@@ -1,0 +1,196 @@
+// rwkv bench: prompt-processing and generation speed like llama-bench, plus the machine's
+// memory-read bandwidth measured in the same run and the decode roofline it implies
+// (bandwidth ÷ weight bytes read per token).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "rwkv/engine/model.h"
+#include "services/cli/args.h"
+#include "services/cli/command.h"
+
+namespace rwkv::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Multi-threaded read of a buffer far larger than the caches (integer sum, so the compiler
+// vectorizes it without reassociation concerns); best of `reps` passes, GB/s (1e9 bytes).
+double MeasureReadBandwidth(int threads, uint64_t bytes, int reps) {
+  const uint64_t words = bytes / 8;
+  std::unique_ptr<uint64_t[]> buf(new uint64_t[words]);
+  std::vector<std::thread> pool;
+  // First touch in parallel, so the pages are spread like the model's would be.
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      const uint64_t b = words * t / threads, e = words * (t + 1) / threads;
+      for (uint64_t i = b; i < e; ++i) buf[i] = i * 2654435761u;
+    });
+  }
+  for (auto& th : pool) th.join();
+  double best = 0;
+  std::vector<uint64_t> sums(threads);
+  for (int r = 0; r < reps; ++r) {
+    pool.clear();
+    const auto start = Clock::now();
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const uint64_t b = words * t / threads, e = words * (t + 1) / threads;
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        uint64_t i = b;
+        for (; i + 4 <= e; i += 4) {
+          s0 += buf[i];
+          s1 += buf[i + 1];
+          s2 += buf[i + 2];
+          s3 += buf[i + 3];
+        }
+        for (; i < e; ++i) s0 += buf[i];
+        sums[t] = s0 + s1 + s2 + s3;
+      });
+    }
+    for (auto& th : pool) th.join();
+    const double s = Seconds(start, Clock::now());
+    best = std::max(best, static_cast<double>(words * 8) / s / 1e9);
+  }
+  volatile uint64_t sink = 0;
+  for (uint64_t s : sums) sink = sink + s;
+  return best;
+}
+
+struct BenchResult {
+  double pp_tok_s = 0;
+  double tg_tok_s = 0;
+};
+
+// One repetition: a p-token prompt for sequence 0 (timed as pp), then n decode steps for
+// `batch` sequences together (timed as tg, aggregate tokens/s).
+absl::StatusOr<BenchResult> RunOnce(engine::Model& model, int64_t p, int64_t n, int64_t batch) {
+  const uint32_t V = model.config().n_vocab;
+  BenchResult r;
+  std::vector<engine::RecurrentState> states(batch, model.NewState());
+  std::vector<float> logits(static_cast<size_t>(batch) * V);
+  auto token = [&](int64_t i) { return static_cast<int32_t>((i * 7919 + 13) % V); };
+  if (p > 0) {
+    std::vector<int32_t> prompt(p);
+    for (int64_t i = 0; i < p; ++i) prompt[i] = token(i);
+    engine::SequenceInput in{&states[0], prompt, engine::LogitsMode::kLast, logits.data()};
+    const auto start = Clock::now();
+    if (absl::Status s = model.Evaluate(std::span<const engine::SequenceInput>(&in, 1)); !s.ok()) {
+      return s;
+    }
+    r.pp_tok_s = static_cast<double>(p) / Seconds(start, Clock::now());
+  }
+  if (n > 0) {
+    std::vector<int32_t> next(batch);
+    std::vector<engine::SequenceInput> inputs(batch);
+    const auto start = Clock::now();
+    for (int64_t step = 0; step < n; ++step) {
+      for (int64_t b = 0; b < batch; ++b) {
+        next[b] = token(step * batch + b + 1);
+        inputs[b] = {&states[b], std::span<const int32_t>(&next[b], 1),
+                     engine::LogitsMode::kLast, logits.data() + b * V};
+      }
+      if (absl::Status s = model.Evaluate(inputs); !s.ok()) return s;
+    }
+    r.tg_tok_s = static_cast<double>(n * batch) / Seconds(start, Clock::now());
+  }
+  return r;
+}
+
+int RunBench(const std::vector<std::string>& args) {
+  std::string model_path, backend = "cpu";
+  int64_t p = 512, n = 128, threads = 0, batch = 1, reps = 1, bw_mib = 2048;
+  bool json = false;
+  ArgParser parser("bench",
+                   "rwkv bench -m M.gguf [-p 512] [-n 128] [-t N] [--batch B] [-r R] [--json]");
+  parser.AddString({"-m", "--model"}, &model_path, "GGUF model");
+  parser.AddInt({"-p", "--n-prompt"}, &p, "prompt tokens (default 512; 0 skips)");
+  parser.AddInt({"-n", "--n-gen"}, &n, "generated tokens per sequence (default 128; 0 skips)");
+  parser.AddInt({"-t", "--threads"}, &threads, "threads (default: all cores)");
+  parser.AddInt({"--batch"}, &batch, "sequences decoding together (default 1)");
+  parser.AddInt({"-r", "--repetitions"}, &reps, "repetitions, averaged (default 1)");
+  parser.AddInt({"--bandwidth-mib"}, &bw_mib, "buffer for the bandwidth test (default 2048)");
+  parser.AddString({"--backend"}, &backend, "backend (default cpu)");
+  parser.AddFlag({"--json"}, &json, "print one JSON object");
+  if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("bench", s);
+  if (parser.help_requested()) {
+    std::printf("%s", parser.Usage().c_str());
+    return 0;
+  }
+  if (model_path.empty()) return Fail("bench", absl::InvalidArgumentError("-m is required"));
+  if (p < 0 || n < 0 || batch < 1 || reps < 1 || threads < 0 || bw_mib < 1) {
+    return Fail("bench", absl::InvalidArgumentError(
+                             "-p, -n, -t must be >= 0 and --batch, -r, --bandwidth-mib >= 1"));
+  }
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+
+  engine::ModelOptions options;
+  options.threads = static_cast<int>(threads);
+  options.backend = backend;
+  const auto load_start = Clock::now();
+  absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(model_path, options);
+  if (!model.ok()) return Fail("bench", model.status());
+  const double load_s = Seconds(load_start, Clock::now());
+
+  // Warm-up: page the weights in and start the thread pool.
+  if (absl::StatusOr<BenchResult> w = RunOnce(**model, 8, 2, 1); !w.ok()) {
+    return Fail("bench", w.status());
+  }
+  BenchResult sum;
+  for (int64_t r = 0; r < reps; ++r) {
+    absl::StatusOr<BenchResult> one = RunOnce(**model, p, n, batch);
+    if (!one.ok()) return Fail("bench", one.status());
+    sum.pp_tok_s += one->pp_tok_s / static_cast<double>(reps);
+    sum.tg_tok_s += one->tg_tok_s / static_cast<double>(reps);
+  }
+  const double bw = MeasureReadBandwidth(static_cast<int>(threads),
+                                         static_cast<uint64_t>(bw_mib) << 20, 5);
+  const uint64_t wbytes = (*model)->weight_bytes_per_token();
+  const double roofline = bw * 1e9 / static_cast<double>(wbytes);
+  const double single_roofline_pct = batch == 1 && n > 0 ? 100.0 * sum.tg_tok_s / roofline : 0;
+  const engine::ModelConfig& c = (*model)->config();
+
+  if (json) {
+    std::printf(
+        "{\"model\": \"%s\", \"backend\": \"%s\", \"n_embd\": %u, \"n_layer\": %u, "
+        "\"n_vocab\": %u, \"threads\": %lld, \"batch\": %lld, \"n_prompt\": %lld, "
+        "\"n_gen\": %lld, \"repetitions\": %lld, \"load_s\": %.3f, \"pp_tok_s\": %.3f, "
+        "\"tg_tok_s\": %.3f, \"weight_bytes_per_token\": %llu, "
+        "\"read_bandwidth_gb_s\": %.3f, \"roofline_tok_s\": %.3f, "
+        "\"tg_percent_of_roofline\": %.1f}\n",
+        model_path.c_str(), (*model)->backend_description().c_str(), c.n_embd, c.n_layer,
+        c.n_vocab, static_cast<long long>(threads), static_cast<long long>(batch),
+        static_cast<long long>(p), static_cast<long long>(n), static_cast<long long>(reps),
+        load_s, sum.pp_tok_s, sum.tg_tok_s, static_cast<unsigned long long>(wbytes), bw,
+        roofline, batch == 1 ? single_roofline_pct : 100.0 * sum.tg_tok_s / roofline);
+    return 0;
+  }
+  std::printf("model: %s (n_embd %u, n_layer %u, n_vocab %u), %s\n", model_path.c_str(),
+              c.n_embd, c.n_layer, c.n_vocab, (*model)->backend_description().c_str());
+  std::printf("weights read per token: %.1f MB; read bandwidth: %.2f GB/s; roofline: %.2f tok/s\n",
+              static_cast<double>(wbytes) / 1e6, bw, roofline);
+  std::printf("| test | batch | t/s | %% of roofline |\n|---|--:|--:|--:|\n");
+  if (p > 0) std::printf("| pp%lld | 1 | %.2f | |\n", static_cast<long long>(p), sum.pp_tok_s);
+  if (n > 0) {
+    std::printf("| tg%lld | %lld | %.2f | %.1f%% |\n", static_cast<long long>(n),
+                static_cast<long long>(batch), sum.tg_tok_s, 100.0 * sum.tg_tok_s / roofline);
+  }
+  return 0;
+}
+
+}  // namespace
+
+RWKV_CLI_COMMAND("bench", "prompt and generation tokens/s, bandwidth roofline", RunBench);
+
+}  // namespace rwkv::cli
