@@ -32,11 +32,9 @@ GenerationStep GenerationStream::Next(std::span<float> logits) {
     finish_ = FinishReason::kStop;
     step.text = streamer_.Flush();
   } else {
-    const std::string& bytes =
-        tokenizer_.IsValidId(step.token) &&
-                tokenizer_.token_type(step.token) != TokenType::kControl
-            ? tokenizer_.TokenBytes(step.token)
-            : std::string();
+    // Piece() is what Decode() emits: control and unknown tokens render as nothing.
+    const std::string_view bytes =
+        tokenizer_.IsValidId(step.token) ? tokenizer_.Piece(step.token) : std::string_view();
     TextDelta delta = streamer_.Push(bytes);
     step.text = std::move(delta.text);
     if (delta.stopped) {
