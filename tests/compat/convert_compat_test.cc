@@ -2,6 +2,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -9,10 +10,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rwkv/engine/checkpoint_converter.h"
+#include "rwkv/engine/fp16.h"
 #include "rwkv/engine/gguf.h"
+#include "rwkv/engine/pth_reader.h"
 #include "support/json_lite.h"
 #include "support/sha256.h"
 #include "support/test_paths.h"
+#include "unit/engine/pth/pth_builder.h"
 
 namespace rwkv::engine {
 namespace {
@@ -236,6 +240,210 @@ TEST(ConvertStateCheckpointTest, RejectsModelCheckpointAndLeavesNoFile) {
   ASSERT_FALSE(result.ok());
   EXPECT_THAT(result.status().message(), HasSubstr("model checkpoint"));
   EXPECT_TRUE(std::filesystem::is_empty(dir));
+}
+
+// A synthetic RWKV-6 checkpoint (C=4, one head of 4, L=2, V=256, F=8, Dm=1, Dd=2), f32.
+namespace synthetic {
+
+using ::rwkv::testing::TensorSpec;
+
+struct Model {
+  std::vector<TensorSpec> specs;
+  std::vector<std::pair<std::string, std::string>> storages;
+
+  void Add(const std::string& name, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    std::vector<int64_t> stride(shape.size(), 1);
+    for (size_t d = shape.size(); d-- > 1;) stride[d - 1] = stride[d] * shape[d];
+    const std::string key = std::to_string(storages.size());
+    std::vector<float> values(n);
+    for (int64_t i = 0; i < n; ++i) values[i] = static_cast<float>(storages.size()) + 0.001f * i;
+    specs.push_back({name, "FloatStorage", key, n, 0, shape, stride});
+    storages.push_back({key, rwkv::testing::F32Bytes(values)});
+  }
+  void Remove(const std::string& name) {
+    std::erase_if(specs, [&](const TensorSpec& t) { return t.name == name; });
+  }
+  void Reshape(const std::string& name, std::vector<int64_t> shape) {
+    for (TensorSpec& t : specs) {
+      if (t.name == name) {
+        t.shape = shape;
+        t.stride.assign(shape.size(), 1);
+        for (size_t d = shape.size(); d-- > 1;) t.stride[d - 1] = t.stride[d] * shape[d];
+      }
+    }
+  }
+  std::string Bytes() const { return rwkv::testing::MakeCheckpoint(specs, storages); }
+};
+
+Model Make() {
+  const int64_t C = 4, V = 256, F = 8;
+  Model m;
+  m.Add("emb.weight", {V, C});
+  for (int l = 0; l < 2; ++l) {
+    const std::string b = "blocks." + std::to_string(l) + ".";
+    m.Add(b + "ln1.weight", {C});
+    m.Add(b + "ln1.bias", {C});
+    m.Add(b + "ln2.weight", {C});
+    m.Add(b + "ln2.bias", {C});
+    if (l == 0) {
+      m.Add(b + "ln0.weight", {C});
+      m.Add(b + "ln0.bias", {C});
+    }
+    for (const char* x : {"x", "w", "k", "v", "r", "g"}) m.Add(b + "att.time_maa_" + x, {1, 1, C});
+    m.Add(b + "att.time_maa_w1", {C, 5});
+    m.Add(b + "att.time_maa_w2", {5, 1, C});
+    m.Add(b + "att.time_decay", {1, 1, C});
+    m.Add(b + "att.time_decay_w1", {C, 2});
+    m.Add(b + "att.time_decay_w2", {2, C});
+    m.Add(b + "att.time_faaaa", {1, C});
+    for (const char* p : {"receptance", "key", "value", "output", "gate"}) {
+      m.Add(b + "att." + p + ".weight", {C, C});
+    }
+    m.Add(b + "att.ln_x.weight", {C});
+    m.Add(b + "att.ln_x.bias", {C});
+    m.Add(b + "ffn.time_maa_k", {1, 1, C});
+    m.Add(b + "ffn.time_maa_r", {1, 1, C});
+    m.Add(b + "ffn.key.weight", {F, C});
+    m.Add(b + "ffn.receptance.weight", {C, C});
+    m.Add(b + "ffn.value.weight", {C, F});
+  }
+  m.Add("ln_out.weight", {C});
+  m.Add("ln_out.bias", {C});
+  m.Add("head.weight", {V, C});
+  return m;
+}
+
+absl::StatusOr<std::unique_ptr<GgufFile>> Convert(const Model& m, const std::string& dir,
+                                                  uint32_t rescale = 6) {
+  const std::string pth = dir + "/model.pth";
+  const std::string bytes = m.Bytes();
+  std::ofstream(pth, std::ios::binary).write(bytes.data(), bytes.size());
+  ConvertOptions options;
+  options.checkpoint_path = pth;
+  options.vocab_path = "bytes";
+  options.output_path = dir + "/model.gguf";
+  convert::CheckpointConvertConfig config;
+  config.rescale_every_n_layers = rescale;
+  auto result = convert::ConvertCheckpointWithConfig(options, config);
+  if (!result.ok()) return result.status();
+  return GgufFile::Open(options.output_path);
+}
+
+std::vector<float> F32Data(const GgufFile& f, const std::string& name) {
+  const GgufTensorInfo* t = f.FindTensor(name);
+  EXPECT_NE(t, nullptr) << name;
+  if (t == nullptr || t->type != GgmlType::kF32) return {};
+  std::vector<float> v(t->size_bytes / 4);
+  std::memcpy(v.data(), t->data, t->size_bytes);
+  return v;
+}
+
+}  // namespace synthetic
+
+TEST(ConvertCheckpointTest, AppliesTransposesFusionAndRescaleOnSyntheticModel) {
+  synthetic::Model m = synthetic::Make();
+  m.Add("blocks.1.att.time_state", {1, 4, 4});  // state-tuned models carry it; it is dropped
+  const std::string dir = rwkv::testing::MakeTempDir("convert_synth");
+  auto file = synthetic::Convert(m, dir, /*rescale=*/1);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const GgufFile& f = **file;
+  EXPECT_EQ(f.FindTensor("blk.1.time_state.weight"), nullptr);
+  EXPECT_EQ(f.tensors().size(), 4u + 2u + 2u * 24u);
+  EXPECT_EQ(*f.GetUint32("rwkv6.time_mix_extra_dim"), 1u);
+  EXPECT_EQ(*f.GetUint32("rwkv6.wkv.head_size"), 4u);
+  EXPECT_EQ(*f.GetUint32("rwkv6.rescale_every_n_layers"), 1u);
+  // time_mix_w1: .pth (C=4, 5) row-major -> GGUF row-major (5, 4).
+  const PthTensorInfo* w1_src = nullptr;
+  auto ckpt = PthCheckpoint::Open(dir + "/model.pth");
+  ASSERT_TRUE(ckpt.ok());
+  w1_src = (*ckpt)->Find("blocks.0.att.time_maa_w1");
+  const std::vector<float> w1 = *(*ckpt)->ReadAsFloat32(w1_src->name);
+  const std::vector<float> got = synthetic::F32Data(f, "blk.0.time_mix_w1.weight");
+  ASSERT_EQ(got.size(), 20u);
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 5; ++j) EXPECT_EQ(got[j * 4 + i], w1[i * 5 + j]);
+  }
+  // time_mix_w2: (5, 1, 4) -> (5, 4, 1): same order when Dm = 1.
+  EXPECT_EQ(synthetic::F32Data(f, "blk.0.time_mix_w2.weight"),
+            *(*ckpt)->ReadAsFloat32("blocks.0.att.time_maa_w2"));
+  // Fused lerp: w, k, v, r, g stacked.
+  const std::vector<float> fused = synthetic::F32Data(f, "blk.1.time_mix_lerp_fused.weight");
+  ASSERT_EQ(fused.size(), 20u);
+  int slot = 0;
+  for (const char* part : {"w", "k", "v", "r", "g"}) {
+    const auto src = *(*ckpt)->ReadAsFloat32(std::string("blocks.1.att.time_maa_") + part);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(fused[slot * 4 + i], src[i]) << part;
+    ++slot;
+  }
+  EXPECT_EQ(f.FindTensor("blk.1.time_mix_lerp_fused.weight")->n_dims, 4u);
+  // Rescale every layer: layer 1's att.output is stored halved (F16 of exact halves).
+  const GgufTensorInfo* out1 = f.FindTensor("blk.1.time_mix_output.weight");
+  ASSERT_EQ(out1->type, GgmlType::kF16);
+  const auto src = *(*ckpt)->ReadAsFloat32("blocks.1.att.output.weight");
+  uint16_t h;
+  std::memcpy(&h, out1->data + 2 * 3, 2);
+  EXPECT_EQ(Fp16ToFp32(h), Fp16ToFp32(Fp32ToFp16(src[3] * 0.5f)));
+}
+
+TEST(ConvertCheckpointTest, RejectsBrokenSyntheticModelsWithClearErrors) {
+  struct Case {
+    std::string name;
+    std::function<void(synthetic::Model&)> edit;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"WrongShape", [](auto& m) { m.Reshape("blocks.1.ffn.value.weight", {4, 7}); },
+       "tensor blocks.1.ffn.value.weight has shape [4, 7], expected [4, 8]"},
+      {"MissingTensor", [](auto& m) { m.Remove("blocks.1.att.gate.weight"); },
+       "missing tensor blocks.1.att.gate.weight"},
+      {"MissingHead", [](auto& m) { m.Remove("head.weight"); }, "missing tensor head.weight"},
+      {"UnknownTensor", [](auto& m) { m.Add("blocks.0.att.bonus", {4}); },
+       "unexpected tensor blocks.0.att.bonus"},
+      {"HeadsDoNotSplit", [](auto& m) {
+         m.Remove("blocks.0.att.time_faaaa");
+         m.Add("blocks.0.att.time_faaaa", {3, 4});
+       },
+       "does not split n_embd"},
+      {"Rwkv5", [](auto& m) {
+         m.Remove("blocks.0.att.time_maa_x");
+         m.Add("blocks.0.att.time_mix_k", {1, 1, 4});
+       }, "RWKV-4/5"},
+      {"Rwkv7", [](auto& m) {
+         m.Remove("blocks.0.att.time_maa_x");
+         m.Add("blocks.0.att.x_r", {1, 1, 4});
+       }, "RWKV-7"},
+  };
+  for (const Case& c : cases) {
+    synthetic::Model m = synthetic::Make();
+    c.edit(m);
+    const std::string dir = rwkv::testing::MakeTempDir("convert_synth_bad");
+    auto file = synthetic::Convert(m, dir);
+    ASSERT_FALSE(file.ok()) << c.name;
+    EXPECT_THAT(file.status().message(), HasSubstr(c.message)) << c.name;
+    EXPECT_THAT(file.status().message(), HasSubstr("model.pth")) << c.name;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/model.gguf")) << c.name;
+  }
+}
+
+TEST(ConvertCheckpointTest, Q8OuttypeQuantizesProjectionRowsOfWholeBlocks) {
+  synthetic::Model m = synthetic::Make();
+  const std::string dir = rwkv::testing::MakeTempDir("convert_q8");
+  const std::string pth = dir + "/model.pth";
+  const std::string bytes = m.Bytes();
+  std::ofstream(pth, std::ios::binary).write(bytes.data(), bytes.size());
+  ConvertOptions options;
+  options.checkpoint_path = pth;
+  options.vocab_path = "bytes";
+  options.output_path = dir + "/q.gguf";
+  options.outtype = "q8_0";
+  ASSERT_TRUE(ConvertCheckpoint(options).ok());
+  auto f = GgufFile::Open(options.output_path);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(*(*f)->GetUint32("general.file_type"), 7u);
+  // C = 4 is not a multiple of 32: llama.cpp's converter falls back to F16 for such rows.
+  EXPECT_EQ((*f)->FindTensor("output.weight")->type, GgmlType::kF16);
 }
 
 }  // namespace
