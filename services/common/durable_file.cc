@@ -12,7 +12,8 @@ namespace rwkv::services {
 namespace {
 
 absl::Status Errno(absl::string_view what, const std::filesystem::path& path, int err) {
-  std::string message = absl::StrCat(what, " ", path.string(), ": ", std::string(std::strerror(err)));
+  std::string message =
+      absl::StrCat(what, " ", path.string(), ": ", std::string(std::strerror(err)));
   switch (err) {
     case ENOENT:
       return absl::NotFoundError(message);

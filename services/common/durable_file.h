@@ -4,9 +4,9 @@
 #pragma once
 
 #include <filesystem>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace rwkv::services {
 

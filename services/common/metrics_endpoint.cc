@@ -19,9 +19,7 @@ prometheus::Histogram::BucketBoundaries JobSeconds() {
   return {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200};
 }
 
-prometheus::Histogram::BucketBoundaries BatchSize() {
-  return {1, 2, 4, 8, 16, 32, 64, 128, 256};
-}
+prometheus::Histogram::BucketBoundaries BatchSize() { return {1, 2, 4, 8, 16, 32, 64, 128, 256}; }
 
 }  // namespace buckets
 
@@ -35,8 +33,7 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   try {
     exposer = std::make_unique<prometheus::Exposer>(listen);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
   }
   exposer->RegisterCollectable(registry);
   const std::vector<int> ports = exposer->GetListeningPorts();

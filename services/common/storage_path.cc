@@ -29,8 +29,7 @@ absl::StatusOr<std::filesystem::path> CanonicalStorageRoot(const std::filesystem
   std::error_code ec;
   const std::filesystem::path canonical = std::filesystem::canonical(root, ec);
   if (ec) {
-    return absl::NotFoundError(
-        absl::StrCat("storage root ", root.string(), ": ", ec.message()));
+    return absl::NotFoundError(absl::StrCat("storage root ", root.string(), ": ", ec.message()));
   }
   if (!std::filesystem::is_directory(canonical, ec)) {
     return absl::InvalidArgumentError(
@@ -62,8 +61,7 @@ absl::StatusOr<std::filesystem::path> ResolveStoragePath(const std::filesystem::
     prefix /= std::string(part);
     const auto st = std::filesystem::symlink_status(prefix, ec);
     if (ec || st.type() == std::filesystem::file_type::not_found) break;
-    if (st.type() == std::filesystem::file_type::symlink &&
-        !std::filesystem::exists(prefix, ec)) {
+    if (st.type() == std::filesystem::file_type::symlink && !std::filesystem::exists(prefix, ec)) {
       return Invalid(name, "goes through a dangling symlink");
     }
   }

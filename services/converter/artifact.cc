@@ -96,8 +96,8 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
   std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(tmp_output, ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat("cannot stat ", tmp_output.string(), ": ",
-                                            ec.message()));
+    return absl::InternalError(
+        absl::StrCat("cannot stat ", tmp_output.string(), ": ", ec.message()));
   }
   absl::StatusOr<std::string> sha = Sha256OfFile(tmp_output);
   if (!sha.ok()) return sha.status();
@@ -115,8 +115,8 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
 
   std::filesystem::create_directories(final_path.parent_path(), ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat("cannot create ", final_path.parent_path().string(),
-                                            ": ", ec.message()));
+    return absl::InternalError(
+        absl::StrCat("cannot create ", final_path.parent_path().string(), ": ", ec.message()));
   }
   const std::filesystem::path final_sha = final_path.string() + ".sha256";
   const std::filesystem::path final_manifest = final_path.string() + ".manifest.json";

@@ -20,8 +20,7 @@ absl::Status EngineJobExecutor::ValidateParams(const JobSpec& spec) const {
   return engine::ParseQuantizeTarget(spec.quant_type).status();
 }
 
-absl::StatusOr<ExecuteResult> EngineJobExecutor::Execute(const JobSpec& spec,
-                                                         const JobPaths& paths,
+absl::StatusOr<ExecuteResult> EngineJobExecutor::Execute(const JobSpec& spec, const JobPaths& paths,
                                                          const std::filesystem::path& tmp_output,
                                                          const engine::JobControl& control) {
   ExecuteResult result;

@@ -44,7 +44,7 @@ struct JobProgress {
 };
 
 struct Artifact {
-  std::string path;           // e.g. "models/x.gguf"
+  std::string path;  // e.g. "models/x.gguf"
   uint64_t size_bytes = 0;
   std::string sha256;         // lowercase hex
   std::string manifest_path;  // path + ".manifest.json"

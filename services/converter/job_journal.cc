@@ -110,9 +110,9 @@ absl::StatusOr<Job> JobFromJson(const std::string& json) {
   job.finished_at = GetTime(s, "finished_at");
   if (auto it = s.fields().find("artifact"); it != s.fields().end()) {
     const Struct& a = it->second.struct_value();
-    job.artifact = Artifact{GetString(a, "path"),          GetU64(a, "size_bytes"),
-                            GetString(a, "sha256"),        GetString(a, "manifest_path"),
-                            GetU64(a, "tensor_count"),     GetU64(a, "input_bytes")};
+    job.artifact = Artifact{GetString(a, "path"),      GetU64(a, "size_bytes"),
+                            GetString(a, "sha256"),    GetString(a, "manifest_path"),
+                            GetU64(a, "tensor_count"), GetU64(a, "input_bytes")};
   }
   return job;
 }

@@ -32,8 +32,8 @@ absl::Status JobRunner::Start() {
   std::filesystem::remove_all(tmp_root_, ec);
   std::filesystem::create_directories(tmp_root_, ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat("cannot create ", tmp_root_.string(), ": ",
-                                            ec.message()));
+    return absl::InternalError(
+        absl::StrCat("cannot create ", tmp_root_.string(), ": ", ec.message()));
   }
   std::vector<std::string> errors;
   std::vector<Job> jobs = journal_.LoadAll(&errors);
@@ -151,8 +151,7 @@ std::vector<Job> JobRunner::List(const ListFilter& filter) const {
       const Job& job = entry->job;
       if (filter.kind.has_value() && job.spec.kind != *filter.kind) continue;
       if (!filter.states.empty() &&
-          std::find(filter.states.begin(), filter.states.end(), job.state) ==
-              filter.states.end()) {
+          std::find(filter.states.begin(), filter.states.end(), job.state) == filter.states.end()) {
         continue;
       }
       out.push_back(job);
@@ -255,8 +254,8 @@ void JobRunner::RunJob(Entry& entry, const std::string& id, const JobSpec& spec,
   if (!paths.ok()) {
     status = paths.status();
   } else if (std::filesystem::create_directories(tmp_dir, ec); ec) {
-    status = absl::InternalError(absl::StrCat("cannot create ", tmp_dir.string(), ": ",
-                                              ec.message()));
+    status =
+        absl::InternalError(absl::StrCat("cannot create ", tmp_dir.string(), ": ", ec.message()));
   } else {
     const std::filesystem::path tmp_output = tmp_dir / paths->output.filename();
     engine::JobControl control;
@@ -277,8 +276,8 @@ void JobRunner::RunJob(Entry& entry, const std::string& id, const JobSpec& spec,
       snapshot.id = id;
       snapshot.spec = spec;
       absl::StatusOr<Artifact> published =
-          PublishArtifact(snapshot, *result, absl::ToDoubleSeconds(absl::Now() - started),
-                          tmp_dir, tmp_output, paths->output);
+          PublishArtifact(snapshot, *result, absl::ToDoubleSeconds(absl::Now() - started), tmp_dir,
+                          tmp_output, paths->output);
       if (published.ok()) {
         artifact = *std::move(published);
       } else {
@@ -324,8 +323,7 @@ void JobRunner::Throttle(const Entry& entry, uint64_t bytes_done, absl::Time sta
   }
 }
 
-void JobRunner::Finish(Entry& entry, const absl::Status& status,
-                       std::optional<Artifact> artifact) {
+void JobRunner::Finish(Entry& entry, const absl::Status& status, std::optional<Artifact> artifact) {
   absl::MutexLock lock(&mu_);
   Job& job = entry.job;
   if (status.ok()) {

@@ -92,9 +92,8 @@ absl::StatusOr<JobPaths> PrepareJobSpec(const std::filesystem::path& root, JobSp
       return s;
     }
   } else if (!spec.vocab.empty() || !spec.outtype.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("vocab and outtype apply only to convert_checkpoint jobs, not ",
-                     KindName(spec.kind)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vocab and outtype apply only to convert_checkpoint jobs, not ", KindName(spec.kind)));
   }
   if (spec.kind == JobKind::kQuantize && spec.quant_type.empty()) {
     return absl::InvalidArgumentError("quant_type is required for a quantize job");

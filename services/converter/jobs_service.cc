@@ -42,8 +42,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<rwkv::v1::Job> {
       absl::MutexLock lock(&mu_);
       watch_id_ = *watch;
       ready_ = true;
-      finish = cancelled_ ? grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled")
-                          : NextLocked();
+      finish =
+          cancelled_ ? grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled") : NextLocked();
     }
     if (finish.has_value()) FinishOnce(*finish);
   }
@@ -142,8 +142,7 @@ grpc::ServerUnaryReactor* JobsService::Submit(grpc::CallbackServerContext* conte
                                               const rwkv::v1::SubmitJobRequest* request,
                                               rwkv::v1::Job* response) {
   absl::StatusOr<JobSpec> spec = SpecFromProto(request->spec());
-  return FinishJob(context, spec.ok() ? store_.Submit(*std::move(spec)) : spec.status(),
-                   response);
+  return FinishJob(context, spec.ok() ? store_.Submit(*std::move(spec)) : spec.status(), response);
 }
 
 grpc::ServerUnaryReactor* JobsService::Get(grpc::CallbackServerContext* context,

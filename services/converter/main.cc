@@ -57,8 +57,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     endpoint = *std::move(started);
-    svc::LogLine(absl::StrCat("serving metrics on ", metrics_listen, " (port ", endpoint->port(),
-                              ")"));
+    svc::LogLine(
+        absl::StrCat("serving metrics on ", metrics_listen, " (port ", endpoint->port(), ")"));
   }
   conv::JobsService service(runner);
   svc::ServerHooks hooks{[&runner](absl::Time deadline) { runner.Drain(deadline); }};

@@ -23,16 +23,15 @@ class FakeExecutor final : public JobExecutor {
     }
     return absl::OkStatus();
   }
-  absl::StatusOr<ExecuteResult> Execute(const JobSpec&, const JobPaths&,
-                                        const fs::path& tmp_output,
+  absl::StatusOr<ExecuteResult> Execute(const JobSpec&, const JobPaths&, const fs::path& tmp_output,
                                         const engine::JobControl& control) override {
     started.Notify();
     std::ofstream out(tmp_output, std::ios::binary);
     for (int i = 0; i < tensors; ++i) {
       out << std::string(16, 'a' + i % 26);
       out.flush();
-      control.Report({uint64_t(i + 1), uint64_t(tensors), uint64_t(16 * (i + 1)),
-                      uint64_t(16 * tensors)});
+      control.Report(
+          {uint64_t(i + 1), uint64_t(tensors), uint64_t(16 * (i + 1)), uint64_t(16 * tensors)});
       if (i == 0 && gate != nullptr) {
         while (!gate->HasBeenNotified() && !control.cancelled()) {
           absl::SleepFor(absl::Milliseconds(2));
