@@ -1,0 +1,55 @@
+// rwkv-worker: serves one RWKV-6 model on one backend/device with continuous batching. See
+// services/worker/README.md.
+#include <cstdio>
+#include <string>
+
+#include "services/common/flags.h"
+#include "services/common/log.h"
+#include "services/worker/worker_app.h"
+
+int main(int argc, char** argv) {
+  namespace svc = rwkv::services;
+  namespace wrk = rwkv::worker;
+  svc::SetLogProgram("rwkv-worker");
+  wrk::WorkerConfig config;
+  svc::ServerOptions server;
+  server.listen = "0.0.0.0:50052";
+  std::string metrics_listen = "0.0.0.0:9102";
+  int64_t device = 0, threads = 0, max_sequences = 16, max_queue = 64;
+  int64_t session_cache_mb = 1024;
+  absl::Duration session_idle = absl::Minutes(30);
+  svc::FlagSet flags("rwkv-worker", "Serves one RWKV-6 model over gRPC with continuous batching.");
+  flags.AddString("model", &config.model, "model NAME (<storage-root>/models/NAME.gguf) or path");
+  flags.AddString("storage-root", &config.storage_root, "shared storage directory");
+  flags.AddString("backend", &config.backend, "cpu, cuda or vulkan");
+  flags.AddInt("device", &device, "device index of the backend");
+  flags.AddString("pool", &config.pool, "worker pool label reported to the gateway");
+  flags.AddString("listen", &server.listen, "gRPC address host:port (port 0 = any free port)");
+  flags.AddString("metrics-listen", &metrics_listen, "Prometheus /metrics address; empty = off");
+  flags.AddInt("threads", &threads, "CPU threads, 0 = all cores");
+  flags.AddInt("max-sequences", &max_sequences, "batch slots (concurrent sequences), >= 1");
+  flags.AddInt("max-queue", &max_queue, "requests waiting for a slot, >= 0");
+  flags.AddDuration("drain-timeout", &server.drain_timeout, "SIGTERM grace for running requests");
+  flags.AddString("port-file", &server.port_file, "write the bound gRPC port to this file");
+  flags.AddInt("session-cache-mb", &session_cache_mb, "memory for session states, 0 = off");
+  flags.AddDuration("session-idle-timeout", &session_idle, "drop sessions idle this long");
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.help_requested()) {
+    if (!s.ok()) std::fprintf(stderr, "rwkv-worker: %s\n", std::string(s.message()).c_str());
+    std::fprintf(s.ok() ? stdout : stderr, "%s", flags.Usage().c_str());
+    return s.ok() ? 0 : 2;
+  }
+  if (max_sequences < 1 || max_sequences > 1024 || max_queue < 0 || threads < 0 ||
+      session_cache_mb < 0 || device < 0) {
+    std::fprintf(stderr, "rwkv-worker: --max-sequences must be 1..1024 and other limits >= 0\n");
+    return 2;
+  }
+  config.device = static_cast<int>(device);
+  config.threads = static_cast<int>(threads);
+  config.scheduler.max_sequences = static_cast<int>(max_sequences);
+  config.scheduler.max_queue = static_cast<int>(max_queue);
+  config.session_cache_bytes = static_cast<uint64_t>(session_cache_mb) << 20;
+  config.session_idle_timeout = session_idle;
+  absl::Status s = wrk::RunWorker(config, server, metrics_listen);
+  if (!s.ok()) svc::LogLine(std::string(s.message()));
+  return s.ok() ? 0 : 1;
+}
