@@ -16,10 +16,15 @@
 namespace rwkv::engine {
 namespace {
 
-// Every mode runs the same per-row arithmetic, so agreement is in practice bit-exact; the
-// tolerance only leaves room for kernels that block rows differently in the future
-// (logits span about ±12).
-constexpr double kModeTolerance = 1e-4;
+// Tolerances on logits of about ±12. With float weights every mode computes exact f32 dot
+// products and only the summation order differs (decode: one row at a time; many columns:
+// the blocked GEMM), so 1e-4 is f32 noise with margin. With block-quantized weights, few
+// columns (decode) run on 16-bit quantized activations (relative error ~1.5e-5 per product)
+// while many columns (prompt chunks, big batches) run the exact f32 GEMM: the two differ by
+// up to ~8e-4 after three random layers (the reference quantized models show the same
+// 4e-4 order against exact arithmetic), so 2e-3.
+constexpr double kFloatModeTolerance = 1e-4;
+constexpr double kQuantModeTolerance = 2e-3;
 
 std::string MakeModel(const std::string& type_name, int64_t rescale_every) {
   static int counter = 0;
@@ -65,6 +70,8 @@ class ForwardModesTest : public ::testing::TestWithParam<const char*> {
     ASSERT_TRUE(m.ok()) << m.status();
     model_ = std::move(*m);
     V_ = model_->config().n_vocab;
+    const std::string type = GetParam();
+    tolerance_ = type[0] == 'q' ? kQuantModeTolerance : kFloatModeTolerance;
   }
 
   // Reference: all tokens in one call, logits for every token.
@@ -79,6 +86,7 @@ class ForwardModesTest : public ::testing::TestWithParam<const char*> {
   std::string path_;
   std::unique_ptr<Model> model_;
   int64_t V_ = 0;
+  double tolerance_ = kFloatModeTolerance;
 };
 
 TEST_P(ForwardModesTest, DecodeTokenByTokenEqualsOneCall) {
@@ -92,9 +100,9 @@ TEST_P(ForwardModesTest, DecodeTokenByTokenEqualsOneCall) {
                      got.data() + i * V_};
     ASSERT_TRUE(model_->Evaluate(std::span<const SequenceInput>(&in, 1)).ok());
   }
-  EXPECT_LE(MaxAbsDiff(ref, got), kModeTolerance);
-  EXPECT_LE(MaxAbsDiff(ref_state.wkv, s.wkv), kModeTolerance);
-  EXPECT_LE(MaxAbsDiff(ref_state.shift, s.shift), kModeTolerance);
+  EXPECT_LE(MaxAbsDiff(ref, got), tolerance_);
+  EXPECT_LE(MaxAbsDiff(ref_state.wkv, s.wkv), tolerance_);
+  EXPECT_LE(MaxAbsDiff(ref_state.shift, s.shift), tolerance_);
 }
 
 TEST_P(ForwardModesTest, PromptChunksOfAnySizeEqualOneCall) {
@@ -109,7 +117,7 @@ TEST_P(ForwardModesTest, PromptChunksOfAnySizeEqualOneCall) {
                                       got.data() + b * V_)
                       .ok());
     }
-    EXPECT_LE(MaxAbsDiff(ref, got), kModeTolerance) << "chunk " << chunk;
+    EXPECT_LE(MaxAbsDiff(ref, got), tolerance_) << "chunk " << chunk;
   }
 }
 
@@ -121,7 +129,7 @@ TEST_P(ForwardModesTest, LastLogitsEqualLastRowOfAll) {
   SequenceInput in{&s, tokens, LogitsMode::kLast, last.data()};
   ASSERT_TRUE(model_->Evaluate(std::span<const SequenceInput>(&in, 1)).ok());
   const std::vector<float> ref_last(ref.end() - V_, ref.end());
-  EXPECT_LE(MaxAbsDiff(ref_last, last), kModeTolerance);
+  EXPECT_LE(MaxAbsDiff(ref_last, last), tolerance_);
 }
 
 TEST_P(ForwardModesTest, BatchOfEightSequencesEqualsSeparateRuns) {
@@ -160,13 +168,13 @@ TEST_P(ForwardModesTest, BatchOfEightSequencesEqualsSeparateRuns) {
   for (int i = 0; i < 8; ++i) {
     SCOPED_TRACE("sequence " + std::to_string(i));
     if (modes[i] == LogitsMode::kAll) {
-      EXPECT_LE(MaxAbsDiff(sep[i], bat[i]), kModeTolerance);
+      EXPECT_LE(MaxAbsDiff(sep[i], bat[i]), tolerance_);
     } else if (modes[i] == LogitsMode::kLast) {
       EXPECT_LE(MaxAbsDiff(std::vector<float>(sep[i].end() - V_, sep[i].end()), bat[i]),
-                kModeTolerance);
+                tolerance_);
     }
-    EXPECT_LE(MaxAbsDiff(sep_state[i].wkv, bat_state[i].wkv), kModeTolerance);
-    EXPECT_LE(MaxAbsDiff(sep_state[i].shift, bat_state[i].shift), kModeTolerance);
+    EXPECT_LE(MaxAbsDiff(sep_state[i].wkv, bat_state[i].wkv), tolerance_);
+    EXPECT_LE(MaxAbsDiff(sep_state[i].shift, bat_state[i].shift), tolerance_);
   }
 }
 

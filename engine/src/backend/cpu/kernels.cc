@@ -46,6 +46,7 @@ struct Tables {
     // Every type the AVX2 table leaves unset falls back to the scalar kernel.
     avx2 = scalar;
     FillAvx2Kernels(avx2);
+    FillAvx2Gemm(avx2);
     have_avx2 = true;
 #endif
   }

@@ -41,11 +41,25 @@ using DotF32Fn = void (*)(const uint8_t* row, int64_t k, const float* const* x, 
 using DotQ16Fn = void (*)(const uint8_t* row, int64_t k, const Q16View* x, int n_cols,
                           float* out);
 
+// Dequantizes elements [k0, k0 + count) of one weight row to f32; k0 and count are
+// multiples of the type's block size.
+using DequantRangeFn = void (*)(const uint8_t* row, int64_t k0, int64_t count, float* out);
+
 struct TypeKernels {
   ActFormat act = ActFormat::kF32;
   DotF32Fn dot_f32 = nullptr;  // set when act == kF32
   DotQ16Fn dot_q16 = nullptr;  // set when act == kQ16
+  DequantRangeFn dequant = nullptr;  // set on tables with a GEMM tile
 };
+
+// Matrix products over many columns run as a GEMM: weight rows are dequantized to f32 in
+// chunks of the reduced dimension and multiplied exactly (f32 FMA) by the f32 activations,
+// kGemmRows weight rows × kGemmCols columns per tile.
+inline constexpr int kGemmRows = 3;
+inline constexpr int kGemmCols = 4;
+// out[r·n_cols + c] = Σ_{i<k} w[r·w_stride + i]·x_c[i] for r < n_rows, c < n_cols.
+using GemmTileFn = void (*)(const float* w, int64_t w_stride, int n_rows, const float* const* x,
+                            int n_cols, int64_t k, float* out);
 
 // WKV6 over T tokens of one sequence (rwkv6-spec.md §5.3 step 8): r, k, v, w and y are
 // T rows `stride` floats apart, H·S columns; u is [H][S]; state is [H][S key][S value] and
@@ -60,6 +74,8 @@ struct KernelTable {
   // Quantizes k floats (k % 32 == 0) to Q16 blocks.
   void (*quantize_q16)(const float* x, int64_t k, int16_t* q, float* d, float* s) = nullptr;
   Wkv6Fn wkv6 = nullptr;
+  GemmTileFn gemm_tile = nullptr;  // null: every product runs on the dot kernels
+  int gemm_min_cols = 0;           // use the GEMM from this many columns on
 
   const TypeKernels& For(GgmlType type) const { return types[static_cast<uint32_t>(type)]; }
 };
@@ -84,5 +100,6 @@ void QuantizeQ16Scalar(const float* x, int64_t k, int16_t* q, float* d, float* s
 // Table builders, one per translation unit.
 void FillScalarKernels(KernelTable& table);
 void FillAvx2Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
+void FillAvx2Gemm(KernelTable& table);     // only where RWKV_HAVE_X86_VARIANTS
 
 }  // namespace rwkv::engine::cpu

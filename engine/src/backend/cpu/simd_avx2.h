@@ -1,0 +1,58 @@
+// AVX2 helpers shared by the AVX2 kernel files: horizontal sum, f16 scalar load and the
+// 8-wide f32/f16/bf16 loaders. Include only from *_avx2.cc files.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "rwkv/engine/fp16.h"
+
+namespace rwkv::engine::cpu::avx2 {
+
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float F16At(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// ---- float weights --------------------------------------------------------------------
+
+struct LoadF32 {
+  static constexpr int kBytes = 4;
+  static __m256 Load(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static float Scalar(const uint8_t* p) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+};
+struct LoadF16 {
+  static constexpr int kBytes = 2;
+  static __m256 Load(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static float Scalar(const uint8_t* p) { return F16At(p); }
+};
+struct LoadBF16 {
+  static constexpr int kBytes = 2;
+  static __m256 Load(const uint8_t* p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+  static float Scalar(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return Bf16ToFp32(h);
+  }
+};
+
+}  // namespace rwkv::engine::cpu::avx2
