@@ -214,7 +214,7 @@ std::vector<HostileCase> HostileCases() {
   }
   {
     ZipWriter z;
-    z.Add("archive/data.pkl", std::string("\x80\x02(cos\nsystem\ni.", 18));
+    z.Add("archive/data.pkl", std::string("\x80\x02(cos\nsystem\ni.", 16));
     cases.push_back({"InstOpcode", z.Finish(), "refusing global os.system"});
   }
   {
@@ -224,7 +224,7 @@ std::vector<HostileCase> HostileCases() {
   }
   {
     ZipWriter z;
-    z.Add("archive/data.pkl", std::string("\x80\x02}q\x00X\x10\x00\x00\x00ab", 12));
+    z.Add("archive/data.pkl", std::string("\x80\x02}q\x00X\x10\x00\x00\x00" "ab", 12));
     cases.push_back({"TruncatedPickle", z.Finish(), "truncated pickle"});
   }
   {
