@@ -66,7 +66,7 @@ class ForwardModesTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     path_ = MakeModel(GetParam(), 2);
-    absl::StatusOr<std::unique_ptr<Model>> m = Model::Load(path_, {.threads = 2, .max_step_tokens = 5});
+    absl::StatusOr<std::unique_ptr<Model>> m = Model::Load(path_, {.threads = 2, .max_step_tokens = 16});
     ASSERT_TRUE(m.ok()) << m.status();
     model_ = std::move(*m);
     V_ = model_->config().n_vocab;

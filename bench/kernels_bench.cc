@@ -1,0 +1,132 @@
+// CPU kernel benchmarks on the shapes of the 1.6B model (C 2048, F 7168): matrix-vector
+// products from memory and from cache, the many-column GEMM, WKV6. Run with
+// --benchmark_counters_tabular=true; "bytes_per_second" is weight bytes, "MACs" multiply-adds
+// per second of CPU time (the CPU-time column is robust on a shared machine).
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/thread_pool.h"
+#include "rwkv/engine/quant.h"
+
+namespace rwkv::engine::cpu {
+namespace {
+
+const GgmlType kTypes[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ5_1,
+                           GgmlType::kQ5_0, GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ4_K,
+                           GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kF32};
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  backend::WeightView view;
+};
+
+// rows × k weights of `type`; the same quantized row is repeated (content does not change
+// the speed of these kernels, quantizing 100+ MB would dominate start-up).
+Weights MakeWeights(GgmlType type, int64_t rows, int64_t k) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> f(k);
+  for (float& v : f) v = normal(rng);
+  Weights w;
+  const uint64_t rb = RowBytes(type, k);
+  std::vector<uint8_t> row(rb);
+  (void)::rwkv::engine::QuantizeRow(type, f.data(), row.data(), k);
+  w.bytes.resize(rb * rows);
+  for (int64_t r = 0; r < rows; ++r) std::copy(row.begin(), row.end(), w.bytes.begin() + r * rb);
+  w.view = {type, k, rows, rb, w.bytes.data()};
+  return w;
+}
+
+void RunProduct(benchmark::State& state, GgmlType type, int64_t rows, int64_t k, int64_t n,
+                int threads, Isa isa, bool allow_gemm = true) {
+  const KernelTable* table = KernelsFor(isa);
+  KernelTable no_gemm;
+  if (table != nullptr && !allow_gemm) {
+    no_gemm = *table;
+    no_gemm.gemm_tile = nullptr;
+    table = &no_gemm;
+  }
+  if (table == nullptr || !CpuSupports(isa)) {
+    state.SkipWithError("kernel table not available");
+    return;
+  }
+  Weights w = MakeWeights(type, rows, k);
+  std::vector<float> x(n * k), y(n * rows);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : x) v = normal(rng);
+  ThreadPool pool(threads);
+  MatMulScratch scratch;
+  for (auto _ : state) {
+    MatMul(pool, *table, w.view, x.data(), k, n, y.data(), rows, backend::Epilogue::kNone, false,
+           scratch);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes.size()));
+  state.counters["MACs"] = benchmark::Counter(static_cast<double>(rows * k * n),
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(GgmlTypeName(type)) + " " + std::string(IsaName(isa)));
+}
+
+// Decode from memory: 128 MB-ish of weights, one column, one thread.
+void BM_MatVecMemory(benchmark::State& state) {
+  const GgmlType type = kTypes[state.range(0)];
+  const int64_t k = 2048;
+  const int64_t rows = (int64_t{160} << 20) / static_cast<int64_t>(RowBytes(type, k));
+  RunProduct(state, type, rows, k, 1, static_cast<int>(state.range(1)), Isa::kAvx2);
+}
+BENCHMARK(BM_MatVecMemory)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 10, 1), {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Decode from cache (compute bound): a 512 × 2048 matrix, one column, one thread.
+void BM_MatVecCache(benchmark::State& state) {
+  RunProduct(state, kTypes[state.range(0)], 512, 2048, 1, 1,
+             state.range(1) == 0 ? Isa::kAvx2 : Isa::kScalar);
+}
+BENCHMARK(BM_MatVecCache)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 10, 1), {0, 1}})
+    ->Unit(benchmark::kMicrosecond);
+
+// Batched decode / prompt chunks: 2048 × 2048 weights against 16 or 128 columns.
+void BM_Gemm(benchmark::State& state) {
+  RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1, Isa::kAvx2);
+}
+BENCHMARK(BM_Gemm)
+    ->ArgsProduct({{0, 2, 3, 5, 7}, {4, 16, 128}})
+    ->Unit(benchmark::kMillisecond);
+
+// The same products on the row-by-row dot kernels (no GEMM), for the crossover.
+void BM_DotCols(benchmark::State& state) {
+  RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1, Isa::kAvx2, false);
+}
+BENCHMARK(BM_DotCols)
+    ->ArgsProduct({{0, 2, 3, 5, 7}, {1, 4, 16}})
+    ->Unit(benchmark::kMillisecond);
+
+void BM_Wkv6(benchmark::State& state) {
+  const Isa isa = state.range(1) == 0 ? Isa::kAvx2 : Isa::kScalar;
+  const KernelTable* table = KernelsFor(isa);
+  if (table == nullptr || !CpuSupports(isa)) {
+    state.SkipWithError("kernel table not available");
+    return;
+  }
+  const int64_t t = state.range(0), h = 32, s = 64, c = h * s;
+  std::vector<float> r(t * c, 0.1f), k(t * c, 0.2f), v(t * c, 0.3f), w(t * c, 0.9f), u(c, 0.5f),
+      st(c * s, 0.0f), y(t * c);
+  for (auto _ : state) {
+    table->wkv6(t, h, s, r.data(), k.data(), v.data(), w.data(), c, u.data(), st.data(),
+                y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * t);
+}
+BENCHMARK(BM_Wkv6)->ArgsProduct({{1, 64}, {0, 1}})->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace rwkv::engine::cpu
