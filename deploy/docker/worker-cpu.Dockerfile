@@ -5,11 +5,6 @@ ARG BASE_IMAGE=docker.io/library/debian
 ARG BASE_TAG=bookworm-slim
 FROM ${BASE_IMAGE}:${BASE_TAG}
 
-LABEL org.opencontainers.image.title="rwkv-worker-cpu" \
-      org.opencontainers.image.description="rwkv-worker with the CPU backend (AVX2/AVX-512 picked at run time)" \
-      org.opencontainers.image.source="rwkv-cluster" \
-      org.opencontainers.image.version="0.1.0"
-
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libabsl20220623 libcivetweb1 libgrpc++1.51 libgrpc29 \
@@ -21,6 +16,11 @@ RUN apt-get update \
  && chown rwkv:rwkv /var/lib/rwkv
 
 COPY rwkv-worker rwkv /usr/local/bin/
+
+LABEL org.opencontainers.image.title="rwkv-worker-cpu" \
+      org.opencontainers.image.description="rwkv-worker with the CPU backend (AVX2/AVX-512 picked at run time)" \
+      org.opencontainers.image.source="rwkv-cluster" \
+      org.opencontainers.image.version="0.1.0"
 
 ENV RWKV_STORAGE_ROOT=/var/lib/rwkv \
     RWKV_LISTEN=0.0.0.0:50052 \

@@ -5,11 +5,6 @@ ARG BASE_IMAGE=docker.io/library/debian
 ARG BASE_TAG=bookworm-slim
 FROM ${BASE_IMAGE}:${BASE_TAG}
 
-LABEL org.opencontainers.image.title="rwkv-worker-cuda" \
-      org.opencontainers.image.description="rwkv-worker with the CUDA backend (needs the NVIDIA container toolkit or device plugin on the node)" \
-      org.opencontainers.image.source="rwkv-cluster" \
-      org.opencontainers.image.version="0.1.0"
-
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libabsl20220623 libcivetweb1 libgrpc++1.51 libgrpc29 \
@@ -24,6 +19,11 @@ RUN apt-get update \
 # commands in README.md; Debian 12 ships no CUDA 13 runtime). The driver comes from the host.
 COPY cuda-libs/ /usr/local/lib/rwkv-cuda/
 COPY rwkv-worker rwkv /usr/local/bin/
+
+LABEL org.opencontainers.image.title="rwkv-worker-cuda" \
+      org.opencontainers.image.description="rwkv-worker with the CUDA backend (needs the NVIDIA container toolkit or device plugin on the node)" \
+      org.opencontainers.image.source="rwkv-cluster" \
+      org.opencontainers.image.version="0.1.0"
 
 ENV RWKV_STORAGE_ROOT=/var/lib/rwkv \
     RWKV_LISTEN=0.0.0.0:50052 \

@@ -230,7 +230,12 @@ done
 
 log "rwkv client generate --addr ${worker_addrs[0]} -n $n_predict"
 echo "----"
-"$bin/rwkv" client generate --addr "${worker_addrs[0]}" -p "$prompt" -n "$n_predict" --seed 1
+if ! "$bin/rwkv" client generate --addr "${worker_addrs[0]}" -p "$prompt" -n "$n_predict" \
+    --seed 1 --timeout 30; then
+  echo
+  echo "run-local-cluster: rwkv client generate failed" >&2
+  exit 1
+fi
 echo
 echo "----"
 if [ "$workers" -ge 2 ]; then
@@ -239,19 +244,24 @@ if [ "$workers" -ge 2 ]; then
 fi
 
 if [ -n "$prom_dir" ]; then
-  q="sum(rwkv_worker_generated_tokens_total)"
-  deadline=$(( $(date +%s) + 15 ))
-  got=""
+  # prom_query EXPR: the first sample value of an instant query, or nothing.
+  prom_query() {
+    http_get "$prom_port" "/api/v1/query?query=$1" 2>/dev/null |
+      sed -n 's/.*"value":\[[^,]*,"\([^"]*\)"\].*/\1/p'
+  }
+  want_up=$((workers + 1))
+  deadline=$(( $(date +%s) + 20 ))
+  up="" tokens=""
   while [ "$(date +%s)" -lt "$deadline" ]; do
-    got="$(http_get "$prom_port" "/api/v1/query?query=sum(rwkv_worker_generated_tokens_total)" \
-      2>/dev/null | sed -n 's/.*"value":\[[^,]*,"\([0-9.e+]*\)"\].*/\1/p')"
-    [ -n "$got" ] && [ "$got" != "0" ] && break
+    up="$(prom_query 'count(up%7Bcomponent=~%22worker%7Cconverter%22%7D==1)')"
+    tokens="$(prom_query 'sum(rwkv_worker_generated_tokens_total)')"
+    [ "${up:-0}" = "$want_up" ] && [ -n "$tokens" ] && [ "$tokens" != "0" ] && break
     sleep 1
   done
-  if [ -n "$got" ]; then
-    log "prometheus: $q = $got"
+  if [ -n "$up" ]; then
+    log "prometheus: ${up}/${want_up} targets up, sum(rwkv_worker_generated_tokens_total) = ${tokens:-none}"
   else
-    log "prometheus has not scraped the workers yet (first scrape takes ~10 s)"
+    log "prometheus has not scraped the cluster yet (the first scrape takes ~10 s)"
   fi
 fi
 
