@@ -53,35 +53,57 @@ void DotFloat(const uint8_t* row, int64_t k, const float* const* x, int n_cols, 
   }
 }
 
+// Accumulates 32-element block j of super-block `sb` (global block index b) into acc.
+template <class U, int NC>
+__attribute__((always_inline)) inline void DotQ16Block(const uint8_t* sb,
+                                                       const typename U::Ctx& ctx, int j,
+                                                       int64_t b, const Q16View* x, __m256* acc,
+                                                       float* mins) {
+  __m256i lo, hi;
+  float scale, min = 0.0f;
+  U::Block(sb, ctx, j, &lo, &hi, &scale, &min);
+  for (int c = 0; c < NC; ++c) {
+    const __m256i* xq = reinterpret_cast<const __m256i*>(x[c].q + b * 32);
+    const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(xq)),
+                                       _mm256_madd_epi16(hi, _mm256_loadu_si256(xq + 1)));
+    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale * x[c].d[b]), acc[c]);
+    if constexpr (U::kHasMin) mins[c] += min * x[c].s[b];
+  }
+}
+
+// Two accumulator sets (even and odd blocks), named at compile time so they stay in
+// registers: a runtime-indexed pair would live on the stack and chain every block through a
+// store-to-load round trip.
 template <class U, int NC>
 void DotQ16N(const uint8_t* row, int64_t k, const Q16View* x, float* out) {
-  __m256 acc[NC][2];
+  __m256 even[NC], odd[NC];
   float mins[NC];
   for (int c = 0; c < NC; ++c) {
-    acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+    even[c] = odd[c] = _mm256_setzero_ps();
     mins[c] = 0.0f;
   }
   const int64_t n_super = k / (32 * U::kBlocks);
-  int64_t b = 0;  // global 32-block index
-  for (int64_t sbi = 0; sbi < n_super; ++sbi) {
-    const uint8_t* sb = row + sbi * U::kBytes;
-    typename U::Ctx ctx;
-    U::Super(sb, ctx);
-    for (int j = 0; j < U::kBlocks; ++j, ++b) {
-      __m256i lo, hi;
-      float scale, min = 0.0f;
-      U::Block(sb, ctx, j, &lo, &hi, &scale, &min);
-      for (int c = 0; c < NC; ++c) {
-        const __m256i* xq = reinterpret_cast<const __m256i*>(x[c].q + b * 32);
-        const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(xq)),
-                                           _mm256_madd_epi16(hi, _mm256_loadu_si256(xq + 1)));
-        acc[c][b & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale * x[c].d[b]),
-                                        acc[c][b & 1]);
-        if constexpr (U::kHasMin) mins[c] += min * x[c].s[b];
+  typename U::Ctx ctx;
+  if constexpr (U::kBlocks == 1) {
+    int64_t sbi = 0;
+    for (; sbi + 2 <= n_super; sbi += 2) {
+      const uint8_t* sb = row + sbi * U::kBytes;
+      DotQ16Block<U, NC>(sb, ctx, 0, sbi, x, even, mins);
+      DotQ16Block<U, NC>(sb + U::kBytes, ctx, 0, sbi + 1, x, odd, mins);
+    }
+    if (sbi < n_super) DotQ16Block<U, NC>(row + sbi * U::kBytes, ctx, 0, sbi, x, even, mins);
+  } else {
+    for (int64_t sbi = 0; sbi < n_super; ++sbi) {
+      const uint8_t* sb = row + sbi * U::kBytes;
+      U::Super(sb, ctx);
+      const int64_t b0 = sbi * U::kBlocks;
+      for (int j = 0; j < U::kBlocks; j += 2) {
+        DotQ16Block<U, NC>(sb, ctx, j, b0 + j, x, even, mins);
+        DotQ16Block<U, NC>(sb, ctx, j + 1, b0 + j + 1, x, odd, mins);
       }
     }
   }
-  for (int c = 0; c < NC; ++c) out[c] = HorizontalSum(_mm256_add_ps(acc[c][0], acc[c][1])) + mins[c];
+  for (int c = 0; c < NC; ++c) out[c] = HorizontalSum(_mm256_add_ps(even[c], odd[c])) + mins[c];
 }
 
 template <class U>

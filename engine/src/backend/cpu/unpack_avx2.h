@@ -32,19 +32,34 @@ struct UnpackQ8_0 {
   }
 };
 
-inline void Nibbles16(const uint8_t* qs, __m256i* lo, __m256i* hi) {
+
+
+// The 32 4-bit values of a legacy block as bytes: element j (< 16) is the low nibble of
+// qs[j], element j + 16 its high nibble.
+inline __m256i Nibbles32(const uint8_t* qs) {
   const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i m4 = _mm_set1_epi8(0x0F);
-  *lo = _mm256_cvtepu8_epi16(_mm_and_si128(bytes, m4));
-  *hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(bytes, 4), m4));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-// Lane i of the result is 16 when bit i of `bits` (16 bits) is set, else 0.
-inline __m256i HighBit16(uint32_t bits) {
-  const __m256i masks = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048,
-                                          4096, 8192, 16384, static_cast<int16_t>(0x8000));
-  const __m256i v = _mm256_and_si256(_mm256_set1_epi16(static_cast<int16_t>(bits)), masks);
-  return _mm256_and_si256(_mm256_cmpeq_epi16(v, masks), _mm256_set1_epi16(16));
+// Byte i is 16 when bit i of `bits` is set, else 0.
+inline __m256i HighBits32(uint32_t bits) {
+  const __m256i shuffle = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
+                                             0x0202020202020202, 0x0303030303030303);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuffle);
+  const __m256i mask = _mm256_set1_epi64x(0x8040201008040201);
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, mask), mask),
+                          _mm256_set1_epi8(16));
+}
+
+inline void Split32(__m256i bytes, __m256i* lo, __m256i* hi, bool is_signed) {
+  if (is_signed) {
+    *lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(bytes));
+    *hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(bytes, 1));
+  } else {
+    *lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(bytes));
+    *hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(bytes, 1));
+  }
 }
 
 struct UnpackQ4_0 {
@@ -55,10 +70,7 @@ struct UnpackQ4_0 {
   static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
                     float*) {
     *scale = F16At(b);
-    Nibbles16(b + 2, lo, hi);
-    const __m256i eight = _mm256_set1_epi16(8);
-    *lo = _mm256_sub_epi16(*lo, eight);
-    *hi = _mm256_sub_epi16(*hi, eight);
+    Split32(_mm256_sub_epi8(Nibbles32(b + 2), _mm256_set1_epi8(8)), lo, hi, true);
   }
 };
 
@@ -71,7 +83,7 @@ struct UnpackQ4_1 {
                     float* min) {
     *scale = F16At(b);
     *min = F16At(b + 2);
-    Nibbles16(b + 4, lo, hi);
+    Split32(Nibbles32(b + 4), lo, hi, false);
   }
 };
 
@@ -85,10 +97,8 @@ struct UnpackQ5_0 {
     *scale = F16At(b);
     uint32_t qh;
     std::memcpy(&qh, b + 2, 4);
-    Nibbles16(b + 6, lo, hi);
-    const __m256i sixteen = _mm256_set1_epi16(16);
-    *lo = _mm256_sub_epi16(_mm256_or_si256(*lo, HighBit16(qh & 0xFFFF)), sixteen);
-    *hi = _mm256_sub_epi16(_mm256_or_si256(*hi, HighBit16(qh >> 16)), sixteen);
+    const __m256i q = _mm256_or_si256(Nibbles32(b + 6), HighBits32(qh));
+    Split32(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), lo, hi, true);
   }
 };
 
@@ -103,9 +113,7 @@ struct UnpackQ5_1 {
     *min = F16At(b + 2);
     uint32_t qh;
     std::memcpy(&qh, b + 4, 4);
-    Nibbles16(b + 8, lo, hi);
-    *lo = _mm256_or_si256(*lo, HighBit16(qh & 0xFFFF));
-    *hi = _mm256_or_si256(*hi, HighBit16(qh >> 16));
+    Split32(_mm256_or_si256(Nibbles32(b + 8), HighBits32(qh)), lo, hi, false);
   }
 };
 
@@ -117,23 +125,15 @@ struct KScales {
 inline void DecodeK4(const uint8_t* sb, KScales& ctx) {
   const float d = F16At(sb);
   const float dmin = F16At(sb + 2);
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    DecodeScaleMinK4(sb + 4, j, &sc, &m);
-    ctx.scale[j] = d * static_cast<float>(sc);
-    ctx.min[j] = -dmin * static_cast<float>(m);
+  const uint8_t* q = sb + 4;
+  for (int j = 0; j < 4; ++j) {
+    ctx.scale[j] = d * static_cast<float>(q[j] & 63);
+    ctx.min[j] = -dmin * static_cast<float>(q[j + 4] & 63);
+    ctx.scale[j + 4] = d * static_cast<float>((q[j + 8] & 0x0F) | ((q[j] >> 6) << 4));
+    ctx.min[j + 4] = -dmin * static_cast<float>((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
   }
 }
 
-inline void Split32(__m256i bytes, __m256i* lo, __m256i* hi, bool is_signed) {
-  if (is_signed) {
-    *lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(bytes));
-    *hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(bytes, 1));
-  } else {
-    *lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(bytes));
-    *hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(bytes, 1));
-  }
-}
 
 inline __m256i NibblesK(const uint8_t* qs, int j) {
   const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * (j / 2)));
