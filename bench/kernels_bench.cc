@@ -106,7 +106,7 @@ void BM_DotCols(benchmark::State& state) {
   RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1, Isa::kAvx2, false);
 }
 BENCHMARK(BM_DotCols)
-    ->ArgsProduct({{0, 2, 3, 5, 7}, {1, 4, 16}})
+    ->ArgsProduct({{0, 2, 3, 5, 7}, {1, 4, 16, 128}})
     ->Unit(benchmark::kMillisecond);
 
 void BM_Wkv6(benchmark::State& state) {

@@ -82,6 +82,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{GgmlType::kQ6_K, 19, 256, 13, Epilogue::kTanh, true},
                       Case{GgmlType::kQ8_0, 29, 512, 17, Epilogue::kNone, true},
                       Case{GgmlType::kF16, 31, 1000, 25, Epilogue::kSilu, false},
+                      Case{GgmlType::kQ8_0, 26, 1024, 40, Epilogue::kReluSquare, true},
+                      Case{GgmlType::kQ5_0, 23, 512, 18, Epilogue::kNone, false},
                       Case{GgmlType::kQ5_K, 21, 256, 3, Epilogue::kNone, false}),
     [](const ::testing::TestParamInfo<Case>& info) {
       return std::string(GgmlTypeName(info.param.type)) + "_r" + std::to_string(info.param.rows) +

@@ -95,29 +95,32 @@ void GemmTile(const float* w, int64_t ws, int nr, const float* const* x, int nc,
 }
 
 template <GgmlType kType>
-void Set(KernelTable& t, DequantRangeFn fn) {
+void Set(KernelTable& t, DequantRangeFn fn, int min_cols) {
   t.types[static_cast<uint32_t>(kType)].dequant = fn;
+  t.types[static_cast<uint32_t>(kType)].gemm_min_cols = min_cols;
 }
+
+// Column counts from which the GEMM beats the dot kernels (which unpack each weight block
+// once per four columns), from kernels_bench BM_DotCols vs BM_Gemm at 4/16/128 columns:
+// Q8_0's unpack is nearly free, so its dot kernel wins up to ~32 columns; the K-quants'
+// unpack is the costliest, so the GEMM wins from ~8; the rest cross near 16.
+constexpr int kCrossQ8 = 32, kCrossK = 8, kCrossOther = 16;
 
 }  // namespace
 
 void FillAvx2Gemm(KernelTable& t) {
-  Set<GgmlType::kF32>(t, &DequantFloat<LoadF32>);
-  Set<GgmlType::kF16>(t, &DequantFloat<LoadF16>);
-  Set<GgmlType::kBF16>(t, &DequantFloat<LoadBF16>);
-  Set<GgmlType::kQ8_0>(t, &DequantQuantized<UnpackQ8_0>);
-  Set<GgmlType::kQ4_0>(t, &DequantQuantized<UnpackQ4_0>);
-  Set<GgmlType::kQ4_1>(t, &DequantQuantized<UnpackQ4_1>);
-  Set<GgmlType::kQ5_0>(t, &DequantQuantized<UnpackQ5_0>);
-  Set<GgmlType::kQ5_1>(t, &DequantQuantized<UnpackQ5_1>);
-  Set<GgmlType::kQ4_K>(t, &DequantQuantized<UnpackQ4_K>);
-  Set<GgmlType::kQ5_K>(t, &DequantQuantized<UnpackQ5_K>);
-  Set<GgmlType::kQ6_K>(t, &DequantQuantized<UnpackQ6_K>);
+  Set<GgmlType::kF32>(t, &DequantFloat<LoadF32>, kCrossOther);
+  Set<GgmlType::kF16>(t, &DequantFloat<LoadF16>, kCrossOther);
+  Set<GgmlType::kBF16>(t, &DequantFloat<LoadBF16>, kCrossOther);
+  Set<GgmlType::kQ8_0>(t, &DequantQuantized<UnpackQ8_0>, kCrossQ8);
+  Set<GgmlType::kQ4_0>(t, &DequantQuantized<UnpackQ4_0>, kCrossOther);
+  Set<GgmlType::kQ4_1>(t, &DequantQuantized<UnpackQ4_1>, kCrossOther);
+  Set<GgmlType::kQ5_0>(t, &DequantQuantized<UnpackQ5_0>, kCrossOther);
+  Set<GgmlType::kQ5_1>(t, &DequantQuantized<UnpackQ5_1>, kCrossOther);
+  Set<GgmlType::kQ4_K>(t, &DequantQuantized<UnpackQ4_K>, kCrossK);
+  Set<GgmlType::kQ5_K>(t, &DequantQuantized<UnpackQ5_K>, kCrossK);
+  Set<GgmlType::kQ6_K>(t, &DequantQuantized<UnpackQ6_K>, kCrossK);
   t.gemm_tile = &GemmTile;
-  // Below about a dozen columns the row-by-row dot kernels, which unpack each weight block
-  // once per four columns, are faster than dequantizing to an f32 panel (kernels_bench
-  // BM_DotCols vs BM_Gemm: 1.4-2.3x faster at 4 columns, even at 16).
-  t.gemm_min_cols = 12;
 }
 
 }  // namespace rwkv::engine::cpu

@@ -50,6 +50,7 @@ struct TypeKernels {
   DotF32Fn dot_f32 = nullptr;  // set when act == kF32
   DotQ16Fn dot_q16 = nullptr;  // set when act == kQ16
   DequantRangeFn dequant = nullptr;  // set on tables with a GEMM tile
+  int gemm_min_cols = 0;             // use the GEMM from this many columns on (0: never)
 };
 
 // Matrix products over many columns run as a GEMM: weight rows are dequantized to f32 in
@@ -75,7 +76,6 @@ struct KernelTable {
   void (*quantize_q16)(const float* x, int64_t k, int16_t* q, float* d, float* s) = nullptr;
   Wkv6Fn wkv6 = nullptr;
   GemmTileFn gemm_tile = nullptr;  // null: every product runs on the dot kernels
-  int gemm_min_cols = 0;           // use the GEMM from this many columns on
 
   const TypeKernels& For(GgmlType type) const { return types[static_cast<uint32_t>(type)]; }
 };

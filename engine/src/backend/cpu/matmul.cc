@@ -88,7 +88,8 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
             Epilogue epilogue, bool accumulate, MatMulScratch& scratch) {
   if (n <= 0 || w.rows <= 0) return;
   const TypeKernels& tk = kernels.For(w.type);
-  if (kernels.gemm_tile != nullptr && tk.dequant != nullptr && n >= kernels.gemm_min_cols) {
+  if (kernels.gemm_tile != nullptr && tk.dequant != nullptr && tk.gemm_min_cols > 0 &&
+      n >= tk.gemm_min_cols) {
     return Gemm(pool, kernels, w, x, x_stride, n, y, y_stride, epilogue, accumulate);
   }
   const int64_t k = w.cols;
