@@ -62,6 +62,14 @@ inline void Split32(__m256i bytes, __m256i* lo, __m256i* hi, bool is_signed) {
   }
 }
 
+// The 32 4-bit values of a legacy block straight to int16: zero-extending byte j leaves
+// element j in the low nibble and element j + 16 in the high nibble of lane j.
+inline void Nibbles16x2(const uint8_t* qs, __m256i* lo, __m256i* hi) {
+  const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  *lo = _mm256_and_si256(w, _mm256_set1_epi16(0x0F));
+  *hi = _mm256_srli_epi16(w, 4);
+}
+
 struct UnpackQ4_0 {
   static constexpr int kBlocks = 1, kBytes = 18;
   static constexpr bool kHasMin = false;
@@ -70,7 +78,9 @@ struct UnpackQ4_0 {
   static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
                     float*) {
     *scale = F16At(b);
-    Split32(_mm256_sub_epi8(Nibbles32(b + 2), _mm256_set1_epi8(8)), lo, hi, true);
+    Nibbles16x2(b + 2, lo, hi);
+    *lo = _mm256_sub_epi16(*lo, _mm256_set1_epi16(8));
+    *hi = _mm256_sub_epi16(*hi, _mm256_set1_epi16(8));
   }
 };
 
@@ -83,7 +93,7 @@ struct UnpackQ4_1 {
                     float* min) {
     *scale = F16At(b);
     *min = F16At(b + 2);
-    Split32(Nibbles32(b + 4), lo, hi, false);
+    Nibbles16x2(b + 4, lo, hi);
   }
 };
 
