@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "services/common/status_mapping.h"
+#include "services/common/utf8.h"
 #include "services/worker/request_convert.h"
 
 namespace rwkv::worker {
@@ -38,7 +39,8 @@ struct GenerateReactor::Shared : public GenerationSink {
     v1::GenerateResponse msg;
     msg.mutable_token_ids()->Reserve(static_cast<int>(chunk.token_ids.size()));
     for (int32_t id : chunk.token_ids) msg.add_token_ids(static_cast<uint32_t>(id));
-    msg.set_text(std::move(chunk.text));
+    // proto3 strings must be UTF-8: bytes that can never form a character become U+FFFD.
+    msg.set_text(services::ToValidUtf8(chunk.text));
     msg.set_request_id(request_id);
     return msg;
   }
