@@ -182,8 +182,10 @@ int RunBench(const std::vector<std::string>& args) {
   }
   std::printf("model: %s (n_embd %u, n_layer %u, n_vocab %u), %s\n", model_path.c_str(),
               c.n_embd, c.n_layer, c.n_vocab, (*model)->backend_description().c_str());
-  std::printf("weights read per token: %.1f MB; read bandwidth: %.2f GB/s; roofline: %.2f tok/s\n",
-              static_cast<double>(wbytes) / 1e6, bw, roofline);
+  std::printf("weight_bytes_per_token: %llu (%.1f MB); read_bandwidth: %.2f GB/s; "
+              "roofline: %.2f tok/s\n",
+              static_cast<unsigned long long>(wbytes), static_cast<double>(wbytes) / 1e6, bw,
+              roofline);
   std::printf("| test | batch | t/s | %% of roofline |\n|---|--:|--:|--:|\n");
   if (p > 0) std::printf("| pp%lld | 1 | %.2f | |\n", static_cast<long long>(p), sum.pp_tok_s);
   if (n > 0) {
