@@ -124,7 +124,7 @@ int RunClientGenerate(const std::vector<std::string>& raw_args) {
   request.set_text(no_escape ? prompt : ProcessPromptEscapes(prompt));
   request.set_max_tokens(static_cast<uint32_t>(n_predict));
   v1::SamplingParams& sp = *request.mutable_sampling();
-  sp.set_temperature(static_cast<float>(temp));
+  sp.set_temperature(static_cast<float>(std::max(0.0, temp)));  // <= 0 is greedy, as locally
   sp.set_top_k(static_cast<uint32_t>(std::max<int64_t>(0, top_k)));
   sp.set_top_p(static_cast<float>(top_p));
   sp.set_min_p(static_cast<float>(min_p));
