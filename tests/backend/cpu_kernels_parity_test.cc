@@ -109,7 +109,7 @@ TEST_P(DotParityTest, MatchesDequantizedOracle) {
     ASSERT_NE(tk.dot_f32, nullptr);
     const float* xp[kMaxCols];
     for (int col = 0; col < c.n_cols; ++col) xp[col] = x[col].data();
-    tk.dot_f32(row.data(), c.k, xp, c.n_cols, got.data());
+    tk.dot_f32(row.data(), row.size(), 1, c.k, xp, c.n_cols, got.data());
   } else {
     ASSERT_NE(tk.dot_q16, nullptr);
     ASSERT_EQ(c.k % kQ16Block, 0);
@@ -121,7 +121,7 @@ TEST_P(DotParityTest, MatchesDequantizedOracle) {
       table->quantize_q16(x[col].data(), c.k, q[col].data(), d[col].data(), s[col].data());
       views[col] = {q[col].data(), d[col].data(), s[col].data()};
     }
-    tk.dot_q16(row.data(), c.k, views, c.n_cols, got.data());
+    tk.dot_q16(row.data(), row.size(), 1, c.k, views, c.n_cols, got.data());
   }
   EXPECT_EQ(got[c.n_cols], 12345.0f) << "wrote past the requested columns";
   const double threshold = tk.act == ActFormat::kF32 ? kNmseF32 : kNmseQ16;

@@ -34,12 +34,12 @@ struct Q16View {
   const float* s = nullptr;    // k/32 values d·Σq
 };
 
-// out[c] = Σ_i row[i]·x_c[i] for c < n_cols (1..kMaxCols); `row` is one weight row of k
-// elements in the table's type.
-using DotF32Fn = void (*)(const uint8_t* row, int64_t k, const float* const* x, int n_cols,
-                          float* out);
-using DotQ16Fn = void (*)(const uint8_t* row, int64_t k, const Q16View* x, int n_cols,
-                          float* out);
+// out[r·n_cols + c] = Σ_i row_r[i]·x_c[i] for r < n_rows and c < n_cols (1..kMaxCols):
+// `rows` holds n_rows weight rows of k elements in the table's type, row_bytes apart.
+using DotF32Fn = void (*)(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
+                          const float* const* x, int n_cols, float* out);
+using DotQ16Fn = void (*)(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
+                          const Q16View* x, int n_cols, float* out);
 
 // Dequantizes elements [k0, k0 + count) of one weight row to f32; k0 and count are
 // multiples of the type's block size.

@@ -16,7 +16,7 @@ namespace {
 using namespace avx2;  // NOLINT: the unpackers and loaders of this ISA
 
 template <class L, int NC>
-void DotFloatN(const uint8_t* row, int64_t k, const float* const* x, float* out) {
+inline void DotFloatN(const uint8_t* row, int64_t k, const float* const* x, float* out) {
   __m256 acc0[NC], acc1[NC];
   for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = _mm256_setzero_ps();
   int64_t i = 0;
@@ -40,16 +40,23 @@ void DotFloatN(const uint8_t* row, int64_t k, const float* const* x, float* out)
 }
 
 template <class L>
-void DotFloat(const uint8_t* row, int64_t k, const float* const* x, int n_cols, float* out) {
-  switch (n_cols) {
-    case 1:
-      return DotFloatN<L, 1>(row, k, x, out);
-    case 2:
-      return DotFloatN<L, 2>(row, k, x, out);
-    case 3:
-      return DotFloatN<L, 3>(row, k, x, out);
-    default:
-      return DotFloatN<L, 4>(row, k, x, out);
+void DotFloat(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
+              const float* const* x, int n_cols, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r, rows += row_bytes, out += n_cols) {
+    switch (n_cols) {
+      case 1:
+        DotFloatN<L, 1>(rows, k, x, out);
+        break;
+      case 2:
+        DotFloatN<L, 2>(rows, k, x, out);
+        break;
+      case 3:
+        DotFloatN<L, 3>(rows, k, x, out);
+        break;
+      default:
+        DotFloatN<L, 4>(rows, k, x, out);
+        break;
+    }
   }
 }
 
@@ -75,7 +82,7 @@ __attribute__((always_inline)) inline void DotQ16Block(const uint8_t* sb,
 // registers: a runtime-indexed pair would live on the stack and chain every block through a
 // store-to-load round trip.
 template <class U, int NC>
-void DotQ16N(const uint8_t* row, int64_t k, const Q16View* x, float* out) {
+inline void DotQ16N(const uint8_t* row, int64_t k, const Q16View* x, float* out) {
   __m256 even[NC], odd[NC];
   float mins[NC];
   for (int c = 0; c < NC; ++c) {
@@ -111,7 +118,7 @@ void DotQ16N(const uint8_t* row, int64_t k, const Q16View* x, float* out) {
 // weight×activation scales, instead of a convert, a scalar multiply, a broadcast and an FMA
 // per block. Decode runs on this kernel.
 template <class U>
-void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* out) {
+inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* out) {
   const int64_t nb = k / 32;
   __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
   typename U::Ctx ctx;
@@ -155,16 +162,22 @@ void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* out) {
 }
 
 template <class U>
-void DotQ16(const uint8_t* row, int64_t k, const Q16View* x, int n_cols, float* out) {
+void DotQ16(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
+            const Q16View* x, int n_cols, float* out) {
+  // The column count is fixed for the whole call: dispatch once, loop rows inside.
   switch (n_cols) {
     case 1:
-      return DotQ16One<U>(row, k, x[0], out);
+      for (int64_t r = 0; r < n_rows; ++r) DotQ16One<U>(rows + r * row_bytes, k, x[0], out + r);
+      return;
     case 2:
-      return DotQ16N<U, 2>(row, k, x, out);
+      for (int64_t r = 0; r < n_rows; ++r) DotQ16N<U, 2>(rows + r * row_bytes, k, x, out + 2 * r);
+      return;
     case 3:
-      return DotQ16N<U, 3>(row, k, x, out);
+      for (int64_t r = 0; r < n_rows; ++r) DotQ16N<U, 3>(rows + r * row_bytes, k, x, out + 3 * r);
+      return;
     default:
-      return DotQ16N<U, 4>(row, k, x, out);
+      for (int64_t r = 0; r < n_rows; ++r) DotQ16N<U, 4>(rows + r * row_bytes, k, x, out + 4 * r);
+      return;
   }
 }
 

@@ -9,15 +9,18 @@ namespace rwkv::engine::cpu {
 namespace {
 
 template <GgmlType kType>
-void DotScalar(const uint8_t* row, int64_t k, const float* const* x, int n_cols, float* out) {
+void DotScalar(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
+               const float* const* x, int n_cols, float* out) {
   thread_local std::vector<float> w;
   if (static_cast<int64_t>(w.size()) < k) w.resize(static_cast<size_t>(k));
-  DequantizeRow(kType, row, w.data(), k);
-  for (int c = 0; c < n_cols; ++c) {
-    const float* xc = x[c];
-    float sum = 0.0f;
-    for (int64_t i = 0; i < k; ++i) sum += w[i] * xc[i];
-    out[c] = sum;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    DequantizeRow(kType, rows + r * row_bytes, w.data(), k);
+    for (int c = 0; c < n_cols; ++c) {
+      const float* xc = x[c];
+      float sum = 0.0f;
+      for (int64_t i = 0; i < k; ++i) sum += w[i] * xc[i];
+      out[r * n_cols + c] = sum;
+    }
   }
 }
 

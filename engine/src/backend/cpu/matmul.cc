@@ -12,6 +12,12 @@ using backend::Epilogue;
 // threads on a 2048-row matrix, and a block that stays in L2 while the column tiles pass.
 constexpr int64_t kRowBlock = 16;
 
+// Blocks handed out per grab: about eight grabs per thread keep the threads balanced while
+// a 65536-row head does not pay thousands of contended atomic increments.
+int64_t Grain(const ThreadPool& pool, int64_t n_blocks) {
+  return std::max<int64_t>(1, n_blocks / (8 * static_cast<int64_t>(pool.size())));
+}
+
 // GEMM blocking: a task dequantizes kGemmRowBlock weight rows kGemmChunk elements at a time
 // (a 48 KB f32 panel that stays in L2) and multiplies them by every column; each column
 // tile's kGemmChunk activations (8 KB) stay in L1 across the panel's row tiles.
@@ -25,7 +31,7 @@ void Gemm(ThreadPool& pool, const KernelTable& kernels, const backend::WeightVie
   const int64_t k = w.cols;
   const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t n_blocks = (w.rows + kGemmRowBlock - 1) / kGemmRowBlock;
-  pool.ParallelFor(n_blocks, 1, [&](int64_t bb, int64_t be) {
+  pool.ParallelFor(n_blocks, Grain(pool, n_blocks), [&](int64_t bb, int64_t be) {
     thread_local std::vector<float> panel, acc;
     panel.resize(static_cast<size_t>(kGemmRowBlock * std::min(k, kGemmChunk)));
     acc.resize(static_cast<size_t>(kGemmRowBlock * n));
@@ -108,7 +114,7 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
   }
   const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t n_blocks = (w.rows + kRowBlock - 1) / kRowBlock;
-  pool.ParallelFor(n_blocks, 1, [&](int64_t bb, int64_t be) {
+  pool.ParallelFor(n_blocks, Grain(pool, n_blocks), [&](int64_t bb, int64_t be) {
     const int64_t nb = k / kQ16Block;
     for (int64_t blk = bb; blk < be; ++blk) {
       const int64_t r0 = blk * kRowBlock;
@@ -125,17 +131,17 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
             xf[c] = x + (c0 + c) * x_stride;
           }
         }
+        float out[kRowBlock * kMaxCols];
+        const uint8_t* rows = base + r0 * w.row_bytes;
+        if (q16) {
+          tk.dot_q16(rows, w.row_bytes, r1 - r0, k, xq, nc, out);
+        } else {
+          tk.dot_f32(rows, w.row_bytes, r1 - r0, k, xf, nc, out);
+        }
         for (int64_t r = r0; r < r1; ++r) {
-          float out[kMaxCols];
-          const uint8_t* row = base + r * w.row_bytes;
-          if (q16) {
-            tk.dot_q16(row, k, xq, nc, out);
-          } else {
-            tk.dot_f32(row, k, xf, nc, out);
-          }
           for (int c = 0; c < nc; ++c) {
             float* dst = y + (c0 + c) * y_stride + r;
-            const float v = ApplyEpilogue(epilogue, out[c]);
+            const float v = ApplyEpilogue(epilogue, out[(r - r0) * nc + c]);
             *dst = accumulate ? *dst + v : v;
           }
         }
