@@ -151,6 +151,10 @@ int RunBench(const std::vector<std::string>& args) {
   if (absl::StatusOr<BenchResult> w = RunOnce(**model, 8, 2, 1); !w.ok()) {
     return Fail("bench", w.status());
   }
+  // Bandwidth before and after the runs; the larger one is the roofline's denominator, so a
+  // machine that got busier during the run does not flatter the percentage.
+  const uint64_t bw_bytes = static_cast<uint64_t>(bw_mib) << 20;
+  const double bw_before = MeasureReadBandwidth(static_cast<int>(threads), bw_bytes, 3);
   BenchResult sum;
   for (int64_t r = 0; r < reps; ++r) {
     absl::StatusOr<BenchResult> one = RunOnce(**model, p, n, batch);
@@ -158,8 +162,8 @@ int RunBench(const std::vector<std::string>& args) {
     sum.pp_tok_s += one->pp_tok_s / static_cast<double>(reps);
     sum.tg_tok_s += one->tg_tok_s / static_cast<double>(reps);
   }
-  const double bw = MeasureReadBandwidth(static_cast<int>(threads),
-                                         static_cast<uint64_t>(bw_mib) << 20, 5);
+  const double bw =
+      std::max(bw_before, MeasureReadBandwidth(static_cast<int>(threads), bw_bytes, 3));
   const uint64_t wbytes = (*model)->weight_bytes_per_token();
   const double roofline = bw * 1e9 / static_cast<double>(wbytes);
   const double single_roofline_pct = batch == 1 && n > 0 ? 100.0 * sum.tg_tok_s / roofline : 0;
