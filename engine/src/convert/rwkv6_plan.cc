@@ -289,7 +289,9 @@ absl::StatusOr<Rwkv6Plan> PlanRwkv6Conversion(const PthCheckpoint& ckpt, uint32_
     uint32_t layer = 0;
     const Rule* rule = FindRule(t.name, &layer);
     std::string_view rest;
-    const bool ln0 = rule >= std::begin(kLayer0Rules) && rule < std::end(kLayer0Rules);
+    // Equality, not ordering: ordering pointers into different arrays is unspecified.
+    bool ln0 = false;
+    for (const Rule& r : kLayer0Rules) ln0 = ln0 || rule == &r;
     const bool is_layer = SplitLayer(t.name, &layer, &rest) && !ln0;
     if (rule->role == Role::kFusedPart || rule->role == Role::kTimeState) continue;
     std::vector<const PthTensorInfo*> sources = {&t};
