@@ -97,9 +97,7 @@ BENCHMARK(BM_MatVecCache)
 void BM_Gemm(benchmark::State& state) {
   RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1, Isa::kAvx2);
 }
-BENCHMARK(BM_Gemm)
-    ->ArgsProduct({{0, 2, 3, 5, 7}, {4, 16, 128}})
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Gemm)->ArgsProduct({{0, 2, 3, 5, 7}, {4, 16, 128}})->Unit(benchmark::kMillisecond);
 
 // The same products on the row-by-row dot kernels (no GEMM), for the crossover.
 void BM_DotCols(benchmark::State& state) {
@@ -120,8 +118,7 @@ void BM_Wkv6(benchmark::State& state) {
   std::vector<float> r(t * c, 0.1f), k(t * c, 0.2f), v(t * c, 0.3f), w(t * c, 0.9f), u(c, 0.5f),
       st(c * s, 0.0f), y(t * c);
   for (auto _ : state) {
-    table->wkv6(t, h, s, r.data(), k.data(), v.data(), w.data(), c, u.data(), st.data(),
-                y.data());
+    table->wkv6(t, h, s, r.data(), k.data(), v.data(), w.data(), c, u.data(), st.data(), y.data());
     benchmark::DoNotOptimize(y.data());
   }
   state.SetItemsProcessed(state.iterations() * t);

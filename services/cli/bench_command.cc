@@ -99,8 +99,8 @@ absl::StatusOr<BenchResult> RunOnce(engine::Model& model, int64_t p, int64_t n, 
     for (int64_t step = 0; step < n; ++step) {
       for (int64_t b = 0; b < batch; ++b) {
         next[b] = token(step * batch + b + 1);
-        inputs[b] = {&states[b], std::span<const int32_t>(&next[b], 1),
-                     engine::LogitsMode::kLast, logits.data() + b * V};
+        inputs[b] = {&states[b], std::span<const int32_t>(&next[b], 1), engine::LogitsMode::kLast,
+                     logits.data() + b * V};
       }
       if (absl::Status s = model.Evaluate(inputs); !s.ok()) return s;
     }
@@ -177,19 +177,19 @@ int RunBench(const std::vector<std::string>& args) {
         "\"tg_tok_s\": %.3f, \"weight_bytes_per_token\": %llu, "
         "\"read_bandwidth_gb_s\": %.3f, \"roofline_tok_s\": %.3f, "
         "\"tg_percent_of_roofline\": %.1f}\n",
-        model_path.c_str(), (*model)->backend_description().c_str(), c.n_embd, c.n_layer,
-        c.n_vocab, static_cast<long long>(threads), static_cast<long long>(batch),
-        static_cast<long long>(p), static_cast<long long>(n), static_cast<long long>(reps),
-        load_s, sum.pp_tok_s, sum.tg_tok_s, static_cast<unsigned long long>(wbytes), bw,
-        roofline, batch == 1 ? single_roofline_pct : 100.0 * sum.tg_tok_s / roofline);
+        model_path.c_str(), (*model)->backend_description().c_str(), c.n_embd, c.n_layer, c.n_vocab,
+        static_cast<long long>(threads), static_cast<long long>(batch), static_cast<long long>(p),
+        static_cast<long long>(n), static_cast<long long>(reps), load_s, sum.pp_tok_s, sum.tg_tok_s,
+        static_cast<unsigned long long>(wbytes), bw, roofline,
+        batch == 1 ? single_roofline_pct : 100.0 * sum.tg_tok_s / roofline);
     return 0;
   }
-  std::printf("model: %s (n_embd %u, n_layer %u, n_vocab %u), %s\n", model_path.c_str(),
-              c.n_embd, c.n_layer, c.n_vocab, (*model)->backend_description().c_str());
-  std::printf("weight_bytes_per_token: %llu (%.1f MB); read_bandwidth: %.2f GB/s; "
-              "roofline: %.2f tok/s\n",
-              static_cast<unsigned long long>(wbytes), static_cast<double>(wbytes) / 1e6, bw,
-              roofline);
+  std::printf("model: %s (n_embd %u, n_layer %u, n_vocab %u), %s\n", model_path.c_str(), c.n_embd,
+              c.n_layer, c.n_vocab, (*model)->backend_description().c_str());
+  std::printf(
+      "weight_bytes_per_token: %llu (%.1f MB); read_bandwidth: %.2f GB/s; "
+      "roofline: %.2f tok/s\n",
+      static_cast<unsigned long long>(wbytes), static_cast<double>(wbytes) / 1e6, bw, roofline);
   std::printf("| test | batch | t/s | %% of roofline |\n|---|--:|--:|--:|\n");
   if (p > 0) std::printf("| pp%lld | 1 | %.2f | |\n", static_cast<long long>(p), sum.pp_tok_s);
   if (n > 0) {

@@ -59,9 +59,9 @@ int RunLogits(const std::vector<std::string>& args) {
   const uint32_t n_vocab = (*model)->config().n_vocab;
   for (int32_t id : *tokens) {
     if (static_cast<uint32_t>(id) >= n_vocab) {
-      return Fail("logits", absl::InvalidArgumentError(absl::StrCat(
-                                "token id ", id, " is out of range: model ", model_path,
-                                " has ", n_vocab, " tokens")));
+      return Fail("logits", absl::InvalidArgumentError(
+                                absl::StrCat("token id ", id, " is out of range: model ",
+                                             model_path, " has ", n_vocab, " tokens")));
     }
   }
   engine::RecurrentState state = (*model)->NewState();
@@ -89,7 +89,6 @@ int RunLogits(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RWKV_CLI_COMMAND("logits", "evaluate tokens and write the logits after each (float32)",
-                 RunLogits);
+RWKV_CLI_COMMAND("logits", "evaluate tokens and write the logits after each (float32)", RunLogits);
 
 }  // namespace rwkv::cli

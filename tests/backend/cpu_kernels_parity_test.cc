@@ -49,9 +49,8 @@ struct DotCase {
 };
 
 std::string Name(const ::testing::TestParamInfo<DotCase>& info) {
-  return std::string(IsaName(info.param.isa)) + "_" +
-         std::string(GgmlTypeName(info.param.type)) + "_k" + std::to_string(info.param.k) +
-         "_c" + std::to_string(info.param.n_cols);
+  return std::string(IsaName(info.param.isa)) + "_" + std::string(GgmlTypeName(info.param.type)) +
+         "_k" + std::to_string(info.param.k) + "_c" + std::to_string(info.param.n_cols);
 }
 
 std::vector<DotCase> DotCases() {
@@ -171,8 +170,8 @@ TEST_P(Wkv6ParityTest, SimdMatchesScalar) {
   std::mt19937 rng(static_cast<uint32_t>(c.t * 100 + c.s));
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_real_distribution<float> decay(0.2f, 0.999f);
-  std::vector<float> r(c.t * stride), k(c.t * stride), v(c.t * stride), w(c.t * stride),
-      u(width), state(width * c.s);
+  std::vector<float> r(c.t * stride), k(c.t * stride), v(c.t * stride), w(c.t * stride), u(width),
+      state(width * c.s);
   for (auto* vec : {&r, &k, &v, &u, &state}) {
     for (float& e : *vec) e = normal(rng);
   }
@@ -180,8 +179,8 @@ TEST_P(Wkv6ParityTest, SimdMatchesScalar) {
   std::vector<float> state2 = state, y1(c.t * stride, 7.0f), y2(c.t * stride, 7.0f);
   scalar->wkv6(c.t, c.h, c.s, r.data(), k.data(), v.data(), w.data(), stride, u.data(),
                state.data(), y1.data());
-  simd->wkv6(c.t, c.h, c.s, r.data(), k.data(), v.data(), w.data(), stride, u.data(),
-             state2.data(), y2.data());
+  simd->wkv6(c.t, c.h, c.s, r.data(), k.data(), v.data(), w.data(), stride, u.data(), state2.data(),
+             y2.data());
   std::vector<double> want(y1.begin(), y1.end());
   EXPECT_LE(Nmse(want, y2), 1e-10);
   for (int64_t t = 0; t < c.t; ++t) {
@@ -192,9 +191,8 @@ TEST_P(Wkv6ParityTest, SimdMatchesScalar) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Wkv6ParityTest,
-                         ::testing::Values(WkvCase{1, 2, 64}, WkvCase{5, 3, 64},
-                                           WkvCase{3, 2, 32}, WkvCase{2, 4, 8},
-                                           WkvCase{4, 2, 24}, WkvCase{2, 1, 12}),
+                         ::testing::Values(WkvCase{1, 2, 64}, WkvCase{5, 3, 64}, WkvCase{3, 2, 32},
+                                           WkvCase{2, 4, 8}, WkvCase{4, 2, 24}, WkvCase{2, 1, 12}),
                          [](const ::testing::TestParamInfo<WkvCase>& info) {
                            return "t" + std::to_string(info.param.t) + "_h" +
                                   std::to_string(info.param.h) + "_s" +

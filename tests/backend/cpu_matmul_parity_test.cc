@@ -37,9 +37,9 @@ TEST_P(MatMulParityTest, SimdDriverMatchesScalar) {
   const uint64_t row_bytes = RowBytes(c.type, c.k);
   std::vector<uint8_t> wq(row_bytes * c.rows);
   for (int64_t r = 0; r < c.rows; ++r) {
-    ASSERT_TRUE(::rwkv::engine::QuantizeRow(c.type, wf.data() + r * c.k, wq.data() + r * row_bytes,
-                                            c.k)
-                    .ok());
+    ASSERT_TRUE(
+        ::rwkv::engine::QuantizeRow(c.type, wf.data() + r * c.k, wq.data() + r * row_bytes, c.k)
+            .ok());
   }
   backend::WeightView w{c.type, c.k, c.rows, row_bytes, wq.data()};
   const int64_t x_stride = c.k + 3, y_stride = c.rows + 5, guard = 16;

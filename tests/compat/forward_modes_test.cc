@@ -66,7 +66,8 @@ class ForwardModesTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     path_ = MakeModel(GetParam(), 2);
-    absl::StatusOr<std::unique_ptr<Model>> m = Model::Load(path_, {.threads = 2, .max_step_tokens = 16});
+    absl::StatusOr<std::unique_ptr<Model>> m =
+        Model::Load(path_, {.threads = 2, .max_step_tokens = 16});
     ASSERT_TRUE(m.ok()) << m.status();
     model_ = std::move(*m);
     V_ = model_->config().n_vocab;
@@ -113,9 +114,9 @@ TEST_P(ForwardModesTest, PromptChunksOfAnySizeEqualOneCall) {
     std::vector<float> got(tokens.size() * V_);
     for (size_t b = 0; b < tokens.size(); b += chunk) {
       const size_t n = std::min(chunk, tokens.size() - b);
-      ASSERT_TRUE(model_->EvaluateAll(s, std::span<const int32_t>(&tokens[b], n),
-                                      got.data() + b * V_)
-                      .ok());
+      ASSERT_TRUE(
+          model_->EvaluateAll(s, std::span<const int32_t>(&tokens[b], n), got.data() + b * V_)
+              .ok());
     }
     EXPECT_LE(MaxAbsDiff(ref, got), tolerance_) << "chunk " << chunk;
   }

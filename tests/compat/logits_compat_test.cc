@@ -3,6 +3,7 @@
 // then compared with the stored logit rows (where the run has a file) and, at every
 // position, with summary.json (argmax, top-10 logits, logsumexp).
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -27,7 +28,7 @@ struct RunCase {
   std::string state;      // session file (relative), or empty for the zero state
   double tolerance = 0;   // max |Δlogit| allowed
   bool strict_argmax = true;
-  std::string why;        // the tolerance's reason, printed on failure
+  std::string why;  // the tolerance's reason, printed on failure
 };
 
 // Tolerances, derived from reference/README.md "Observed agreement" (logits span ±12):
@@ -75,21 +76,48 @@ bool MakeCase(const std::string& dir, const JsonValue& run, RunCase* c) {
     c->state = s;
   }
   const bool r_model = dir == "tiny-rwkv6-r";
-  auto has = [&](const std::string& f) { return std::filesystem::exists(RefDir() + "/" + dir + "/" + f); };
+  auto has = [&](const std::string& f) {
+    return std::filesystem::exists(RefDir() + "/" + dir + "/" + f);
+  };
   if (name.starts_with("torch-fp32-dequant-q8_0")) {
-    *c = {dir, name, dir + "-q8_0.gguf", c->state, kQuantVsDequant, true,
+    *c = {dir,
+          name,
+          dir + "-q8_0.gguf",
+          c->state,
+          kQuantVsDequant,
+          true,
           "quantized weights vs PyTorch on the same dequantized weights"};
   } else if (name.starts_with("torch-fp32-dequant-q5_1")) {
-    *c = {dir, name, dir + "-q5_1.gguf", c->state, kQuantVsDequant, true,
+    *c = {dir,
+          name,
+          dir + "-q5_1.gguf",
+          c->state,
+          kQuantVsDequant,
+          true,
           "quantized weights vs PyTorch on the same dequantized weights"};
   } else if (name.starts_with("llamacpp-q8_0")) {
-    *c = {dir, name, dir + "-q8_0.gguf", c->state, kLlamaQuant, false,
+    *c = {dir,
+          name,
+          dir + "-q8_0.gguf",
+          c->state,
+          kLlamaQuant,
+          false,
           "llama.cpp rounds activations to 8 bits"};
   } else if (name.starts_with("llamacpp-q5_1")) {
-    *c = {dir, name, dir + "-q5_1.gguf", c->state, kLlamaQuant, false,
+    *c = {dir,
+          name,
+          dir + "-q5_1.gguf",
+          c->state,
+          kLlamaQuant,
+          false,
           "llama.cpp rounds activations to 8 bits"};
   } else if (name.starts_with("llamacpp-f16gguf")) {
-    *c = {dir, name, dir + "-f16.gguf", c->state, kLlamaF16, true,
+    *c = {dir,
+          name,
+          dir + "-f16.gguf",
+          c->state,
+          kLlamaF16,
+          true,
           "llama.cpp rounds activations to f16"};
   } else if (name.starts_with("llamacpp-f32gguf") || name.starts_with("torch-fp32")) {
     // tiny-rwkv6 ships no F32 GGUF: its F16 file holds the checkpoint's bf16 values (up to a
@@ -166,8 +194,8 @@ TEST_P(LogitsCompatTest, MatchesReference) {
   std::vector<float> logits(tokens.size() * V);
   ASSERT_TRUE(model->EvaluateAll(state, tokens, logits.data()).ok());
 
-  SCOPED_TRACE(c.run + " on " + c.gguf + (c.state.empty() ? "" : " + " + c.state) +
-               ", tolerance " + std::to_string(c.tolerance) + " (" + c.why + ")");
+  SCOPED_TRACE(c.run + " on " + c.gguf + (c.state.empty() ? "" : " + " + c.state) + ", tolerance " +
+               std::to_string(c.tolerance) + " (" + c.why + ")");
   if (const JsonValue* file = run->Find("file"); file != nullptr && file->is_string()) {
     const std::vector<int64_t> positions = (*run)["positions_stored"].AsIntVector();
     std::ifstream in(dir + "/" + file->AsString(), std::ios::binary);
@@ -177,8 +205,8 @@ TEST_P(LogitsCompatTest, MatchesReference) {
     double max_abs = 0;
     for (size_t r = 0; r < positions.size(); ++r) {
       for (int64_t v = 0; v < V; ++v) {
-        max_abs = std::max(max_abs, std::fabs(static_cast<double>(
-                                        logits[positions[r] * V + v] - ref[r * V + v])));
+        max_abs = std::max(
+            max_abs, std::fabs(static_cast<double>(logits[positions[r] * V + v] - ref[r * V + v])));
       }
     }
     EXPECT_LE(max_abs, c.tolerance) << "stored rows";
@@ -262,9 +290,77 @@ TEST(LogitsCompatSessionTest, AfterChatSessionContinuesLikeOneBatch) {
   ASSERT_EQ(session->logits.size(), static_cast<size_t>(V));
   double stored = 0;
   for (int64_t v = 0; v < V; ++v) {
-    stored = std::max(stored, std::fabs(static_cast<double>(session->logits[v] - full[10 * V + v])));
+    stored =
+        std::max(stored, std::fabs(static_cast<double>(session->logits[v] - full[10 * V + v])));
   }
   EXPECT_LE(stored, kExact);
+}
+
+}  // namespace
+}  // namespace rwkv::engine
+
+namespace rwkv::engine {
+namespace {
+
+// The `rwkv logits` command: float32 [n_tokens][n_vocab] equal to the library's logits, and
+// one-line errors with exit status 1 and no output file for bad tokens or states.
+class LogitsCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    rwkv_ = rwkv::testing::BinDir() + "/rwkv";
+    model_ = RefDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf";
+    if (!std::filesystem::exists(rwkv_)) GTEST_SKIP() << "rwkv binary not built: " << rwkv_;
+    if (!std::filesystem::exists(model_)) GTEST_SKIP() << "reference model not found";
+    dir_ = rwkv::testing::MakeTempDir("logits-cli");
+  }
+  std::string rwkv_, model_, dir_;
+};
+
+TEST_F(LogitsCliTest, WritesTheLogitsAfterEveryToken) {
+  const std::string out = dir_ + "/out.f32";
+  const std::string state = RefDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-state.session-v9.bin";
+  std::string log;
+  ASSERT_EQ(
+      rwkv::testing::RunCommand(rwkv_ + " logits -m " + model_ +
+                                    " --tokens 34,105,110 -t 2 --state " + state + " -o " + out,
+                                &log),
+      0)
+      << log;
+  const std::string bytes = rwkv::testing::ReadFileOrDie(out);
+  ASSERT_EQ(bytes.size(), 3u * 256u * 4u);
+  // The same run through the library.
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(model_, {.threads = 2});
+  ASSERT_TRUE(model.ok());
+  absl::StatusOr<StateFile> sf = ReadStateFile(state);
+  ASSERT_TRUE(sf.ok());
+  std::vector<float> want(3 * 256);
+  const std::vector<int32_t> tokens = {34, 105, 110};
+  ASSERT_TRUE((*model)->EvaluateAll(sf->state, tokens, want.data()).ok());
+  std::vector<float> got(want.size());
+  std::memcpy(got.data(), bytes.data(), bytes.size());
+  EXPECT_EQ(got, want);
+}
+
+TEST_F(LogitsCliTest, RejectsATokenOutsideTheVocabulary) {
+  const std::string out = dir_ + "/bad-token.f32";
+  std::string log;
+  EXPECT_EQ(
+      rwkv::testing::RunCommand(rwkv_ + " logits -m " + model_ + " --tokens 1,256 -o " + out, &log),
+      1);
+  EXPECT_NE(log.find("256"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+TEST_F(LogitsCliTest, RejectsAStateOfAnotherModelShape) {
+  const std::string out = dir_ + "/bad-state.f32";
+  const std::string other = RefDir() + "/tiny-rwkv6/tiny-rwkv6-state.session-v9.bin";
+  std::string log;
+  EXPECT_EQ(
+      rwkv::testing::RunCommand(
+          rwkv_ + " logits -m " + model_ + " --tokens 1,2 --state " + other + " -o " + out, &log),
+      1);
+  EXPECT_NE(log.find("shape"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace

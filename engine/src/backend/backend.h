@@ -162,6 +162,6 @@ std::vector<std::string> AvailableBackends();
 // NotFound naming the backend when it is unknown or not compiled in; Unavailable when it is
 // compiled in but no device was found.
 absl::StatusOr<std::unique_ptr<Device>> CreateDevice(std::string_view backend,
-                                                      const DeviceOptions& options);
+                                                     const DeviceOptions& options);
 
 }  // namespace rwkv::engine::backend

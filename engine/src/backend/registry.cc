@@ -25,8 +25,8 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(std::string_view backend,
                                                      const DeviceOptions& options) {
   if (backend == "cpu") return cpu::CreateCpuDevice(options);
   if (std::optional<cpu::Isa> isa = ForcedIsa(backend)) return cpu::CreateCpuDevice(options, isa);
-  return absl::NotFoundError(
-      absl::StrCat("backend '", std::string(backend), "' is not compiled into this build (available: cpu)"));
+  return absl::NotFoundError(absl::StrCat("backend '", std::string(backend),
+                                          "' is not compiled into this build (available: cpu)"));
 }
 
 }  // namespace rwkv::engine::backend

@@ -30,8 +30,8 @@ absl::StatusOr<std::unique_ptr<ForwardPass>> ForwardPass::Create(const ModelConf
     return absl::OkStatus();
   };
   const int64_t C = c.n_embd;
-  for (Tensor* t : {&f->x_, &f->xa_, &f->sx_, &f->tmp_, &f->r_, &f->k_, &f->v_, &f->g_, &f->w_,
-                    &f->y_}) {
+  for (Tensor* t :
+       {&f->x_, &f->xa_, &f->sx_, &f->tmp_, &f->r_, &f->k_, &f->v_, &f->g_, &f->w_, &f->y_}) {
     if (absl::Status s = alloc(max_rows, C, t); !s.ok()) return s;
   }
   for (Tensor& t : f->xj_) {

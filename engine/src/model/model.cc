@@ -45,8 +45,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
       backend::CreateDevice(options.backend, dopts);
   if (!device.ok()) return device.status();
   impl->device = std::move(*device);
-  absl::StatusOr<ModelWeights> weights =
-      LoadModelWeights(*impl->file, impl->config, *impl->device);
+  absl::StatusOr<ModelWeights> weights = LoadModelWeights(*impl->file, impl->config, *impl->device);
   if (!weights.ok()) return weights.status();
   impl->weights = std::move(*weights);
   const int64_t max_rows = std::max(1, options.max_step_tokens);
@@ -129,8 +128,8 @@ absl::Status Model::Impl::Evaluate(std::span<const SequenceInput> batch) {
     while (s < batch.size() && static_cast<int64_t>(tokens.size()) < max_rows) {
       const SequenceInput& in = batch[s];
       const size_t begin = done[s];
-      const size_t count = std::min<size_t>(in.tokens.size() - begin,
-                                             static_cast<size_t>(max_rows) - tokens.size());
+      const size_t count =
+          std::min<size_t>(in.tokens.size() - begin, static_cast<size_t>(max_rows) - tokens.size());
       const int64_t row0 = static_cast<int64_t>(tokens.size());
       tokens.insert(tokens.end(), in.tokens.begin() + begin, in.tokens.begin() + begin + count);
       for (size_t i = 0; i < count; ++i) {

@@ -72,26 +72,25 @@ absl::StatusOr<ModelConfig> ReadModelConfig(const GgufFile& f) {
   c.n_ffn = static_cast<uint32_t>((*t)->ne[1]);
   // llama.cpp sizes the channel-mix tensors from feed_forward_length: a file where the two
   // disagree would not load there either.
-  if (const GgufValue* ff = f.FindKv(p + "feed_forward_length");
-      ff != nullptr && !ff->is_array()) {
+  if (const GgufValue* ff = f.FindKv(p + "feed_forward_length"); ff != nullptr && !ff->is_array()) {
     if (v = f.GetUint32(p + "feed_forward_length"); !v.ok()) return v.status();
     if (*v != c.n_ffn) {
-      return Invalid(f, absl::StrCat("feed_forward_length ", *v,
-                                     " differs from tensor blk.0.channel_mix_key.weight (",
-                                     c.n_ffn, ")"));
+      return Invalid(
+          f, absl::StrCat("feed_forward_length ", *v,
+                          " differs from tensor blk.0.channel_mix_key.weight (", c.n_ffn, ")"));
     }
   }
   if (t = Tensor(f, "blk.0.time_mix_w1.weight"); !t.ok()) return t.status();
   if ((*t)->ne[1] != 5 * static_cast<int64_t>(c.time_mix_extra_dim)) {
-    return Invalid(f, absl::StrCat("tensor blk.0.time_mix_w1.weight has ", (*t)->ne[1],
-                                   " rows, expected 5 x time_mix_extra_dim (",
-                                   5 * c.time_mix_extra_dim, ")"));
+    return Invalid(
+        f, absl::StrCat("tensor blk.0.time_mix_w1.weight has ", (*t)->ne[1],
+                        " rows, expected 5 x time_mix_extra_dim (", 5 * c.time_mix_extra_dim, ")"));
   }
   if (t = Tensor(f, "blk.0.time_mix_decay_w1.weight"); !t.ok()) return t.status();
   if ((*t)->ne[1] != static_cast<int64_t>(c.time_decay_extra_dim)) {
-    return Invalid(f, absl::StrCat("tensor blk.0.time_mix_decay_w1.weight has ", (*t)->ne[1],
-                                   " rows, expected time_decay_extra_dim (",
-                                   c.time_decay_extra_dim, ")"));
+    return Invalid(
+        f, absl::StrCat("tensor blk.0.time_mix_decay_w1.weight has ", (*t)->ne[1],
+                        " rows, expected time_decay_extra_dim (", c.time_decay_extra_dim, ")"));
   }
   return c;
 }

@@ -33,13 +33,13 @@ class Loader {
       if (t->ne[i] != want) shape_ok = false;
     }
     if (!shape_ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file_.path(), ": tensor ", name, " has shape [", absl::StrJoin(t->ne, ", "),
-          "], expected [", absl::StrJoin(expected, ", "), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file_.path(), ": tensor ", name, " has shape [", absl::StrJoin(t->ne, ", "),
+                       "], expected [", absl::StrJoin(expected, ", "), "]"));
     }
     if (kind == Kind::kVector && t->type != GgmlType::kF32) {
-      return absl::InvalidArgumentError(absl::StrCat(file_.path(), ": tensor ", name,
-                                                     " has type ", std::string(GgmlTypeName(t->type)),
+      return absl::InvalidArgumentError(absl::StrCat(file_.path(), ": tensor ", name, " has type ",
+                                                     std::string(GgmlTypeName(t->type)),
                                                      ", expected f32"));
     }
     if (!device_.SupportsWeightType(t->type)) {
@@ -70,8 +70,8 @@ class Loader {
   } while (0)
 
 absl::Status LoadLayer(Loader& ld, const ModelConfig& c, int l, LayerWeights& w) {
-  const int64_t C = c.n_embd, F = c.n_ffn, Dm = c.time_mix_extra_dim,
-                Dd = c.time_decay_extra_dim, S = c.head_size, H = c.n_head;
+  const int64_t C = c.n_embd, F = c.n_ffn, Dm = c.time_mix_extra_dim, Dd = c.time_decay_extra_dim,
+                S = c.head_size, H = c.n_head;
   const std::string p = absl::StrCat("blk.", l, ".");
   RWKV_ASSIGN_WEIGHT(w.ln1_w, ld.Get(p + "attn_norm.weight", {C}, Kind::kVector));
   RWKV_ASSIGN_WEIGHT(w.ln1_b, ld.Get(p + "attn_norm.bias", {C}, Kind::kVector));
@@ -80,15 +80,14 @@ absl::Status LoadLayer(Loader& ld, const ModelConfig& c, int l, LayerWeights& w)
   RWKV_ASSIGN_WEIGHT(w.lerp_x, ld.Get(p + "time_mix_lerp_x.weight", {C}, Kind::kVector));
   if (ld.Has(p + "time_mix_lerp_fused.weight")) {
     WeightView fused;
-    RWKV_ASSIGN_WEIGHT(fused, ld.Get(p + "time_mix_lerp_fused.weight", {C, 1, 1, 5},
-                                     Kind::kVector));
+    RWKV_ASSIGN_WEIGHT(fused,
+                       ld.Get(p + "time_mix_lerp_fused.weight", {C, 1, 1, 5}, Kind::kVector));
     for (int j = 0; j < 5; ++j) w.lerp[j] = fused.Rows(j, 1);
   } else {
     // Files converted before the lerp fusion carry five separate vectors.
     static constexpr const char* kNames[5] = {"w", "k", "v", "r", "g"};
     for (int j = 0; j < 5; ++j) {
-      RWKV_ASSIGN_WEIGHT(w.lerp[j], ld.Get(absl::StrCat(p, "time_mix_lerp_", kNames[j],
-                                                        ".weight"),
+      RWKV_ASSIGN_WEIGHT(w.lerp[j], ld.Get(absl::StrCat(p, "time_mix_lerp_", kNames[j], ".weight"),
                                            {C}, Kind::kVector));
     }
   }

@@ -14,13 +14,13 @@ namespace rwkv::engine {
 struct LayerWeights {
   backend::WeightView ln1_w, ln1_b, ln2_w, ln2_b;
   backend::WeightView lerp_x;
-  backend::WeightView lerp[5];    // w, k, v, r, g: F32 vectors of C
-  backend::WeightView mix_w1;     // 5·Dm × C
-  backend::WeightView mix_w2[5];  // C × Dm each
-  backend::WeightView decay;      // time_decay, F32 C
-  backend::WeightView decay_w1;   // Dd × C
-  backend::WeightView decay_w2;   // C × Dd
-  backend::WeightView first;      // u, F32 H·S
+  backend::WeightView lerp[5];                               // w, k, v, r, g: F32 vectors of C
+  backend::WeightView mix_w1;                                // 5·Dm × C
+  backend::WeightView mix_w2[5];                             // C × Dm each
+  backend::WeightView decay;                                 // time_decay, F32 C
+  backend::WeightView decay_w1;                              // Dd × C
+  backend::WeightView decay_w2;                              // C × Dd
+  backend::WeightView first;                                 // u, F32 H·S
   backend::WeightView receptance, key, value, gate, output;  // C × C
   backend::WeightView lnx_w, lnx_b;
   backend::WeightView cm_lerp_k, cm_lerp_r;

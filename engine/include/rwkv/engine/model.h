@@ -24,17 +24,17 @@ namespace rwkv::engine {
 
 // Hyper-parameters, read type-strictly from the metadata and checked against the tensors.
 struct ModelConfig {
-  uint32_t n_embd = 0;         // C
-  uint32_t n_layer = 0;        // L
-  uint32_t head_size = 0;      // S
-  uint32_t n_head = 0;         // H = C / S
-  uint32_t n_ffn = 0;          // F, from channel_mix_key
-  uint32_t n_vocab = 0;        // V, from token_embd
+  uint32_t n_embd = 0;                // C
+  uint32_t n_layer = 0;               // L
+  uint32_t head_size = 0;             // S
+  uint32_t n_head = 0;                // H = C / S
+  uint32_t n_ffn = 0;                 // F, from channel_mix_key
+  uint32_t n_vocab = 0;               // V, from token_embd
   uint32_t time_mix_extra_dim = 0;    // Dm
   uint32_t time_decay_extra_dim = 0;  // Dd
-  uint32_t rescale_every = 0;  // rescale_every_n_layers; 0 = never
-  float eps = 1e-5f;           // attention.layer_norm_epsilon (LayerNorm)
-  float group_norm_eps = 64e-5f;  // ln_x, fixed (rwkv6-spec.md §5.1)
+  uint32_t rescale_every = 0;         // rescale_every_n_layers; 0 = never
+  float eps = 1e-5f;                  // attention.layer_norm_epsilon (LayerNorm)
+  float group_norm_eps = 64e-5f;      // ln_x, fixed (rwkv6-spec.md §5.1)
 
   StateShape state_shape() const { return StateShape{n_layer, n_embd, head_size}; }
 };

@@ -93,8 +93,8 @@ absl::StatusOr<std::unique_ptr<backend::Device>> CreateCpuDevice(
   if (isa.has_value()) {
     kernels = KernelsFor(*isa);
     if (kernels == nullptr || !CpuSupports(*isa)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cpu: kernels for ", std::string(IsaName(*isa)), " are not available on this machine"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cpu: kernels for ", std::string(IsaName(*isa)), " are not available on this machine"));
     }
   }
   return std::make_unique<CpuDevice>(options.threads, *kernels);

@@ -60,8 +60,8 @@ bool CpuStream::CheckLayer(int layer) {
 absl::Status CpuStream::BindStates(std::span<RecurrentState* const> states,
                                    const backend::StepLayout& layout) {
   if (static_cast<int64_t>(states.size()) != layout.n_seq()) {
-    return absl::InvalidArgumentError(absl::StrCat("cpu stream: ", states.size(),
-                                                   " states for ", layout.n_seq(), " sequences"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cpu stream: ", states.size(), " states for ", layout.n_seq(), " sequences"));
   }
   for (RecurrentState* s : states) {
     if (s == nullptr) return absl::InvalidArgumentError("cpu stream: null state");
@@ -164,12 +164,12 @@ void CpuStream::Lerp(Tensor base, Tensor delta, const WeightView& mix, const Ten
 void CpuStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epilogue epilogue,
                        bool accumulate) {
   if (x.cols != w.cols || y.cols != w.rows || x.rows != y.rows) {
-    return Fail(absl::InvalidArgumentError(
-        absl::StrCat("cpu stream: matmul shapes differ (w ", w.rows, "x", w.cols, ", x ",
-                     x.rows, "x", x.cols, ", y ", y.rows, "x", y.cols, ")")));
+    return Fail(absl::InvalidArgumentError(absl::StrCat("cpu stream: matmul shapes differ (w ",
+                                                        w.rows, "x", w.cols, ", x ", x.rows, "x",
+                                                        x.cols, ", y ", y.rows, "x", y.cols, ")")));
   }
-  cpu::MatMul(pool_, kernels_, w, x.data, x.stride, x.rows, y.data, y.stride, epilogue,
-              accumulate, matmul_scratch_);
+  cpu::MatMul(pool_, kernels_, w, x.data, x.stride, x.rows, y.data, y.stride, epilogue, accumulate,
+              matmul_scratch_);
 }
 
 void CpuStream::Decay(Tensor x, const WeightView& time_decay) {
@@ -202,8 +202,8 @@ void CpuStream::Wkv6(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v,
       const int64_t r0 = layout_.seq_begin[s], r1 = layout_.seq_begin[s + 1];
       const int64_t off = r0 * r.stride + h * head_size;
       float* state = states_[s]->wkv.data() + layer * per_layer + h * head_size * head_size;
-      kernels_.wkv6(r1 - r0, 1, head_size, r.data + off, k.data + off, v.data + off,
-                    w.data + off, r.stride, uf + h * head_size, state, y.data + off);
+      kernels_.wkv6(r1 - r0, 1, head_size, r.data + off, k.data + off, v.data + off, w.data + off,
+                    r.stride, uf + h * head_size, state, y.data + off);
     }
   });
 }

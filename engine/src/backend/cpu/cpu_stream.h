@@ -29,13 +29,11 @@ class CpuStream final : public backend::Stream {
   void MatMul(const backend::WeightView& w, backend::Tensor x, backend::Tensor y,
               backend::Epilogue epilogue, bool accumulate) override;
   void Decay(backend::Tensor x, const backend::WeightView& time_decay) override;
-  void Wkv6(int layer, int64_t head_size, backend::Tensor r, backend::Tensor k,
-            backend::Tensor v, backend::Tensor w, const backend::WeightView& u,
-            backend::Tensor y) override;
+  void Wkv6(int layer, int64_t head_size, backend::Tensor r, backend::Tensor k, backend::Tensor v,
+            backend::Tensor w, const backend::WeightView& u, backend::Tensor y) override;
   void MulAdd(backend::Tensor acc, backend::Tensor a, backend::Tensor b) override;
   void Scale(backend::Tensor x, float s) override;
-  void GatherRows(backend::Tensor src, std::span<const int64_t> rows,
-                  backend::Tensor dst) override;
+  void GatherRows(backend::Tensor src, std::span<const int64_t> rows, backend::Tensor dst) override;
   void ReadRows(backend::Tensor src, int64_t row, int64_t count, float* host) override;
   absl::Status Synchronize() override;
 
@@ -43,8 +41,7 @@ class CpuStream final : public backend::Stream {
   void Fail(absl::Status status);
   bool CheckLayer(int layer);
   // Runs fn(row_begin, row_end) over the rows of a step, in parallel.
-  void ForRows(int64_t rows, int64_t cost_per_row,
-               const std::function<void(int64_t, int64_t)>& fn);
+  void ForRows(int64_t rows, int64_t cost_per_row, const std::function<void(int64_t, int64_t)>& fn);
 
   ThreadPool& pool_;
   const KernelTable& kernels_;

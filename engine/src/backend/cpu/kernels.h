@@ -47,8 +47,8 @@ using DequantRangeFn = void (*)(const uint8_t* row, int64_t k0, int64_t count, f
 
 struct TypeKernels {
   ActFormat act = ActFormat::kF32;
-  DotF32Fn dot_f32 = nullptr;  // set when act == kF32
-  DotQ16Fn dot_q16 = nullptr;  // set when act == kQ16
+  DotF32Fn dot_f32 = nullptr;        // set when act == kF32
+  DotQ16Fn dot_q16 = nullptr;        // set when act == kQ16
   DequantRangeFn dequant = nullptr;  // set on tables with a GEMM tile
   int gemm_min_cols = 0;             // use the GEMM from this many columns on (0: never)
 };

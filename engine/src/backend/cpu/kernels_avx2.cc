@@ -63,9 +63,8 @@ void DotFloat(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k
 // Accumulates 32-element block j of super-block `sb` (global block index b) into acc.
 template <class U, int NC>
 __attribute__((always_inline)) inline void DotQ16Block(const uint8_t* sb,
-                                                       const typename U::Ctx& ctx, int j,
-                                                       int64_t b, const Q16View* x, __m256* acc,
-                                                       float* mins) {
+                                                       const typename U::Ctx& ctx, int j, int64_t b,
+                                                       const Q16View* x, __m256* acc, float* mins) {
   __m256i lo, hi;
   float scale, min = 0.0f;
   U::Block(sb, ctx, j, &lo, &hi, &scale, &min);
@@ -141,10 +140,10 @@ inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* ou
       p[j] = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(xq)),
                               _mm256_madd_epi16(hi, _mm256_loadu_si256(xq + 1)));
     }
-    const __m256i q0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]),
-                                         _mm256_hadd_epi32(p[2], p[3]));
-    const __m256i q1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]),
-                                         _mm256_hadd_epi32(p[6], p[7]));
+    const __m256i q0 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    const __m256i q1 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
     const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20),
                                           _mm256_permute2x128_si256(q0, q1, 0x31));
     const __m256 scale = _mm256_mul_ps(_mm256_load_ps(scales), _mm256_loadu_ps(x.d + b));
@@ -162,8 +161,8 @@ inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* ou
 }
 
 template <class U>
-void DotQ16(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
-            const Q16View* x, int n_cols, float* out) {
+void DotQ16(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, const Q16View* x,
+            int n_cols, float* out) {
   // The column count is fixed for the whole call: dispatch once, loop rows inside.
   switch (n_cols) {
     case 1:
@@ -200,8 +199,8 @@ void QuantizeQ16Avx2(const float* x, int64_t k, int16_t* q, float* d, float* s) 
     __m256i qi[4];
     __m256i sum = _mm256_setzero_si256();
     for (int i = 0; i < 4; ++i) {
-      qi[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], id),
-                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      qi[i] = _mm256_cvtps_epi32(
+          _mm256_round_ps(_mm256_mul_ps(v[i], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
       sum = _mm256_add_epi32(sum, qi[i]);
     }
     const __m256i p0 = _mm256_permute4x64_epi64(_mm256_packs_epi32(qi[0], qi[1]), 0xD8);
@@ -236,7 +235,8 @@ void Wkv6Avx2(int64_t t_count, int64_t h_count, int64_t s, const float* r, const
         for (int64_t j = 0; j < s; j += 8) {
           const __m256 kv = _mm256_mul_ps(ki, _mm256_loadu_ps(vh + j));
           const __m256 sv = _mm256_loadu_ps(si + j);
-          const __m256 yv = _mm256_fmadd_ps(ri, _mm256_fmadd_ps(ui, kv, sv), _mm256_loadu_ps(yh + j));
+          const __m256 yv =
+              _mm256_fmadd_ps(ri, _mm256_fmadd_ps(ui, kv, sv), _mm256_loadu_ps(yh + j));
           _mm256_storeu_ps(yh + j, yv);
           _mm256_storeu_ps(si + j, _mm256_fmadd_ps(wi, sv, kv));
         }

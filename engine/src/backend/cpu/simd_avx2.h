@@ -28,7 +28,9 @@ inline float F16At(const uint8_t* p) {
 
 struct LoadF32 {
   static constexpr int kBytes = 4;
-  static __m256 Load(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static __m256 Load(const uint8_t* p) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  }
   static float Scalar(const uint8_t* p) {
     float f;
     std::memcpy(&f, p, 4);

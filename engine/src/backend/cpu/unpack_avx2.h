@@ -32,8 +32,6 @@ struct UnpackQ8_0 {
   }
 };
 
-
-
 // The 32 4-bit values of a legacy block as bytes: element j (< 16) is the low nibble of
 // qs[j], element j + 16 its high nibble.
 inline __m256i Nibbles32(const uint8_t* qs) {
@@ -144,7 +142,6 @@ inline void DecodeK4(const uint8_t* sb, KScales& ctx) {
   }
 }
 
-
 inline __m256i NibblesK(const uint8_t* qs, int j) {
   const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * (j / 2)));
   const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -175,8 +172,8 @@ struct UnpackQ5_K {
     *min = ctx.min[j];
     const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
     const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << j));
-    const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit),
-                                          _mm256_set1_epi8(16));
+    const __m256i high =
+        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16));
     Split32(_mm256_or_si256(NibblesK(sb + 48, j), high), lo, hi, false);
   }
 };
@@ -197,10 +194,10 @@ struct UnpackQ6_K {
     const __m256i nib =
         c < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
     const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h));
-    const __m256i bits = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)),
-                                          _mm256_set1_epi8(3));
-    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(bits, 4)),
-                                      _mm256_set1_epi8(32));
+    const __m256i bits =
+        _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), _mm256_set1_epi8(3));
+    const __m256i q =
+        _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(bits, 4)), _mm256_set1_epi8(32));
     Split32(q, lo, hi, true);
     const int8_t* sc = reinterpret_cast<const int8_t*>(sb + 192);
     *lo = _mm256_mullo_epi16(*lo, _mm256_set1_epi16(sc[2 * j]));

@@ -103,7 +103,8 @@ float LerpValue(int64_t slot, int64_t i) {
 // decay around -3), matrices ±0.1, so the forward pass stays finite.
 float Value(const std::string& name, int64_t i) {
   const float u = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;  // [0,1)
-  if (name.find("norm.weight") != std::string::npos || name.find("_ln.weight") != std::string::npos) {
+  if (name.find("norm.weight") != std::string::npos ||
+      name.find("_ln.weight") != std::string::npos) {
     return 0.9f + 0.2f * u;
   }
   if (name.find("lerp_fused") != std::string::npos) return LerpValue(i / kC, i % kC);
@@ -272,8 +273,7 @@ TEST(ModelLoadTest, RejectsInconsistentFeedForwardLength) {
   Spec s = GoodSpec();
   s.kvs["rwkv6.feed_forward_length"] = GgufValue::Uint32(kF + 32);
   const std::string path = Write(s, "ffn.gguf");
-  ExpectError(LoadStatus(path), absl::StatusCode::kInvalidArgument,
-              {path, "feed_forward_length"});
+  ExpectError(LoadStatus(path), absl::StatusCode::kInvalidArgument, {path, "feed_forward_length"});
 }
 
 TEST(ModelLoadTest, RejectsATruncatedFile) {

@@ -1,12 +1,13 @@
 // Session: reset returns to the initial state, clones evolve independently, and feeding
 // in pieces equals feeding at once.
+#include "rwkv/engine/session.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "rwkv/engine/model.h"
-#include "rwkv/engine/session.h"
 #include "support/test_paths.h"
 
 namespace rwkv::engine {
