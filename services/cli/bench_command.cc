@@ -14,7 +14,9 @@
 #include "absl/strings/str_format.h"
 #include "rwkv/engine/model.h"
 #include "services/cli/args.h"
+#ifndef RWKV_CLI_WITHOUT_GRPC
 #include "services/cli/bench_server.h"
+#endif
 #include "services/cli/command.h"
 
 namespace rwkv::cli {
@@ -111,7 +113,9 @@ absl::StatusOr<BenchResult> RunOnce(engine::Model& model, int64_t p, int64_t n, 
 
 int RunBench(const std::vector<std::string>& args) {
   for (const std::string& a : args) {
+#ifndef RWKV_CLI_WITHOUT_GRPC
     if (a == "--server" || a.rfind("--server=", 0) == 0) return RunBenchServer(args);
+#endif
   }
   std::string model_path, backend = "cpu";
   int64_t p = 512, n = 128, threads = 0, batch = 1, reps = 1, bw_mib = 2048;
