@@ -1,45 +1,53 @@
 #!/usr/bin/env bash
-# Installs every Debian package the build, the tests and the demo need.
-# Idempotent: packages already present are skipped by apt-get.
+# Installs every Debian package the build, the tests and the demo need. Idempotent: packages
+# already present are skipped, and nothing is downloaded outside the Debian and npm registries.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(
+required=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl python3
   clang libclang-rt-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc
-  zlib1g-dev
-  nodejs npm unzip   # deploy/tools/install-tools.sh: helm, manifest and Dockerfile checks
+  zlib1g-dev unzip
 )
-# promtool for tests/deploy and the local launcher's Prometheus; installed with its service
-# kept stopped (policy-rc.d) below.
+# Deploy checks only (helm, manifest and Dockerfile linting via npm): a machine that already
+# has node/npm from elsewhere keeps them, and a failure here only makes tests/deploy skip.
+optional_tools=(node:nodejs npm:npm)
+# promtool for tests/deploy and the local launcher's Prometheus; its service is never started.
 server_packages=(prometheus)
-
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$p")
-  fi
-done
-
-install_deploy_tools() {
-  "$(dirname "${BASH_SOURCE[0]}")/../deploy/tools/install-tools.sh" ||
-    echo "install-deps: deploy tools not installed (tests/deploy will SKIP)" >&2
-}
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-server_missing=()
-for p in "${server_packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-    server_missing+=("$p")
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+missing=()
+for p in "${required[@]}"; do is_installed "$p" || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+
+for entry in "${optional_tools[@]}"; do
+  cmd="${entry%%:*}" pkg="${entry#*:}"
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    apt_install "$pkg" || echo "install-deps: $pkg not installed (tests/deploy will skip)" >&2
   fi
 done
-if [ "${#server_missing[@]}" -gt 0 ]; then
-  echo "install-deps: installing ${server_missing[*]} (service not started)"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+
+for p in "${server_packages[@]}"; do
+  is_installed "$p" && continue
+  echo "install-deps: installing $p (service not started)"
   # policy-rc.d exit 101 stops invoke-rc.d from starting the service during postinst.
   created_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -47,20 +55,10 @@ if [ "${#server_missing[@]}" -gt 0 ]; then
     $SUDO chmod +x /usr/sbin/policy-rc.d
     created_policy=1
   fi
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${server_missing[@]}"
+  apt_install "$p" || echo "install-deps: $p not installed (tests/deploy will skip)" >&2
   if [ "$created_policy" -eq 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
-fi
+done
 
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-deps: all packages present"
-  install_deploy_tools
-  exit 0
-fi
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-install_deploy_tools
+deploy/tools/install-tools.sh ||
+  echo "install-deps: deploy tools not installed (tests/deploy will skip)" >&2
+echo "install-deps: done"
