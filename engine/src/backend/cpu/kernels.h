@@ -91,9 +91,6 @@ bool IsSupportedWeightType(GgmlType type);
 // Scalar dequantization of one row of k elements (any supported type).
 void DequantizeRow(GgmlType type, const uint8_t* row, float* out, int64_t k);
 
-// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block.
-void DecodeScaleMinK4(const uint8_t* scales, int j, uint8_t* sc, uint8_t* m);
-
 // Reference quantizer for Q16 (round half away from zero), shared by every table.
 void QuantizeQ16Scalar(const float* x, int64_t k, int16_t* q, float* d, float* s);
 
