@@ -92,7 +92,8 @@ void RunEncode(benchmark::State& state, const std::string& text) {
     benchmark::DoNotOptimize(ids.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
-  state.counters["bytes_per_token"] = static_cast<double>(text.size()) / static_cast<double>(n_tokens);
+  state.counters["bytes_per_token"] =
+      static_cast<double>(text.size()) / static_cast<double>(n_tokens);
 }
 
 void BM_EncodeMixed(benchmark::State& state) {

@@ -18,8 +18,7 @@ class ArgParser {
  public:
   ArgParser(std::string command, std::string usage_line);
 
-  void AddString(std::initializer_list<std::string_view> names, std::string* out,
-                 std::string help);
+  void AddString(std::initializer_list<std::string_view> names, std::string* out, std::string help);
   void AddInt(std::initializer_list<std::string_view> names, int64_t* out, std::string help);
   void AddFloat(std::initializer_list<std::string_view> names, double* out, std::string help);
   void AddFlag(std::initializer_list<std::string_view> names, bool* out, std::string help);

@@ -2,6 +2,8 @@
 // run Generate calls back to back (P prompt token ids, N generated tokens, end-of-generation
 // ignored) until R requests are done; reports aggregate generated tokens/s and the TTFT and
 // inter-token latency percentiles seen by the clients.
+#include "services/cli/bench_server.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -20,7 +22,6 @@
 #include "grpcpp/security/credentials.h"
 #include "rwkv/v1/inference.grpc.pb.h"
 #include "services/cli/args.h"
-#include "services/cli/bench_server.h"
 #include "services/cli/command.h"
 #include "services/common/status_mapping.h"
 
@@ -151,8 +152,8 @@ int RunBenchServer(const std::vector<std::string>& args) {
     if (f.model.empty() || m.name() == f.model) info = &m;
   }
   if (info == nullptr) {
-    return Fail("bench", absl::NotFoundError(absl::StrCat(f.server, " serves no model '",
-                                                          f.model, "'")));
+    return Fail("bench",
+                absl::NotFoundError(absl::StrCat(f.server, " serves no model '", f.model, "'")));
   }
   f.model = info->name();
   const uint32_t n_vocab = info->n_vocab();
@@ -170,8 +171,8 @@ int RunBenchServer(const std::vector<std::string>& args) {
   for (int64_t t = 0; t < f.concurrency; ++t) {
     threads.emplace_back([&] {
       // One channel per client thread, as independent clients would have.
-      auto own = v1::Inference::NewStub(
-          grpc::CreateChannel(f.server, grpc::InsecureChannelCredentials()));
+      auto own =
+          v1::Inference::NewStub(grpc::CreateChannel(f.server, grpc::InsecureChannelCredentials()));
       for (int64_t i = next++; i < f.requests; i = next++) {
         RunOne(*own, MakeRequest(f, n_vocab, static_cast<uint64_t>(i) + 1), samples);
       }

@@ -1,6 +1,8 @@
 // rwkv client generate / rwkv client models: the Inference service of a worker or gateway
 // from the command line. Sampling flags mean what they mean for `rwkv generate`, and their
 // defaults are the same, so both print the same completion for the same prompt and seed.
+#include "services/cli/client_generate.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,7 +12,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/client_context.h"
@@ -18,7 +19,6 @@
 #include "grpcpp/security/credentials.h"
 #include "rwkv/v1/inference.grpc.pb.h"
 #include "services/cli/args.h"
-#include "services/cli/client_generate.h"
 #include "services/cli/command.h"
 #include "services/cli/prompt_escapes.h"
 #include "services/common/status_mapping.h"
@@ -42,8 +42,8 @@ absl::StatusOr<std::string> OnlyModel(v1::Inference::Stub& stub, const std::stri
   grpc::Status status = stub.ListModels(&context, v1::ListModelsRequest(), &response);
   if (!status.ok()) return services::FromGrpcStatus(status);
   if (response.models_size() != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(addr, " serves ", response.models_size(),
-                                                   " models; choose one with --model"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(addr, " serves ", response.models_size(), " models; choose one with --model"));
   }
   return response.models(0).name();
 }
@@ -66,11 +66,16 @@ std::vector<std::string> TakeRepeated(std::vector<std::string>& args, const std:
 
 const char* FinishName(v1::FinishReason reason) {
   switch (reason) {
-    case v1::FINISH_REASON_LENGTH: return "length";
-    case v1::FINISH_REASON_STOP: return "stop";
-    case v1::FINISH_REASON_CANCELLED: return "cancelled";
-    case v1::FINISH_REASON_ERROR: return "error";
-    default: return "unspecified";
+    case v1::FINISH_REASON_LENGTH:
+      return "length";
+    case v1::FINISH_REASON_STOP:
+      return "stop";
+    case v1::FINISH_REASON_CANCELLED:
+      return "cancelled";
+    case v1::FINISH_REASON_ERROR:
+      return "error";
+    default:
+      return "unspecified";
   }
 }
 
@@ -109,7 +114,8 @@ int RunClientGenerate(const std::vector<std::string>& raw_args) {
     std::fputs((p.Usage() + "  --stop S  stop string (repeatable)\n").c_str(), stdout);
     return 0;
   }
-  if (addr.empty()) return Fail("client generate", absl::InvalidArgumentError("--addr is required"));
+  if (addr.empty())
+    return Fail("client generate", absl::InvalidArgumentError("--addr is required"));
   if (n_predict < 0 || n_predict > 65536) {
     return Fail("client generate", absl::InvalidArgumentError("-n must be in 0..65536"));
   }
@@ -171,8 +177,8 @@ int RunClientGenerate(const std::vector<std::string>& raw_args) {
                static_cast<unsigned long long>(tokens), final.usage().prompt_tokens(),
                FinishName(final.finish_reason()), ttft * 1e3,
                tokens > 1 && gen > 0 ? (tokens - 1) / gen : 0.0,
-               final.timings().queue_seconds() * 1e3,
-               final.error_message().empty() ? "" : " | ", final.error_message().c_str());
+               final.timings().queue_seconds() * 1e3, final.error_message().empty() ? "" : " | ",
+               final.error_message().c_str());
   return final.finish_reason() == v1::FINISH_REASON_ERROR ? 1 : 0;
 }
 

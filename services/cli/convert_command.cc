@@ -43,7 +43,8 @@ int RunConvert(const std::vector<std::string>& args) {
   }
   const std::vector<std::string>& pos = parser.positionals();
   if (pos.size() != 2) {
-    return Fail("convert", absl::InvalidArgumentError(absl::StrCat("usage: rwkv convert ", kUsage)));
+    return Fail("convert",
+                absl::InvalidArgumentError(absl::StrCat("usage: rwkv convert ", kUsage)));
   }
   if (vocab.empty()) {
     return Fail("convert", absl::InvalidArgumentError("--vocab is required"));

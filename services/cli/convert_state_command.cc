@@ -42,8 +42,8 @@ int RunConvertState(const std::vector<std::string>& args) {
   absl::StatusOr<engine::ConvertResult> result = engine::ConvertStateCheckpoint(options);
   if (!result.ok()) return Fail("convert-state", result.status());
   std::error_code ec;
-  const double in_mb = static_cast<double>(std::filesystem::file_size(options.state_path, ec)) /
-                       (1024.0 * 1024.0);
+  const double in_mb =
+      static_cast<double>(std::filesystem::file_size(options.state_path, ec)) / (1024.0 * 1024.0);
   const double out_mb = static_cast<double>(result->output_bytes) / (1024.0 * 1024.0);
   const double seconds = std::max(result->seconds, 1e-9);
   std::fprintf(stderr,

@@ -51,7 +51,8 @@ int RunDetokenize(const std::vector<std::string>& args) {
                                   "unexpected argument '", parser.positionals()[0], "'")));
   }
   if (model.empty()) return Fail("detokenize", absl::InvalidArgumentError("missing -m M.gguf"));
-  if (!parser.WasSet("--ids")) return Fail("detokenize", absl::InvalidArgumentError("missing --ids"));
+  if (!parser.WasSet("--ids"))
+    return Fail("detokenize", absl::InvalidArgumentError("missing --ids"));
   absl::StatusOr<std::vector<int32_t>> ids = ParseIds(ids_spec);
   if (!ids.ok()) return Fail("detokenize", ids.status());
 
@@ -61,8 +62,8 @@ int RunDetokenize(const std::vector<std::string>& args) {
   if (!tok.ok()) return Fail("detokenize", tok.status());
   absl::StatusOr<std::string> bytes = (*tok)->Decode(*ids);
   if (!bytes.ok()) {
-    return Fail("detokenize",
-                absl::Status(bytes.status().code(), absl::StrCat(model, ": ", bytes.status().message())));
+    return Fail("detokenize", absl::Status(bytes.status().code(),
+                                           absl::StrCat(model, ": ", bytes.status().message())));
   }
   if (std::fwrite(bytes->data(), 1, bytes->size(), stdout) != bytes->size() ||
       std::fflush(stdout) != 0) {

@@ -77,8 +77,8 @@ int RunGenerate(const std::vector<std::string>& args) {
   }
   if (f.model.empty()) return Fail("generate", absl::InvalidArgumentError("-m MODEL is required"));
   if (!parser.positionals().empty()) {
-    return Fail("generate", absl::InvalidArgumentError(
-                                absl::StrCat("unexpected argument '", parser.positionals()[0], "'")));
+    return Fail("generate", absl::InvalidArgumentError(absl::StrCat("unexpected argument '",
+                                                                    parser.positionals()[0], "'")));
   }
   std::string prompt = f.prompt;
   if (!f.prompt_file.empty()) {
@@ -171,9 +171,8 @@ int RunGenerate(const std::vector<std::string>& args) {
                "rwkv generate: load %.2f s | prompt %zu tokens in %.3f s (%.1f tok/s) | "
                "generated %lld tokens in %.3f s (%.1f tok/s) | seed %llu | %s\n",
                Seconds(t_load, t_prompt), prompt_tokens.size(), pp,
-               pp > 0 ? prompt_tokens.size() / pp : 0.0,
-               static_cast<long long>(stream.generated()), tg,
-               tg > 0 ? evaluated / tg : 0.0, static_cast<unsigned long long>(seed),
+               pp > 0 ? prompt_tokens.size() / pp : 0.0, static_cast<long long>(stream.generated()),
+               tg, tg > 0 ? evaluated / tg : 0.0, static_cast<unsigned long long>(seed),
                (*model)->backend_description().c_str());
   return 0;
 }

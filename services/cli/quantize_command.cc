@@ -47,7 +47,8 @@ int RunQuantize(const std::vector<std::string>& args) {
   }
   std::vector<std::string> pos = parser.positionals();
   if (pos.size() < 2 || pos.size() > 4) {
-    return Fail("quantize", absl::InvalidArgumentError(absl::StrCat("usage: rwkv quantize ", kUsage)));
+    return Fail("quantize",
+                absl::InvalidArgumentError(absl::StrCat("usage: rwkv quantize ", kUsage)));
   }
   engine::QuantizeOptions options;
   options.input_path = pos[0];
@@ -58,10 +59,9 @@ int RunQuantize(const std::vector<std::string>& args) {
     next = 2;
     absl::StatusOr<engine::QuantizeTarget> t = engine::ParseQuantizeTarget(options.target);
     if (!t.ok()) return Fail("quantize", t.status());
-    options.output_path =
-        (std::filesystem::path(options.input_path).parent_path() /
-         absl::StrCat("ggml-model-", t->name, ".gguf"))
-            .string();
+    options.output_path = (std::filesystem::path(options.input_path).parent_path() /
+                           absl::StrCat("ggml-model-", t->name, ".gguf"))
+                              .string();
   } else {
     options.output_path = pos[1];
     options.target = pos[2];
@@ -72,8 +72,8 @@ int RunQuantize(const std::vector<std::string>& args) {
       return Fail("quantize", absl::InvalidArgumentError("thread count given twice"));
     }
     if (!absl::SimpleAtoi(pos[next], &threads)) {
-      return Fail("quantize", absl::InvalidArgumentError(
-                                  absl::StrCat("bad thread count '", pos[next], "'")));
+      return Fail("quantize",
+                  absl::InvalidArgumentError(absl::StrCat("bad thread count '", pos[next], "'")));
     }
   }
   if (threads < 0 || threads > 1024) {
@@ -99,8 +99,8 @@ int RunQuantize(const std::vector<std::string>& args) {
     options.control.progress = [&](const engine::JobProgress& p) {
       if (p.tensors_done == 0 || p.tensors_done > plan->size()) return;
       const engine::TensorQuantPlan& t = (*plan)[p.tensors_done - 1];
-      std::fprintf(stderr, "[%*llu/%*llu] %-40s %-6s -> %-6s [%-16s] %8.2f MB -> %8.2f MB\n",
-                   width, static_cast<unsigned long long>(p.tensors_done), width,
+      std::fprintf(stderr, "[%*llu/%*llu] %-40s %-6s -> %-6s [%-16s] %8.2f MB -> %8.2f MB\n", width,
+                   static_cast<unsigned long long>(p.tensors_done), width,
                    static_cast<unsigned long long>(p.tensors_total), t.name.c_str(),
                    std::string(engine::GgmlTypeName(t.input_type)).c_str(),
                    std::string(engine::GgmlTypeName(t.output_type)).c_str(),

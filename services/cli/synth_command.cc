@@ -31,8 +31,9 @@ int RunSynth(const std::vector<std::string>& args) {
   parser.AddInt({"--decay-lora"}, &decay_rank, "decay LoRA rank (default 64, 128 if C>=4096)");
   parser.AddString({"--vocab"}, &vocab, "'bytes' (256 tokens) or a World vocab file");
   parser.AddInt({"-s", "--seed"}, &seed, "random seed (default 0)");
-  parser.AddString({"--type"}, &type,
-                   absl::StrCat("projection weight type: ", engine::SynthTypes(), " (default f16)"));
+  parser.AddString(
+      {"--type"}, &type,
+      absl::StrCat("projection weight type: ", engine::SynthTypes(), " (default f16)"));
   parser.AddInt({"--rescale-every"}, &rescale_every, "rescale_every_n_layers (default 0)");
   parser.AddInt({"-t", "--threads"}, &threads, "threads (default: all cores)");
   if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("synth", s);
@@ -51,8 +52,9 @@ int RunSynth(const std::vector<std::string>& args) {
   }
   std::optional<engine::GgmlType> ggml_type = engine::GgmlTypeFromName(type);
   if (!ggml_type.has_value()) {
-    return Fail("synth", absl::InvalidArgumentError(absl::StrCat(
-                             "unknown --type '", type, "' (use one of ", engine::SynthTypes(), ")")));
+    return Fail("synth",
+                absl::InvalidArgumentError(absl::StrCat("unknown --type '", type, "' (use one of ",
+                                                        engine::SynthTypes(), ")")));
   }
 
   engine::SynthOptions options;
@@ -97,14 +99,13 @@ int RunSynth(const std::vector<std::string>& args) {
                "%.2f s\n",
                output.c_str(), static_cast<unsigned long long>(result->tensor_count),
                static_cast<unsigned long long>(result->shape.n_params),
-               static_cast<long long>(result->shape.n_vocab),
-               result->file_bytes / 1048576.0, result->seconds);
+               static_cast<long long>(result->shape.n_vocab), result->file_bytes / 1048576.0,
+               result->seconds);
   return 0;
 }
 
 }  // namespace
 
-RWKV_CLI_COMMAND("synth", "write a random-weight RWKV-6 GGUF (tests, demos, benchmarks)",
-                 RunSynth);
+RWKV_CLI_COMMAND("synth", "write a random-weight RWKV-6 GGUF (tests, demos, benchmarks)", RunSynth);
 
 }  // namespace rwkv::cli

@@ -38,8 +38,8 @@ int RunTokenize(const std::vector<std::string>& args) {
     return 0;
   }
   if (!parser.positionals().empty()) {
-    return Fail("tokenize", absl::InvalidArgumentError(
-                                absl::StrCat("unexpected argument '", parser.positionals()[0], "'")));
+    return Fail("tokenize", absl::InvalidArgumentError(absl::StrCat("unexpected argument '",
+                                                                    parser.positionals()[0], "'")));
   }
   if (model.empty()) return Fail("tokenize", absl::InvalidArgumentError("missing -m M.gguf"));
   if (parser.WasSet("--text") == parser.WasSet("--file")) {

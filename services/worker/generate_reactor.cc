@@ -71,9 +71,9 @@ struct GenerateReactor::Shared : public GenerationSink {
     FillFinalInfo(result, *msg.mutable_final());
     grpc::Status status = grpc::Status::OK;
     if (result.outcome == Outcome::kDeadline) {
-      status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                            absl::StrCat("deadline exceeded after ", result.generated_tokens,
-                                         " generated tokens"));
+      status = grpc::Status(
+          grpc::StatusCode::DEADLINE_EXCEEDED,
+          absl::StrCat("deadline exceeded after ", result.generated_tokens, " generated tokens"));
     } else if (result.outcome == Outcome::kCancelled) {
       if (call_cancelled.load()) {
         status = grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled by the client");
@@ -160,8 +160,8 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   };
   if (!host.ready()) {
     metrics.RequestFinished(Outcome::kUnavailable);
-    return fail(absl::UnavailableError(
-        absl::StrCat("model '", host.model_name(), "' is still loading")));
+    return fail(
+        absl::UnavailableError(absl::StrCat("model '", host.model_name(), "' is still loading")));
   }
   absl::StatusOr<GenerationRequest> converted = ConvertGenerateRequest(*request, host);
   if (!converted.ok()) {
@@ -171,8 +171,7 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   }
   converted->arrival = arrival;
   converted->deadline = absl::FromChrono(context->deadline());
-  absl::Status submitted =
-      host.scheduler().Submit(*std::move(converted), shared, shared->cancel);
+  absl::Status submitted = host.scheduler().Submit(*std::move(converted), shared, shared->cancel);
   if (!submitted.ok()) return fail(submitted);
   return reactor;
 }

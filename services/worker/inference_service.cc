@@ -22,14 +22,12 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const absl:
 // OK when the model is loaded and `model` names it.
 absl::Status CheckModel(const ModelHost& host, const std::string& model) {
   if (!host.ready()) {
-    return absl::UnavailableError(
-        absl::StrCat("model '", host.model_name(), "' is still loading"));
+    return absl::UnavailableError(absl::StrCat("model '", host.model_name(), "' is still loading"));
   }
   if (model.empty()) return absl::InvalidArgumentError("model is required");
   if (model != host.model_name()) {
-    return absl::NotFoundError(absl::StrCat("model '", model,
-                                            "' is not served here (this worker serves '",
-                                            host.model_name(), "')"));
+    return absl::NotFoundError(absl::StrCat(
+        "model '", model, "' is not served here (this worker serves '", host.model_name(), "')"));
   }
   return absl::OkStatus();
 }
@@ -46,9 +44,9 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
                                                      v1::TokenizeResponse* response) {
   if (absl::Status s = CheckModel(host_, request->model()); !s.ok()) return Done(context, s);
   if (request->text().size() > kMaxPromptBytes) {
-    return Done(context, absl::InvalidArgumentError(
-                             absl::StrCat("text is ", request->text().size(),
-                                          " bytes, more than the limit of ", kMaxPromptBytes)));
+    return Done(context, absl::InvalidArgumentError(absl::StrCat("text is ", request->text().size(),
+                                                                 " bytes, more than the limit of ",
+                                                                 kMaxPromptBytes)));
   }
   for (int32_t id : host_.tokenizer().Encode(request->text())) {
     response->add_ids(static_cast<uint32_t>(id));
@@ -61,9 +59,9 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
                                                        v1::DetokenizeResponse* response) {
   if (absl::Status s = CheckModel(host_, request->model()); !s.ok()) return Done(context, s);
   if (static_cast<size_t>(request->ids_size()) > kMaxPromptTokens) {
-    return Done(context, absl::InvalidArgumentError(absl::StrCat(
-                             "ids has ", request->ids_size(), " entries, more than the limit of ",
-                             kMaxPromptTokens)));
+    return Done(context, absl::InvalidArgumentError(
+                             absl::StrCat("ids has ", request->ids_size(),
+                                          " entries, more than the limit of ", kMaxPromptTokens)));
   }
   const int32_t n_vocab = host_.tokenizer().vocab_size();
   std::vector<int32_t> ids;

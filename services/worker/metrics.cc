@@ -27,22 +27,30 @@ prometheus::Gauge& Gauge(prometheus::Registry& r, const Labels& labels, const ch
 prometheus::Histogram& Histogram(prometheus::Registry& r, const Labels& labels, const char* name,
                                  const char* help,
                                  const prometheus::Histogram::BucketBoundaries& bounds) {
-  return prometheus::BuildHistogram().Name(name).Help(help).Labels(labels).Register(r).Add(
-      {}, bounds);
+  return prometheus::BuildHistogram().Name(name).Help(help).Labels(labels).Register(r).Add({},
+                                                                                           bounds);
 }
 
 }  // namespace
 
 const char* OutcomeName(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kLength: return "length";
-    case Outcome::kStop: return "stop";
-    case Outcome::kCancelled: return "cancelled";
-    case Outcome::kDeadline: return "deadline";
-    case Outcome::kError: return "error";
-    case Outcome::kQueueFull: return "queue_full";
-    case Outcome::kInvalid: return "invalid";
-    case Outcome::kUnavailable: return "unavailable";
+    case Outcome::kLength:
+      return "length";
+    case Outcome::kStop:
+      return "stop";
+    case Outcome::kCancelled:
+      return "cancelled";
+    case Outcome::kDeadline:
+      return "deadline";
+    case Outcome::kError:
+      return "error";
+    case Outcome::kQueueFull:
+      return "queue_full";
+    case Outcome::kInvalid:
+      return "invalid";
+    case Outcome::kUnavailable:
+      return "unavailable";
   }
   return "error";
 }
@@ -52,61 +60,44 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry, const std::string& 
     : WorkerMetrics(registry, {{"model", model}, {"backend", backend}, {"pool", pool}}) {}
 
 WorkerMetrics::WorkerMetrics(prometheus::Registry& r, const prometheus::Labels& l)
-    : queue_time_(Histogram(r, l,
-                            "rwkv_worker_queue_time_seconds",
+    : queue_time_(Histogram(r, l, "rwkv_worker_queue_time_seconds",
                             "Time from arrival until a batch slot was assigned",
                             buckets::LatencySeconds())),
-      ttft_(Histogram(r, l,
-                      "rwkv_worker_time_to_first_token_seconds",
+      ttft_(Histogram(r, l, "rwkv_worker_time_to_first_token_seconds",
                       "Time from arrival until the first generated token",
                       buckets::LatencySeconds())),
-      inter_token_(Histogram(r, l,
-                             "rwkv_worker_inter_token_latency_seconds",
+      inter_token_(Histogram(r, l, "rwkv_worker_inter_token_latency_seconds",
                              "Time between two consecutive generated tokens of one request",
                              buckets::TokenSeconds())),
-      duration_(Histogram(r, l,
-                          "rwkv_worker_request_duration_seconds",
+      duration_(Histogram(r, l, "rwkv_worker_request_duration_seconds",
                           "Time from arrival until the final message of Generate",
                           buckets::LatencySeconds())),
-      batch_size_(Histogram(r, l,
-                            "rwkv_worker_batch_size",
+      batch_size_(Histogram(r, l, "rwkv_worker_batch_size",
                             "Sequences evaluated together in one forward step",
                             buckets::BatchSize())),
-      batch_tokens_(Histogram(r, l,
-                              "rwkv_worker_batch_tokens",
+      batch_tokens_(Histogram(r, l, "rwkv_worker_batch_tokens",
                               "Tokens (prompt chunks and decoded tokens) in one forward step",
                               TokenCountBuckets())),
-      step_duration_(Histogram(r, l,
-                               "rwkv_worker_step_duration_seconds",
-                               "Wall time of one batched forward step",
-                               buckets::TokenSeconds())),
-      prompt_tokens_(Counter(r, l,
-                             "rwkv_worker_prompt_tokens_total",
+      step_duration_(Histogram(r, l, "rwkv_worker_step_duration_seconds",
+                               "Wall time of one batched forward step", buckets::TokenSeconds())),
+      prompt_tokens_(Counter(r, l, "rwkv_worker_prompt_tokens_total",
                              "Prompt tokens evaluated (including session carry-over tokens)")),
-      generated_tokens_(Counter(r, l,
-                                "rwkv_worker_generated_tokens_total", "Tokens sampled")),
-      steps_(Counter(r, l,
-                     "rwkv_worker_steps_total", "Batched forward steps run")),
-      running_(Gauge(r, l,
-                     "rwkv_worker_running_requests", "Requests holding a batch slot")),
-      waiting_(Gauge(r, l,
-                     "rwkv_worker_waiting_requests", "Requests waiting in the queue for a slot")),
-      slots_(Gauge(r, l,
-                   "rwkv_worker_slots", "Batch slots (concurrent sequences) configured")),
-      slot_utilization_(Gauge(r, l,
-                              "rwkv_worker_slot_utilization_ratio",
+      generated_tokens_(Counter(r, l, "rwkv_worker_generated_tokens_total", "Tokens sampled")),
+      steps_(Counter(r, l, "rwkv_worker_steps_total", "Batched forward steps run")),
+      running_(Gauge(r, l, "rwkv_worker_running_requests", "Requests holding a batch slot")),
+      waiting_(
+          Gauge(r, l, "rwkv_worker_waiting_requests", "Requests waiting in the queue for a slot")),
+      slots_(Gauge(r, l, "rwkv_worker_slots", "Batch slots (concurrent sequences) configured")),
+      slot_utilization_(Gauge(r, l, "rwkv_worker_slot_utilization_ratio",
                               "Busy batch slots divided by configured slots")),
-      model_loaded_(Gauge(r, l,
-                          "rwkv_worker_model_loaded", "1 once the model is loaded and serving")),
-      model_load_seconds_(Gauge(r, l,
-                                "rwkv_worker_model_load_seconds", "Time the model load took")),
-      sessions_evicted_(Counter(r, l,
-                                "rwkv_worker_session_evictions_total",
+      model_loaded_(
+          Gauge(r, l, "rwkv_worker_model_loaded", "1 once the model is loaded and serving")),
+      model_load_seconds_(
+          Gauge(r, l, "rwkv_worker_model_load_seconds", "Time the model load took")),
+      sessions_evicted_(Counter(r, l, "rwkv_worker_session_evictions_total",
                                 "Session states dropped to respect the byte budget or expiry")),
-      session_entries_(Gauge(r, l,
-                             "rwkv_worker_sessions", "Session states held in memory")),
-      session_bytes_(Gauge(r, l,
-                           "rwkv_worker_session_bytes", "Bytes of session states held")) {
+      session_entries_(Gauge(r, l, "rwkv_worker_sessions", "Session states held in memory")),
+      session_bytes_(Gauge(r, l, "rwkv_worker_session_bytes", "Bytes of session states held")) {
   auto& requests = prometheus::BuildCounter()
                        .Name("rwkv_worker_requests_total")
                        .Help("Generate requests by outcome")
@@ -128,9 +119,8 @@ void WorkerMetrics::SetLoad(size_t running, size_t waiting, size_t capacity) {
   running_.Set(static_cast<double>(running));
   waiting_.Set(static_cast<double>(waiting));
   slots_.Set(static_cast<double>(capacity));
-  slot_utilization_.Set(capacity == 0 ? 0.0
-                                      : static_cast<double>(running) /
-                                            static_cast<double>(capacity));
+  slot_utilization_.Set(
+      capacity == 0 ? 0.0 : static_cast<double>(running) / static_cast<double>(capacity));
 }
 
 void WorkerMetrics::SetModelLoaded(bool loaded, double load_seconds) {

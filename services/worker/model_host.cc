@@ -80,16 +80,16 @@ absl::Status ModelHost::Load() {
   summary_.device = model_->backend_description();
 
   evaluator_ = std::make_unique<ModelEvaluator>(*model_);
-  sessions_ = std::make_unique<SessionCache>(config_.session_cache_bytes,
-                                             config_.session_idle_timeout);
+  sessions_ =
+      std::make_unique<SessionCache>(config_.session_cache_bytes, config_.session_idle_timeout);
   states_ = std::make_unique<StateStore>(config_.storage_root, model_->state_shape(),
                                          static_cast<int32_t>(mc.n_vocab));
-  scheduler_ = std::make_unique<Scheduler>(config_.scheduler, *evaluator_, *tokenizer_,
-                                           *sessions_, metrics_);
+  scheduler_ = std::make_unique<Scheduler>(config_.scheduler, *evaluator_, *tokenizer_, *sessions_,
+                                           metrics_);
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   metrics_.SetModelLoaded(true, seconds);
-  services::LogLine(absl::StrCat("model ", resolved_.name, " (", resolved_.path.string(),
-                                 ", ", summary_.file_type, ", n_embd ", mc.n_embd, ", n_layer ",
+  services::LogLine(absl::StrCat("model ", resolved_.name, " (", resolved_.path.string(), ", ",
+                                 summary_.file_type, ", n_embd ", mc.n_embd, ", n_layer ",
                                  mc.n_layer, ", n_vocab ", mc.n_vocab, ") loaded in ", seconds,
                                  " s on ", summary_.device));
   ready_.store(true, std::memory_order_release);

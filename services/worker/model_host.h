@@ -52,7 +52,7 @@ struct ModelSummary {
   uint32_t n_layer = 0;
   std::string file_type;  // "F16", "Q8_0", ...
   uint64_t size_bytes = 0;
-  std::string device;     // backend description
+  std::string device;  // backend description
 };
 
 class ModelHost {

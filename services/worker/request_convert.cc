@@ -15,8 +15,8 @@ absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentE
 
 absl::Status CheckRange(const char* field, float value, float lo, float hi) {
   if (!std::isfinite(value) || value < lo || value > hi) {
-    return Invalid(absl::StrCat("sampling.", field, " must be in [", lo, ", ", hi, "], got ",
-                                value));
+    return Invalid(
+        absl::StrCat("sampling.", field, " must be in [", lo, ", ", hi, "], got ", value));
   }
   return absl::OkStatus();
 }
@@ -24,16 +24,16 @@ absl::Status CheckRange(const char* field, float value, float lo, float hi) {
 absl::StatusOr<engine::SamplerParams> ConvertSampling(const v1::SamplingParams& in,
                                                       int32_t n_vocab) {
   engine::SamplerParams p;
-  p.style = in.has_penalty_decay() ? engine::SamplingStyle::kRwkv
-                                   : engine::SamplingStyle::kLlamaCpp;
+  p.style =
+      in.has_penalty_decay() ? engine::SamplingStyle::kRwkv : engine::SamplingStyle::kLlamaCpp;
   p.temperature = in.has_temperature() ? in.temperature() : 1.0f;
   if (std::isnan(p.temperature) || p.temperature < 0 || std::isinf(p.temperature)) {
-    return Invalid(absl::StrCat("sampling.temperature must be a finite number >= 0, got ",
-                                p.temperature));
+    return Invalid(
+        absl::StrCat("sampling.temperature must be a finite number >= 0, got ", p.temperature));
   }
   if (in.top_k() > static_cast<uint32_t>(n_vocab)) {
-    return Invalid(absl::StrCat("sampling.top_k must be at most n_vocab (", n_vocab, "), got ",
-                                in.top_k()));
+    return Invalid(
+        absl::StrCat("sampling.top_k must be at most n_vocab (", n_vocab, "), got ", in.top_k()));
   }
   p.top_k = static_cast<int32_t>(in.top_k());
   if (std::isnan(in.top_p()) || in.top_p() < 0 || in.top_p() > 1) {
@@ -82,8 +82,8 @@ absl::Status ConvertPrompt(const v1::GenerateRequest& in, const engine::Tokenize
     case v1::GenerateRequest::kTokens: {
       const auto& ids = in.tokens().ids();
       if (static_cast<size_t>(ids.size()) > kMaxPromptTokens) {
-        return Invalid(absl::StrCat("prompt has ", ids.size(), " token ids, more than the limit of ",
-                                    kMaxPromptTokens));
+        return Invalid(absl::StrCat("prompt has ", ids.size(),
+                                    " token ids, more than the limit of ", kMaxPromptTokens));
       }
       prompt.reserve(static_cast<size_t>(ids.size()));
       for (uint32_t id : ids) {
@@ -120,17 +120,17 @@ absl::Status ConvertStop(const v1::GenerateRequest& in, int32_t n_vocab,
   }
   for (uint32_t id : in.stop_token_ids()) {
     if (id >= static_cast<uint32_t>(n_vocab)) {
-      return Invalid(absl::StrCat("stop token id ", id, " is out of range (n_vocab ", n_vocab,
-                                  ")"));
+      return Invalid(
+          absl::StrCat("stop token id ", id, " is out of range (n_vocab ", n_vocab, ")"));
     }
     stop.stop_token_ids.push_back(static_cast<int32_t>(id));
   }
   if (in.max_tokens() > kMaxMaxTokens) {
-    return Invalid(absl::StrCat("max_tokens must be in 1..", kMaxMaxTokens, " (0 = ",
-                                kDefaultMaxTokens, "), got ", in.max_tokens()));
+    return Invalid(absl::StrCat("max_tokens must be in 1..", kMaxMaxTokens,
+                                " (0 = ", kDefaultMaxTokens, "), got ", in.max_tokens()));
   }
-  stop.max_tokens = static_cast<int32_t>(in.max_tokens() == 0 ? kDefaultMaxTokens
-                                                             : in.max_tokens());
+  stop.max_tokens =
+      static_cast<int32_t>(in.max_tokens() == 0 ? kDefaultMaxTokens : in.max_tokens());
   return engine::ValidateStopConditions(stop);
 }
 
@@ -167,8 +167,8 @@ absl::StatusOr<GenerationRequest> ConvertGenerateRequest(const v1::GenerateReque
                                             host.model_name(), "')"));
   }
   if (in.request_id().size() > kMaxIdBytes || in.session_id().size() > kMaxIdBytes) {
-    return Invalid(absl::StrCat("request_id and session_id must be at most ", kMaxIdBytes,
-                                " bytes"));
+    return Invalid(
+        absl::StrCat("request_id and session_id must be at most ", kMaxIdBytes, " bytes"));
   }
   if (absl::Status s = CheckPlacement(in.placement(), host.config()); !s.ok()) return s;
   const int32_t n_vocab = static_cast<int32_t>(host.summary().n_vocab);
@@ -191,8 +191,8 @@ absl::StatusOr<GenerationRequest> ConvertGenerateRequest(const v1::GenerateReque
     const bool state_logits = out.initial_state != nullptr && !out.initial_state->logits.empty();
     if (!session && !state_logits) {
       if (!out.session_id.empty()) {
-        return Invalid(absl::StrCat("prompt is empty and session '", out.session_id,
-                                    "' does not exist"));
+        return Invalid(
+            absl::StrCat("prompt is empty and session '", out.session_id, "' does not exist"));
       }
       if (out.initial_state != nullptr) {
         return Invalid(absl::StrCat("prompt is empty and state '", in.initial_state(),
@@ -206,11 +206,15 @@ absl::StatusOr<GenerationRequest> ConvertGenerateRequest(const v1::GenerateReque
 
 v1::FinishReason ToFinishReason(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kLength: return v1::FINISH_REASON_LENGTH;
-    case Outcome::kStop: return v1::FINISH_REASON_STOP;
+    case Outcome::kLength:
+      return v1::FINISH_REASON_LENGTH;
+    case Outcome::kStop:
+      return v1::FINISH_REASON_STOP;
     case Outcome::kCancelled:
-    case Outcome::kDeadline: return v1::FINISH_REASON_CANCELLED;
-    default: return v1::FINISH_REASON_ERROR;
+    case Outcome::kDeadline:
+      return v1::FINISH_REASON_CANCELLED;
+    default:
+      return v1::FINISH_REASON_ERROR;
   }
 }
 

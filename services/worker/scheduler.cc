@@ -17,15 +17,15 @@ struct Scheduler::Sequence {
   std::shared_ptr<GenerationSink> sink;
   std::shared_ptr<const CancelFlag> cancel;
   std::unique_ptr<engine::GenerationStream> stream;
-  int slot = -1;                // index into slots_, -1 while queued
-  std::vector<int32_t> feed;    // tokens to evaluate before the first sample
+  int slot = -1;              // index into slots_, -1 while queued
+  std::vector<int32_t> feed;  // tokens to evaluate before the first sample
   size_t fed = 0;
-  size_t chunk = 0;             // tokens of `feed` in the current step
-  bool decoding = false;        // the whole feed has been evaluated
-  bool logits_ready = false;    // the slot's logits row is ready to sample from
-  int32_t next_token = -1;      // last sampled token: decode input, or a session's pending token
+  size_t chunk = 0;           // tokens of `feed` in the current step
+  bool decoding = false;      // the whole feed has been evaluated
+  bool logits_ready = false;  // the slot's logits row is ready to sample from
+  int32_t next_token = -1;    // last sampled token: decode input, or a session's pending token
   bool done = false;
-  GenerationChunk out;          // produced since the last delivery
+  GenerationChunk out;  // produced since the last delivery
   GenerationResult result;
   absl::Time admitted = absl::InfinitePast();
   absl::Time prefill_done = absl::InfinitePast();
@@ -73,13 +73,13 @@ absl::Status Scheduler::Submit(GenerationRequest request, std::shared_ptr<Genera
     metrics_.RequestFinished(Outcome::kUnavailable);
     return absl::UnavailableError("worker is draining and accepts no new requests");
   }
-  const size_t capacity = static_cast<size_t>(std::max(0, options_.max_queue)) +
-                          (slots_.size() - busy_slots_);
+  const size_t capacity =
+      static_cast<size_t>(std::max(0, options_.max_queue)) + (slots_.size() - busy_slots_);
   if (waiting_.size() >= capacity) {
     metrics_.RequestFinished(Outcome::kQueueFull);
-    return absl::ResourceExhaustedError(
-        absl::StrCat("worker queue is full (", slots_.size(), " slots busy, ",
-                     options_.max_queue, " requests waiting)"));
+    return absl::ResourceExhaustedError(absl::StrCat("worker queue is full (", slots_.size(),
+                                                     " slots busy, ", options_.max_queue,
+                                                     " requests waiting)"));
   }
   waiting_.push_back(Waiting{std::move(request), std::move(sink), std::move(cancel)});
   ++version_;
@@ -222,9 +222,9 @@ std::unique_ptr<Scheduler::Sequence> Scheduler::Start(Waiting waiting, absl::Tim
   seq->feed.insert(seq->feed.end(), req.prompt.begin(), req.prompt.end());
   seq->stream = std::make_unique<engine::GenerationStream>(tokenizer_, req.options);
   if (seq->feed.empty() && !seq->logits_ready) {
-    const std::string what =
-        req.session_id.empty() ? std::string("the request")
-                               : absl::StrCat("session '", req.session_id, "'");
+    const std::string what = req.session_id.empty()
+                                 ? std::string("the request")
+                                 : absl::StrCat("session '", req.session_id, "'");
     Finish(*seq, Outcome::kInvalid,
            absl::InvalidArgumentError(
                absl::StrCat("prompt is empty and ", what, " has nothing to continue from")),
@@ -240,8 +240,7 @@ void Scheduler::Step() {
   absl::Time now = absl::Now();
   for (auto& seq : running_) {
     Outcome outcome;
-    if (!seq->done &&
-        StopRequested(seq->request.deadline, seq->cancel.get(), now, &outcome)) {
+    if (!seq->done && StopRequested(seq->request.deadline, seq->cancel.get(), now, &outcome)) {
       Finish(*seq, outcome, absl::OkStatus(), now);
     }
   }
@@ -250,7 +249,8 @@ void Scheduler::Step() {
   step_prompt_tokens_ = 0;
   step_generated_tokens_ = 0;
   size_t budget = static_cast<size_t>(std::max(1, options_.max_prompt_tokens_per_step));
-  const size_t per_sequence = static_cast<size_t>(std::max(1, options_.max_prompt_tokens_per_sequence));
+  const size_t per_sequence =
+      static_cast<size_t>(std::max(1, options_.max_prompt_tokens_per_sequence));
   size_t tokens = 0;
   for (auto& seq : running_) {
     if (seq->done || seq->logits_ready) continue;
@@ -267,8 +267,8 @@ void Scheduler::Step() {
       budget -= n;
       seq->chunk = n;
       in.tokens = std::span<const int32_t>(seq->feed.data() + seq->fed, n);
-      in.logits = seq->fed + n == seq->feed.size() ? engine::LogitsMode::kLast
-                                                   : engine::LogitsMode::kNone;
+      in.logits =
+          seq->fed + n == seq->feed.size() ? engine::LogitsMode::kLast : engine::LogitsMode::kNone;
     }
     tokens += in.tokens.size();
     batch_.push_back(in);
@@ -323,8 +323,7 @@ void Scheduler::Sample(Sequence& seq, absl::Time now) {
   seq.last_token = now;
   seq.next_token = step.token;
   if (step.finish != engine::FinishReason::kNone) {
-    Finish(seq,
-           step.finish == engine::FinishReason::kLength ? Outcome::kLength : Outcome::kStop,
+    Finish(seq, step.finish == engine::FinishReason::kLength ? Outcome::kLength : Outcome::kStop,
            absl::OkStatus(), now);
   }
 }

@@ -34,8 +34,8 @@
 namespace rwkv::worker {
 
 struct SchedulerOptions {
-  int max_sequences = 16;                  // batch slots, >= 1
-  int max_queue = 64;                      // waiting requests beyond the free slots, >= 0
+  int max_sequences = 16;                   // batch slots, >= 1
+  int max_queue = 64;                       // waiting requests beyond the free slots, >= 0
   int max_prompt_tokens_per_sequence = 64;  // prompt tokens of one sequence per step, >= 1
   int max_prompt_tokens_per_step = 256;     // prompt tokens of all sequences per step, >= 1
 };
@@ -48,7 +48,7 @@ struct SchedulerStats {
   double prompt_tokens_per_second = 0;     // over the last 10 s
   double generated_tokens_per_second = 0;  // over the last 10 s
   uint64_t steps = 0;                      // forward steps run so far
-  uint64_t version = 0;  // bumps whenever busy, queue depth or accepting change
+  uint64_t version = 0;                    // bumps whenever busy, queue depth or accepting change
 };
 
 class Scheduler {

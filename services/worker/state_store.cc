@@ -43,11 +43,10 @@ absl::StatusOr<std::shared_ptr<const InitialState>> StateStore::Get(const std::s
   if (!path.ok()) return path.status();
   std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(*path, ec);
-  const auto mtime = ec ? std::filesystem::file_time_type{}
-                        : std::filesystem::last_write_time(*path, ec);
+  const auto mtime =
+      ec ? std::filesystem::file_time_type{} : std::filesystem::last_write_time(*path, ec);
   if (ec) {
-    return absl::NotFoundError(
-        absl::StrCat("state '", name, "' not found (", path->string(), ")"));
+    return absl::NotFoundError(absl::StrCat("state '", name, "' not found (", path->string(), ")"));
   }
   {
     absl::MutexLock lock(&mu_);
@@ -62,7 +61,8 @@ absl::StatusOr<std::shared_ptr<const InitialState>> StateStore::Get(const std::s
                         absl::StrCat("state '", name, "': ", file.status().message()));
   }
   const engine::StateShape& got = file->state.shape;
-  if (got != shape_ || file->state.shift.size() != shape_.n_layer * shape_.shift_floats_per_layer() ||
+  if (got != shape_ ||
+      file->state.shift.size() != shape_.n_layer * shape_.shift_floats_per_layer() ||
       file->state.wkv.size() != shape_.n_layer * shape_.wkv_floats_per_layer()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "state '", name, "' has shape (n_layer ", got.n_layer, ", n_embd ", got.n_embd,

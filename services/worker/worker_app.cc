@@ -41,8 +41,8 @@ absl::Status RunWorker(const WorkerConfig& config, const services::ServerOptions
     auto started = services::MetricsEndpoint::Start(metrics_listen, registry);
     if (!started.ok()) return started.status();
     endpoint = *std::move(started);
-    services::LogLine(absl::StrCat("serving metrics on ", metrics_listen, " (port ",
-                                   endpoint->port(), ")"));
+    services::LogLine(
+        absl::StrCat("serving metrics on ", metrics_listen, " (port ", endpoint->port(), ")"));
   }
 
   InferenceService inference(host, metrics);

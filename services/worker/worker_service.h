@@ -27,8 +27,7 @@ class WorkerStatusService : public rwkv::v1::Worker::CallbackService {
                                       const rwkv::v1::GetStatusRequest* request,
                                       rwkv::v1::WorkerStatus* response) override;
   grpc::ServerWriteReactor<rwkv::v1::WorkerStatus>* WatchStatus(
-      grpc::CallbackServerContext* context,
-      const rwkv::v1::WatchStatusRequest* request) override;
+      grpc::CallbackServerContext* context, const rwkv::v1::WatchStatusRequest* request) override;
 
   // Ends every WatchStatus stream with UNAVAILABLE and refuses new ones.
   void Shutdown();

@@ -64,12 +64,12 @@ void ExpectMatchesManifest(const GgufFile& file, const rwkv::testing::JsonValue&
 }
 
 struct Case {
-  std::string model;     // reference folder
-  std::string pth;       // checkpoint in it
-  std::string vocab;     // vocab path or "bytes"
-  std::string name;      // general.name the reference carries
-  uint32_t rescale;      // rescale_every_n_layers of the reference
-  std::string outtype;   // f16 | f32
+  std::string model;    // reference folder
+  std::string pth;      // checkpoint in it
+  std::string vocab;    // vocab path or "bytes"
+  std::string name;     // general.name the reference carries
+  uint32_t rescale;     // rescale_every_n_layers of the reference
+  std::string outtype;  // f16 | f32
 };
 
 class ConvertCompatTest : public ::testing::TestWithParam<Case> {};
@@ -107,18 +107,22 @@ TEST_P(ConvertCompatTest, MatchesReferenceGgufByteForByte) {
   EXPECT_THAT(DirEntries(dir), ::testing::ElementsAre("out.gguf"));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Reference, ConvertCompatTest,
-    ::testing::Values(
-        Case{"tiny-rwkv6", "tiny-rwkv6-bf16.pth", "rwkv_vocab_v20230424.txt", "Tiny Rwkv6", 6, "f16"},
-        Case{"tiny-rwkv6", "tiny-rwkv6-bf16.pth", "rwkv_vocab_v20230424.txt", "Tiny Rwkv6", 6, "f32"},
-        Case{"tiny-rwkv6-r", "tiny-rwkv6-r-bf16.pth", "bytes", "Tiny Rwkv6 R", 2, "f16"},
-        Case{"tiny-rwkv6-r", "tiny-rwkv6-r-f32.pth", "bytes", "Tiny Rwkv6 R", 2, "f32"}),
-    [](const auto& info) {
-      std::string n = info.param.pth.substr(0, info.param.pth.size() - 4) + "_" + info.param.outtype;
-      for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Reference, ConvertCompatTest,
+                         ::testing::Values(Case{"tiny-rwkv6", "tiny-rwkv6-bf16.pth",
+                                                "rwkv_vocab_v20230424.txt", "Tiny Rwkv6", 6, "f16"},
+                                           Case{"tiny-rwkv6", "tiny-rwkv6-bf16.pth",
+                                                "rwkv_vocab_v20230424.txt", "Tiny Rwkv6", 6, "f32"},
+                                           Case{"tiny-rwkv6-r", "tiny-rwkv6-r-bf16.pth", "bytes",
+                                                "Tiny Rwkv6 R", 2, "f16"},
+                                           Case{"tiny-rwkv6-r", "tiny-rwkv6-r-f32.pth", "bytes",
+                                                "Tiny Rwkv6 R", 2, "f32"}),
+                         [](const auto& info) {
+                           std::string n = info.param.pth.substr(0, info.param.pth.size() - 4) +
+                                           "_" + info.param.outtype;
+                           for (char& ch : n)
+                             ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           return n;
+                         });
 
 TEST(ConvertCheckpointTest, PublicApiMatchesManifestTensorByTensor) {
   const std::string pth = Ref("tiny-rwkv6/tiny-rwkv6-bf16.pth");
@@ -172,13 +176,12 @@ TEST(ConvertCheckpointTest, RejectsBadInputsAndLeavesNoFile) {
     std::string pth, vocab, outtype, message;
   };
   const std::string vocab = Ref("rwkv_vocab_v20230424.txt");
-  for (const Bad& b : std::vector<Bad>{
-           {state, vocab, "f16", "state-tuning file"},
-           {truncated, vocab, "f16", "truncated zip archive"},
-           {model, vocab, "q4_9", "unknown outtype"},
-           {model, dir + "/no-vocab.txt", "f16", "no-vocab.txt"},
-           {model, "bytes", "f16", "256 rows"},
-           {dir + "/missing.pth", vocab, "f16", "missing.pth"}}) {
+  for (const Bad& b : std::vector<Bad>{{state, vocab, "f16", "state-tuning file"},
+                                       {truncated, vocab, "f16", "truncated zip archive"},
+                                       {model, vocab, "q4_9", "unknown outtype"},
+                                       {model, dir + "/no-vocab.txt", "f16", "no-vocab.txt"},
+                                       {model, "bytes", "f16", "256 rows"},
+                                       {dir + "/missing.pth", vocab, "f16", "missing.pth"}}) {
     ConvertOptions options;
     options.checkpoint_path = b.pth;
     options.vocab_path = b.vocab;
@@ -394,26 +397,34 @@ TEST(ConvertCheckpointTest, RejectsBrokenSyntheticModelsWithClearErrors) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"WrongShape", [](auto& m) { m.Reshape("blocks.1.ffn.value.weight", {4, 7}); },
+      {"WrongShape",
+       [](auto& m) {
+         m.Reshape("blocks.1.ffn.value.weight", {4, 7});
+       },
        "tensor blocks.1.ffn.value.weight has shape [4, 7], expected [4, 8]"},
       {"MissingTensor", [](auto& m) { m.Remove("blocks.1.att.gate.weight"); },
        "missing tensor blocks.1.att.gate.weight"},
       {"MissingHead", [](auto& m) { m.Remove("head.weight"); }, "missing tensor head.weight"},
       {"UnknownTensor", [](auto& m) { m.Add("blocks.0.att.bonus", {4}); },
        "unexpected tensor blocks.0.att.bonus"},
-      {"HeadsDoNotSplit", [](auto& m) {
+      {"HeadsDoNotSplit",
+       [](auto& m) {
          m.Remove("blocks.0.att.time_faaaa");
          m.Add("blocks.0.att.time_faaaa", {3, 4});
        },
        "does not split n_embd"},
-      {"Rwkv5", [](auto& m) {
+      {"Rwkv5",
+       [](auto& m) {
          m.Remove("blocks.0.att.time_maa_x");
          m.Add("blocks.0.att.time_mix_k", {1, 1, 4});
-       }, "RWKV-4/5"},
-      {"Rwkv7", [](auto& m) {
+       },
+       "RWKV-4/5"},
+      {"Rwkv7",
+       [](auto& m) {
          m.Remove("blocks.0.att.time_maa_x");
          m.Add("blocks.0.att.x_r", {1, 1, 4});
-       }, "RWKV-7"},
+       },
+       "RWKV-7"},
   };
   for (const Case& c : cases) {
     synthetic::Model m = synthetic::Make();

@@ -30,9 +30,9 @@ std::string WritePrompt(const std::string& dir, const std::string& text) {
 // Runs rwkv generate with only the completion on stdout (stderr discarded).
 std::string Generate(const std::string& model, const std::string& prompt_file,
                      const std::string& flags) {
-  const std::string cmd = absl::StrCat("{ ", BinDir(), "/rwkv generate -m ", model, " -f ",
-                                       prompt_file, " --no-display-prompt -t 2 ", flags,
-                                       " 2>/dev/null; }");
+  const std::string cmd =
+      absl::StrCat("{ ", BinDir(), "/rwkv generate -m ", model, " -f ", prompt_file,
+                   " --no-display-prompt -t 2 ", flags, " 2>/dev/null; }");
   std::string out;
   EXPECT_EQ(RunCommand(cmd, &out), 0) << cmd;
   // The command ends its output with one newline.
@@ -110,15 +110,14 @@ TEST(GenerateCompatTest, SameSeedGivesSameText) {
 TEST(GenerateCompatTest, BadInputFailsWithOneLine) {
   const std::string dir = MakeTempDir("generate-bad");
   std::string out;
-  EXPECT_NE(RunCommand(absl::StrCat(BinDir(), "/rwkv generate -m ", dir, "/missing.gguf -p hi"),
-                       &out),
-            0);
+  EXPECT_NE(
+      RunCommand(absl::StrCat(BinDir(), "/rwkv generate -m ", dir, "/missing.gguf -p hi"), &out),
+      0);
   EXPECT_NE(out.find("missing.gguf"), std::string::npos) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
   const std::string model = ReferenceDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf";
-  EXPECT_NE(RunCommand(absl::StrCat(BinDir(), "/rwkv generate -m ", model, " -p hi --top-p 2"),
-                       &out),
-            0);
+  EXPECT_NE(
+      RunCommand(absl::StrCat(BinDir(), "/rwkv generate -m ", model, " -p hi --top-p 2"), &out), 0);
   EXPECT_NE(out.find("top_p"), std::string::npos) << out;
   // A state file made for another model shape is refused.
   EXPECT_NE(RunCommand(absl::StrCat(BinDir(), "/rwkv generate -m ", model, " -p hi --state ",

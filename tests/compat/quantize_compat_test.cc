@@ -83,8 +83,8 @@ class JsonReader {
           c = static_cast<char>(std::strtol(text_.substr(pos_, 4).c_str(), nullptr, 16));
           pos_ += 4;
         } else {
-          const std::map<char, char> simple = {{'n', '\n'}, {'t', '\t'}, {'r', '\r'},
-                                               {'b', '\b'}, {'f', '\f'}};
+          const std::map<char, char> simple = {
+              {'n', '\n'}, {'t', '\t'}, {'r', '\r'}, {'b', '\b'}, {'f', '\f'}};
           c = simple.count(e) ? simple.at(e) : e;
         }
       }
@@ -141,7 +141,8 @@ class QuantizeCompatTest : public ::testing::Test {
   void SetUp() override {
     model_dir_ = rwkv::testing::ReferenceDir() + "/tiny-rwkv6";
     f16_path_ = model_dir_ + "/tiny-rwkv6-f16.gguf";
-    if (!std::filesystem::exists(f16_path_)) GTEST_SKIP() << "reference data missing: " << f16_path_;
+    if (!std::filesystem::exists(f16_path_))
+      GTEST_SKIP() << "reference data missing: " << f16_path_;
     const std::string text = rwkv::testing::ReadFileOrDie(model_dir_ + "/manifest.json");
     ASSERT_TRUE(JsonReader(text).Parse(&manifest_)) << "cannot parse manifest.json";
     out_dir_ = rwkv::testing::MakeTempDir("quantize-compat");
@@ -171,7 +172,8 @@ class QuantizeCompatTest : public ::testing::Test {
       const GgufTensorInfo& got = f.tensors()[i];
       SCOPED_TRACE(got.name);
       EXPECT_EQ(got.name, want["name"].AsString());
-      EXPECT_EQ(std::string(GgmlTypeName(got.type)), absl::AsciiStrToLower(want["type"].AsString()));
+      EXPECT_EQ(std::string(GgmlTypeName(got.type)),
+                absl::AsciiStrToLower(want["type"].AsString()));
       const std::vector<int64_t> ne = want["ne"].AsIntVector();
       EXPECT_EQ(got.effective_dims(), ne.size());
       EXPECT_EQ(got.n_dims, ne.size());
@@ -247,10 +249,11 @@ TEST_F(QuantizeCompatTest, Q5_1FusedAndUnfusedRoundingBothReproduceTheReferenceF
     std::vector<uint8_t> fused(RowBytes(GgmlType::kQ5_1, ne0)), unfused(fused.size());
     for (int64_t r = 0; r < in->n_elements() / ne0; ++r) {
       ASSERT_TRUE(DequantizeRow(GgmlType::kF16, in->data + r * ne0 * 2, row.data(), ne0).ok());
-      ASSERT_TRUE(QuantizeRowWith(GgmlType::kQ5_1, row.data(), fused.data(), ne0,
-                                  FmaMode::kFused).ok());
-      ASSERT_TRUE(QuantizeRowWith(GgmlType::kQ5_1, row.data(), unfused.data(), ne0,
-                                  FmaMode::kUnfused).ok());
+      ASSERT_TRUE(
+          QuantizeRowWith(GgmlType::kQ5_1, row.data(), fused.data(), ne0, FmaMode::kFused).ok());
+      ASSERT_TRUE(
+          QuantizeRowWith(GgmlType::kQ5_1, row.data(), unfused.data(), ne0, FmaMode::kUnfused)
+              .ok());
       const uint8_t* want = t.data + r * fused.size();
       ASSERT_TRUE(std::equal(fused.begin(), fused.end(), want)) << t.name << " row " << r;
       ASSERT_TRUE(std::equal(unfused.begin(), unfused.end(), want)) << t.name << " row " << r;

@@ -21,8 +21,12 @@ namespace {
 using ::rwkv::testing::JsonValue;
 using ::testing::HasSubstr;
 
-std::string WorldGguf() { return rwkv::testing::ReferenceDir() + "/tiny-rwkv6/tiny-rwkv6-f16.gguf"; }
-std::string ByteGguf() { return rwkv::testing::ReferenceDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf"; }
+std::string WorldGguf() {
+  return rwkv::testing::ReferenceDir() + "/tiny-rwkv6/tiny-rwkv6-f16.gguf";
+}
+std::string ByteGguf() {
+  return rwkv::testing::ReferenceDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf";
+}
 std::string VocabFile() { return rwkv::testing::ReferenceDir() + "/rwkv_vocab_v20230424.txt"; }
 
 std::string FromHex(const std::string& hex) {
@@ -78,8 +82,8 @@ TEST_F(TokenizerCompatTest, MatchesLlamaCppOnEveryReferenceCase) {
   ASSERT_GE(cases["cases"].size(), 48u);
   for (const JsonValue& c : cases["cases"].items()) {
     const std::string name = c["name"].AsString();
-    const std::string input = c["text"].is_null() ? FromHex(c["bytes_hex"].AsString())
-                                                  : c["text"].AsString();
+    const std::string input =
+        c["text"].is_null() ? FromHex(c["bytes_hex"].AsString()) : c["text"].AsString();
     const std::vector<int32_t> ids = tok_->Encode(input);
     EXPECT_EQ(ids, ToIds(c["ids"])) << name;
     absl::StatusOr<std::string> back = tok_->Decode(ids);
@@ -103,8 +107,8 @@ TEST_F(TokenizerCompatTest, VocabFileAloneGivesTheOfficialIds) {
   const JsonValue cases = ReadJson(rwkv::testing::ReferenceDir() + "/tokenizer-cases.json");
   int with_official = 0;
   for (const JsonValue& c : cases["cases"].items()) {
-    const std::string input = c["text"].is_null() ? FromHex(c["bytes_hex"].AsString())
-                                                  : c["text"].AsString();
+    const std::string input =
+        c["text"].is_null() ? FromHex(c["bytes_hex"].AsString()) : c["text"].AsString();
     const JsonValue* expected = c.Find("official_ids");
     with_official += expected != nullptr;
     EXPECT_EQ((*tok)->Encode(input), ToIds(expected != nullptr ? *expected : c["ids"]))

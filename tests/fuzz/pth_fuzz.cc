@@ -27,10 +27,12 @@ void U32(std::vector<uint8_t>* out, uint32_t v) {
 }
 
 // A stored (uncompressed) zip with the given entries.
-std::vector<uint8_t> StoredZip(const std::vector<std::pair<std::string, std::vector<uint8_t>>>& files) {
+std::vector<uint8_t> StoredZip(
+    const std::vector<std::pair<std::string, std::vector<uint8_t>>>& files) {
   std::vector<uint8_t> out, cd;
   for (const auto& [name, data] : files) {
-    const uint32_t crc = static_cast<uint32_t>(crc32(0, data.data(), static_cast<uInt>(data.size())));
+    const uint32_t crc =
+        static_cast<uint32_t>(crc32(0, data.data(), static_cast<uInt>(data.size())));
     const auto offset = static_cast<uint32_t>(out.size());
     for (std::vector<uint8_t>* v : {&out, &cd}) {
       const bool central = v == &cd;

@@ -90,7 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto text = (*parsed)->Decode(vocab_ids);
     if (!text.ok()) std::abort();
     if ((*parsed)->covers_all_bytes() && *text != input) std::abort();
-    auto gguf = rwkv::engine::WorldVocabGgufTokens(*vocab, static_cast<uint32_t>(vocab->size() + 3));
+    auto gguf =
+        rwkv::engine::WorldVocabGgufTokens(*vocab, static_cast<uint32_t>(vocab->size() + 3));
     if (!gguf.ok() || gguf->tokens.size() != vocab->size() + 3) std::abort();
   }
   return 0;

@@ -43,16 +43,20 @@ class WorkerProcess {
     const std::string tag = std::to_string(counter++);
     port_file_ = dir + "/worker-" + tag + ".port";
     log_ = dir + "/worker-" + tag + ".log";
-    std::vector<std::string> argv = {BinDir() + "/rwkv-worker", "--listen", "127.0.0.1:0",
-                                     "--metrics-listen", "127.0.0.1:0", "--port-file", port_file_};
+    std::vector<std::string> argv = {BinDir() + "/rwkv-worker",
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--metrics-listen",
+                                     "127.0.0.1:0",
+                                     "--port-file",
+                                     port_file_};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> cargv;
     for (std::string& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     const int rc = posix_spawn(&pid_, cargv[0], &actions, nullptr, cargv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);

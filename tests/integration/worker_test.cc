@@ -2,8 +2,8 @@
 // byte-vocabulary model and the reference tiny-rwkv6 (World vocabulary).
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -66,9 +66,9 @@ class WorkerTest : public ::testing::Test {
                                                   cluster->root, "--max-sequences", "16"});
     }
     cluster->demo = std::make_unique<WorkerProcess>(
-        cluster->root,
-        std::vector<std::string>{"--model", "demo", "--storage-root", cluster->root,
-                                 "--max-sequences", "16", "--max-queue", "64", "--pool", "cpu-test"});
+        cluster->root, std::vector<std::string>{"--model", "demo", "--storage-root", cluster->root,
+                                                "--max-sequences", "16", "--max-queue", "64",
+                                                "--pool", "cpu-test"});
     ASSERT_TRUE(cluster->demo->WaitServing());
     if (cluster->tiny) ASSERT_TRUE(cluster->tiny->WaitServing());
   }
@@ -242,8 +242,7 @@ TEST_F(WorkerTest, InitialStateFollowsReferenceArgmax) {
   ASSERT_TRUE(summary.ok());
   const JsonValue& run = (*summary)["runs"]["torch-fp32-chat-state"];
   ASSERT_TRUE(run.is_array());
-  const std::vector<uint32_t> ids = {24281, 59, 30031, 460, 44905, 55038,
-                                     64,    261, 5585, 41693, 59};
+  const std::vector<uint32_t> ids = {24281, 59, 30031, 460, 44905, 55038, 64, 261, 5585, 41693, 59};
   auto stub = cluster->tiny->Inference();
   int checked = 0;
   for (size_t k = 1; k <= ids.size(); ++k) {
@@ -273,9 +272,10 @@ TEST_F(WorkerTest, RejectsBadRequests) {
   };
   const std::vector<Case> cases = {
       {"empty prompt", [](auto& r) { r.set_text(""); }, grpc::INVALID_ARGUMENT, "prompt is empty"},
-      {"no prompt", [](auto& r) { r.clear_prompt(); }, grpc::INVALID_ARGUMENT, "prompt is required"},
-      {"absurd max_tokens", [](auto& r) { r.set_max_tokens(0xFFFFFFFFu); },
-       grpc::INVALID_ARGUMENT, "max_tokens"},
+      {"no prompt", [](auto& r) { r.clear_prompt(); }, grpc::INVALID_ARGUMENT,
+       "prompt is required"},
+      {"absurd max_tokens", [](auto& r) { r.set_max_tokens(0xFFFFFFFFu); }, grpc::INVALID_ARGUMENT,
+       "max_tokens"},
       {"unknown model", [](auto& r) { r.set_model("nope"); }, grpc::NOT_FOUND, "model 'nope'"},
       {"unknown state", [](auto& r) { r.set_initial_state("nope"); }, grpc::NOT_FOUND,
        "state 'nope'"},
@@ -292,8 +292,8 @@ TEST_F(WorkerTest, RejectsBadRequests) {
          for (int i = 0; i < 17; ++i) r.add_stop("s" + std::to_string(i));
        },
        grpc::INVALID_ARGUMENT, "stop"},
-      {"token out of range",
-       [](auto& r) { r.mutable_tokens()->add_ids(1000); }, grpc::INVALID_ARGUMENT, "token id 1000"},
+      {"token out of range", [](auto& r) { r.mutable_tokens()->add_ids(1000); },
+       grpc::INVALID_ARGUMENT, "token id 1000"},
       {"session without prompt",
        [](auto& r) {
          r.set_text("");

@@ -22,7 +22,8 @@ class JsonParser {
 
  private:
   absl::Status Error(std::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat("json: ", std::string(what), " at offset ", pos_));
+    return absl::InvalidArgumentError(
+        absl::StrCat("json: ", std::string(what), " at offset ", pos_));
   }
 
   void SkipSpace() {
@@ -90,10 +91,14 @@ class JsonParser {
     for (int i = 0; i < 4; ++i) {
       const char c = text_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
-      else return Error("bad \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<uint32_t>(c - 'A' + 10);
+      else
+        return Error("bad \\u escape");
     }
     *out = v;
     return absl::OkStatus();
@@ -130,14 +135,30 @@ class JsonParser {
       if (pos_ >= text_.size()) return Error("unterminated string");
       const char e = text_[pos_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp;
           if (absl::Status s = ReadHex4(&cp); !s.ok()) return s;
@@ -238,6 +259,8 @@ std::vector<int64_t> JsonValue::AsIntVector() const {
   return out;
 }
 
-absl::StatusOr<JsonValue> ParseJson(std::string_view text) { return JsonParser(text).ParseDocument(); }
+absl::StatusOr<JsonValue> ParseJson(std::string_view text) {
+  return JsonParser(text).ParseDocument();
+}
 
 }  // namespace rwkv::testing

@@ -18,12 +18,14 @@ namespace convert {
 namespace {
 
 // Reads the planned tensor's sources and applies its transform and scale, in f32.
-absl::Status Materialise(const PthCheckpoint& ckpt, const PlannedTensor& p, std::vector<float>* out) {
+absl::Status Materialise(const PthCheckpoint& ckpt, const PlannedTensor& p,
+                         std::vector<float>* out) {
   std::vector<float> src(p.numel());
   if (p.transform == Transform::kStack) {
     const uint64_t part = src.size() / p.sources.size();
     for (size_t i = 0; i < p.sources.size(); ++i) {
-      absl::Status s = ckpt.ReadAsFloat32(*p.sources[i], std::span<float>(src).subspan(i * part, part));
+      absl::Status s =
+          ckpt.ReadAsFloat32(*p.sources[i], std::span<float>(src).subspan(i * part, part));
       if (!s.ok()) return s;
     }
   } else {
@@ -60,7 +62,8 @@ absl::Status Materialise(const PthCheckpoint& ckpt, const PlannedTensor& p, std:
   return absl::OkStatus();
 }
 
-absl::Status Encode(const std::vector<float>& v, GgmlType type, int64_t row, std::span<uint8_t> out) {
+absl::Status Encode(const std::vector<float>& v, GgmlType type, int64_t row,
+                    std::span<uint8_t> out) {
   switch (type) {
     case GgmlType::kF32:
       std::memcpy(out.data(), v.data(), v.size() * 4);
@@ -111,9 +114,8 @@ absl::StatusOr<ConvertResult> ConvertCheckpointWithConfig(const ConvertOptions& 
   uint64_t n_params = 0;
   for (const PlannedTensor& p : plan->tensors) n_params += p.numel();
   GgufWriter writer;
-  const std::string name = config.model_name.empty()
-                               ? ModelNameFromPath(options.checkpoint_path)
-                               : config.model_name;
+  const std::string name =
+      config.model_name.empty() ? ModelNameFromPath(options.checkpoint_path) : config.model_name;
   if (absl::Status s = AddRwkv6Metadata(writer, plan->hparams, *out_type, options.vocab_path, name,
                                         n_params, config.rescale_every_n_layers);
       !s.ok()) {
@@ -137,7 +139,8 @@ absl::StatusOr<ConvertResult> ConvertCheckpointWithConfig(const ConvertOptions& 
   });
   if (control.cancelled()) return absl::CancelledError("conversion cancelled");
   if (absl::Status s = writer.WriteFile(options.output_path); !s.ok()) {
-    if (s.code() == absl::StatusCode::kCancelled) return absl::CancelledError("conversion cancelled");
+    if (s.code() == absl::StatusCode::kCancelled)
+      return absl::CancelledError("conversion cancelled");
     return s;
   }
   ConvertResult result;

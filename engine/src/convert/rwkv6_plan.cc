@@ -84,25 +84,39 @@ constexpr Rule kGlobalRules[] = {
 std::vector<int64_t> ExpectedShape(Role role, const Rwkv6Hparams& h) {
   const int64_t C = h.n_embd;
   switch (role) {
-    case Role::kVector: return {C};
+    case Role::kVector:
+      return {C};
     case Role::kMaa:
     case Role::kFusedPart:
-    case Role::kFused: return {1, 1, C};
-    case Role::kW1: return {C, 5ll * h.time_mix_extra_dim};
-    case Role::kW2: return {5, h.time_mix_extra_dim, C};
-    case Role::kDecayW1: return {C, h.time_decay_extra_dim};
-    case Role::kDecayW2: return {h.time_decay_extra_dim, C};
-    case Role::kFirst: return {h.n_head, h.head_size};
-    case Role::kSquare: return {C, C};
-    case Role::kFfnKey: return {h.n_ffn, C};
-    case Role::kFfnValue: return {C, h.n_ffn};
-    case Role::kEmbedding: return {h.n_vocab, C};
-    case Role::kTimeState: return {h.n_head, h.head_size, h.head_size};
+    case Role::kFused:
+      return {1, 1, C};
+    case Role::kW1:
+      return {C, 5ll * h.time_mix_extra_dim};
+    case Role::kW2:
+      return {5, h.time_mix_extra_dim, C};
+    case Role::kDecayW1:
+      return {C, h.time_decay_extra_dim};
+    case Role::kDecayW2:
+      return {h.time_decay_extra_dim, C};
+    case Role::kFirst:
+      return {h.n_head, h.head_size};
+    case Role::kSquare:
+      return {C, C};
+    case Role::kFfnKey:
+      return {h.n_ffn, C};
+    case Role::kFfnValue:
+      return {C, h.n_ffn};
+    case Role::kEmbedding:
+      return {h.n_vocab, C};
+    case Role::kTimeState:
+      return {h.n_head, h.head_size, h.head_size};
   }
   return {};
 }
 
-std::string ShapeString(const std::vector<int64_t>& s) { return absl::StrCat("[", absl::StrJoin(s, ", "), "]"); }
+std::string ShapeString(const std::vector<int64_t>& s) {
+  return absl::StrCat("[", absl::StrJoin(s, ", "), "]");
+}
 
 absl::Status Bad(const PthCheckpoint& ckpt, std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(ckpt.name(), ": ", std::string(what)));
@@ -160,8 +174,9 @@ absl::Status Recognise(const PthCheckpoint& ckpt) {
   if (ckpt.Find("blocks.0.att.time_state") != nullptr && ckpt.Find("emb.weight") == nullptr) {
     return Bad(ckpt, "is a state-tuning file, not a model (use convert-state)");
   }
-  return Bad(ckpt, "not an RWKV-6 (x060) checkpoint: emb.weight, blocks.0.att.time_maa_x or "
-                   "blocks.0.att.time_faaaa missing");
+  return Bad(ckpt,
+             "not an RWKV-6 (x060) checkpoint: emb.weight, blocks.0.att.time_maa_x or "
+             "blocks.0.att.time_faaaa missing");
 }
 
 absl::StatusOr<Rwkv6Hparams> DeriveHparams(const PthCheckpoint& ckpt) {
@@ -171,15 +186,16 @@ absl::StatusOr<Rwkv6Hparams> DeriveHparams(const PthCheckpoint& ckpt) {
   const PthTensorInfo* ffn = ckpt.Find("blocks.0.ffn.key.weight");
   const PthTensorInfo* w1 = ckpt.Find("blocks.0.att.time_maa_w1");
   const PthTensorInfo* dw1 = ckpt.Find("blocks.0.att.time_decay_w1");
-  for (auto [t, n] : {std::pair{ffn, "blocks.0.ffn.key.weight"}, {w1, "blocks.0.att.time_maa_w1"},
+  for (auto [t, n] : {std::pair{ffn, "blocks.0.ffn.key.weight"},
+                      {w1, "blocks.0.att.time_maa_w1"},
                       {dw1, "blocks.0.att.time_decay_w1"}}) {
     if (t == nullptr) return Bad(ckpt, absl::StrCat("missing tensor ", n));
   }
   for (const PthTensorInfo* t : {emb, first, ffn, w1, dw1}) {
     if (t->shape.size() != 2 || t->shape[0] <= 0 || t->shape[1] <= 0 ||
         t->shape[0] > UINT32_MAX / 8 || t->shape[1] > UINT32_MAX / 8) {
-      return Bad(ckpt, absl::StrCat("tensor ", t->name, " has unexpected shape ",
-                                    ShapeString(t->shape)));
+      return Bad(ckpt,
+                 absl::StrCat("tensor ", t->name, " has unexpected shape ", ShapeString(t->shape)));
     }
   }
   h.n_vocab = static_cast<uint32_t>(emb->shape[0]);
@@ -216,19 +232,51 @@ PlannedTensor MakePlanned(const Rule& rule, uint32_t layer, bool is_layer,
   const int64_t C = h.n_embd;
   switch (rule.role) {
     case Role::kVector:
-    case Role::kMaa: p.ne = {C}; break;
-    case Role::kFused: p.ne = {C, 1, 1, 5}; p.transform = Transform::kStack; break;
-    case Role::kW1: p.ne = {C, 5ll * h.time_mix_extra_dim}; p.transform = Transform::kTranspose; break;
-    case Role::kW2: p.ne = {h.time_mix_extra_dim, C, 5}; p.transform = Transform::kSwapLast2; break;
-    case Role::kDecayW1: p.ne = {C, h.time_decay_extra_dim}; p.transform = Transform::kTranspose; break;
-    case Role::kDecayW2: p.ne = {h.time_decay_extra_dim, C}; p.transform = Transform::kTranspose; break;
-    case Role::kFirst: p.ne = {h.head_size, h.n_head}; break;
-    case Role::kSquare: p.ne = {C, C}; p.projection = true; break;
-    case Role::kFfnKey: p.ne = {C, h.n_ffn}; p.projection = true; break;
-    case Role::kFfnValue: p.ne = {h.n_ffn, C}; p.projection = true; break;
-    case Role::kEmbedding: p.ne = {C, h.n_vocab}; p.projection = true; break;
+    case Role::kMaa:
+      p.ne = {C};
+      break;
+    case Role::kFused:
+      p.ne = {C, 1, 1, 5};
+      p.transform = Transform::kStack;
+      break;
+    case Role::kW1:
+      p.ne = {C, 5ll * h.time_mix_extra_dim};
+      p.transform = Transform::kTranspose;
+      break;
+    case Role::kW2:
+      p.ne = {h.time_mix_extra_dim, C, 5};
+      p.transform = Transform::kSwapLast2;
+      break;
+    case Role::kDecayW1:
+      p.ne = {C, h.time_decay_extra_dim};
+      p.transform = Transform::kTranspose;
+      break;
+    case Role::kDecayW2:
+      p.ne = {h.time_decay_extra_dim, C};
+      p.transform = Transform::kTranspose;
+      break;
+    case Role::kFirst:
+      p.ne = {h.head_size, h.n_head};
+      break;
+    case Role::kSquare:
+      p.ne = {C, C};
+      p.projection = true;
+      break;
+    case Role::kFfnKey:
+      p.ne = {C, h.n_ffn};
+      p.projection = true;
+      break;
+    case Role::kFfnValue:
+      p.ne = {h.n_ffn, C};
+      p.projection = true;
+      break;
+    case Role::kEmbedding:
+      p.ne = {C, h.n_vocab};
+      p.projection = true;
+      break;
     case Role::kFusedPart:
-    case Role::kTimeState: break;
+    case Role::kTimeState:
+      break;
   }
   if (rule.rescaled && rescale_every > 0) {
     p.scale = std::ldexp(1.0f, -static_cast<int>(std::min<uint32_t>(layer / rescale_every, 126)));
@@ -301,7 +349,8 @@ absl::StatusOr<Rwkv6Plan> PlanRwkv6Conversion(const PthCheckpoint& ckpt, uint32_
         sources.push_back(seen[absl::StrCat("blocks.", layer, ".att.time_maa_", part)]);
       }
     }
-    plan.tensors.push_back(MakePlanned(*rule, layer, is_layer, std::move(sources), h, rescale_every));
+    plan.tensors.push_back(
+        MakePlanned(*rule, layer, is_layer, std::move(sources), h, rescale_every));
   }
   return plan;
 }

@@ -14,11 +14,11 @@ namespace rwkv::engine::convert {
 
 struct Rwkv6Hparams {
   uint32_t n_layer = 0;
-  uint32_t n_embd = 0;   // C
-  uint32_t n_vocab = 0;  // V
-  uint32_t n_head = 0;   // H
-  uint32_t head_size = 0;  // S
-  uint32_t n_ffn = 0;      // F
+  uint32_t n_embd = 0;                // C
+  uint32_t n_vocab = 0;               // V
+  uint32_t n_head = 0;                // H
+  uint32_t head_size = 0;             // S
+  uint32_t n_ffn = 0;                 // F
   uint32_t time_mix_extra_dim = 0;    // Dm
   uint32_t time_decay_extra_dim = 0;  // Dd
 };
@@ -31,7 +31,7 @@ enum class Transform {
 };
 
 struct PlannedTensor {
-  std::string name;                          // GGUF name
+  std::string name;                           // GGUF name
   std::vector<const PthTensorInfo*> sources;  // 5 for the fused lerp, else 1
   Transform transform = Transform::kAsIs;
   std::vector<int64_t> ne;  // ggml dims, fastest first; n_dims = ne.size()

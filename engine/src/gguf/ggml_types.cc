@@ -78,11 +78,12 @@ absl::StatusOr<uint64_t> TensorBytes(GgmlType type, std::span<const int64_t> ne)
     if (d < 0) return absl::InvalidArgumentError(absl::StrCat("negative dimension ", d));
   }
   if (ne[0] % info.block_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("row length ", ne[0],
-                                                   " is not a multiple of the block size ",
-                                                   info.block_size, " of type ", std::string(info.name)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("row length ", ne[0], " is not a multiple of the block size ", info.block_size,
+                     " of type ", std::string(info.name)));
   }
-  unsigned __int128 bytes = static_cast<unsigned __int128>(ne[0] / info.block_size) * info.block_bytes;
+  unsigned __int128 bytes =
+      static_cast<unsigned __int128>(ne[0] / info.block_size) * info.block_bytes;
   unsigned __int128 elements = static_cast<uint64_t>(ne[0]);
   for (size_t i = 1; i < ne.size(); ++i) {
     bytes *= static_cast<uint64_t>(ne[i]);

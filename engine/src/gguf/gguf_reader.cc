@@ -17,7 +17,7 @@ namespace rwkv::engine {
 namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF"
-constexpr uint64_t kMaxNameLength = 63;   // GGML_MAX_NAME - 1
+constexpr uint64_t kMaxNameLength = 63;  // GGML_MAX_NAME - 1
 
 class Cursor {
  public:
@@ -27,12 +27,14 @@ class Cursor {
   uint64_t remaining() const { return bytes_.size() - pos_; }
 
   absl::Status Error(std::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(name_, ": ", std::string(what), " (at byte ", pos_, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name_, ": ", std::string(what), " (at byte ", pos_, ")"));
   }
 
   template <typename T>
   absl::Status Read(T* out, std::string_view what) {
-    if (remaining() < sizeof(T)) return Error(absl::StrCat("truncated while reading ", std::string(what)));
+    if (remaining() < sizeof(T))
+      return Error(absl::StrCat("truncated while reading ", std::string(what)));
     std::memcpy(out, bytes_.data() + pos_, sizeof(T));
     pos_ += sizeof(T);
     return absl::OkStatus();
@@ -88,8 +90,9 @@ absl::Status ReadValue(Cursor& c, GgufValueType type, const std::string& key, Gg
       if (et == GgufValueType::kString) {
         // Each string needs at least its 8-byte length.
         if (count > c.remaining() / 8) {
-          return c.Error(absl::StrCat("key ", key, " declares ", count,
-                                      " strings, more than the file can hold (truncated or corrupt file)"));
+          return c.Error(
+              absl::StrCat("key ", key, " declares ", count,
+                           " strings, more than the file can hold (truncated or corrupt file)"));
         }
         std::vector<std::string> strings(count);
         for (auto& s : strings) {
@@ -100,8 +103,9 @@ absl::Status ReadValue(Cursor& c, GgufValueType type, const std::string& key, Gg
       }
       const uint64_t es = GgufValueElementSize(et);
       if (count > c.remaining() / es) {
-        return c.Error(absl::StrCat("key ", key, " declares ", count,
-                                    " elements, more than the file can hold (truncated or corrupt file)"));
+        return c.Error(
+            absl::StrCat("key ", key, " declares ", count,
+                         " elements, more than the file can hold (truncated or corrupt file)"));
       }
       std::vector<uint8_t> raw;
       if (auto st = c.ReadRaw(count * es, &raw, what); !st.ok()) return st;
@@ -111,18 +115,33 @@ absl::Status ReadValue(Cursor& c, GgufValueType type, const std::string& key, Gg
     default: {
       const uint64_t es = GgufValueElementSize(type);
       uint64_t bits = 0;
-      if (es > c.remaining()) return c.Error(absl::StrCat("truncated while reading ", std::string(what)));
+      if (es > c.remaining())
+        return c.Error(absl::StrCat("truncated while reading ", std::string(what)));
       std::vector<uint8_t> raw;
       if (auto st = c.ReadRaw(es, &raw, what); !st.ok()) return st;
       std::memcpy(&bits, raw.data(), es);
       switch (type) {
-        case GgufValueType::kUint8: *out = GgufValue::Uint8(static_cast<uint8_t>(bits)); break;
-        case GgufValueType::kInt8: *out = GgufValue::Int8(static_cast<int8_t>(bits)); break;
-        case GgufValueType::kBool: *out = GgufValue::Bool(bits != 0); break;
-        case GgufValueType::kUint16: *out = GgufValue::Uint16(static_cast<uint16_t>(bits)); break;
-        case GgufValueType::kInt16: *out = GgufValue::Int16(static_cast<int16_t>(bits)); break;
-        case GgufValueType::kUint32: *out = GgufValue::Uint32(static_cast<uint32_t>(bits)); break;
-        case GgufValueType::kInt32: *out = GgufValue::Int32(static_cast<int32_t>(bits)); break;
+        case GgufValueType::kUint8:
+          *out = GgufValue::Uint8(static_cast<uint8_t>(bits));
+          break;
+        case GgufValueType::kInt8:
+          *out = GgufValue::Int8(static_cast<int8_t>(bits));
+          break;
+        case GgufValueType::kBool:
+          *out = GgufValue::Bool(bits != 0);
+          break;
+        case GgufValueType::kUint16:
+          *out = GgufValue::Uint16(static_cast<uint16_t>(bits));
+          break;
+        case GgufValueType::kInt16:
+          *out = GgufValue::Int16(static_cast<int16_t>(bits));
+          break;
+        case GgufValueType::kUint32:
+          *out = GgufValue::Uint32(static_cast<uint32_t>(bits));
+          break;
+        case GgufValueType::kInt32:
+          *out = GgufValue::Int32(static_cast<int32_t>(bits));
+          break;
         case GgufValueType::kFloat32: {
           float f;
           const uint32_t b = static_cast<uint32_t>(bits);
@@ -130,15 +149,20 @@ absl::Status ReadValue(Cursor& c, GgufValueType type, const std::string& key, Gg
           *out = GgufValue::Float32(f);
           break;
         }
-        case GgufValueType::kUint64: *out = GgufValue::Uint64(bits); break;
-        case GgufValueType::kInt64: *out = GgufValue::Int64(static_cast<int64_t>(bits)); break;
+        case GgufValueType::kUint64:
+          *out = GgufValue::Uint64(bits);
+          break;
+        case GgufValueType::kInt64:
+          *out = GgufValue::Int64(static_cast<int64_t>(bits));
+          break;
         case GgufValueType::kFloat64: {
           double d;
           std::memcpy(&d, &bits, 8);
           *out = GgufValue::Float64(d);
           break;
         }
-        default: break;
+        default:
+          break;
       }
       return absl::OkStatus();
     }
@@ -215,10 +239,12 @@ absl::Status GgufFile::ParseAll() {
   if (auto s = c.Read(&n_kv, "metadata count"); !s.ok()) return s;
   // A KV needs at least 12 bytes (key length + type), a tensor info at least 28.
   if (n_kv < 0 || static_cast<uint64_t>(n_kv) > c.remaining() / 12) {
-    return c.Error(absl::StrCat("metadata count ", n_kv, " is impossible for the file size (truncated or corrupt file)"));
+    return c.Error(absl::StrCat("metadata count ", n_kv,
+                                " is impossible for the file size (truncated or corrupt file)"));
   }
   if (n_tensors < 0 || static_cast<uint64_t>(n_tensors) > c.remaining() / 28) {
-    return c.Error(absl::StrCat("tensor count ", n_tensors, " is impossible for the file size (truncated or corrupt file)"));
+    return c.Error(absl::StrCat("tensor count ", n_tensors,
+                                " is impossible for the file size (truncated or corrupt file)"));
   }
 
   absl::flat_hash_set<std::string> keys;
@@ -255,12 +281,14 @@ absl::Status GgufFile::ParseAll() {
     GgufTensorInfo t;
     if (auto s = c.ReadString(&t.name, "tensor name"); !s.ok()) return s;
     if (t.name.size() > kMaxNameLength) {
-      return c.Error(absl::StrCat("tensor name '", t.name.substr(0, 80), "' is longer than 63 bytes"));
+      return c.Error(
+          absl::StrCat("tensor name '", t.name.substr(0, 80), "' is longer than 63 bytes"));
     }
     if (!names.insert(t.name).second) return c.Error(absl::StrCat("duplicate tensor ", t.name));
     if (auto s = c.Read(&t.n_dims, "tensor dimension count"); !s.ok()) return s;
     if (t.n_dims == 0 || t.n_dims > 4) {
-      return c.Error(absl::StrCat("tensor ", t.name, " has ", t.n_dims, " dimensions (1..4 allowed)"));
+      return c.Error(
+          absl::StrCat("tensor ", t.name, " has ", t.n_dims, " dimensions (1..4 allowed)"));
     }
     for (uint32_t d = 0; d < t.n_dims; ++d) {
       if (auto s = c.Read(&t.ne[d], "tensor dimension"); !s.ok()) return s;
@@ -316,9 +344,10 @@ const GgufTensorInfo* GgufFile::FindTensor(std::string_view name) const {
 namespace {
 absl::Status TypeError(const std::string& path, std::string_view key, GgufValueType want,
                        const GgufValue& v) {
-  return absl::InvalidArgumentError(absl::StrCat(path, ": key ", std::string(key), " has wrong type ",
-                                                 std::string(GgufValueTypeName(v.type())), " (expected ",
-                                                 std::string(GgufValueTypeName(want)), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": key ", std::string(key), " has wrong type ",
+                   std::string(GgufValueTypeName(v.type())), " (expected ",
+                   std::string(GgufValueTypeName(want)), ")"));
 }
 absl::Status Missing(const std::string& path, std::string_view key) {
   return absl::NotFoundError(absl::StrCat(path, ": missing key ", std::string(key)));

@@ -31,33 +31,46 @@ uint64_t ElementSize(GgufValueType t) {
 
 std::string_view GgufValueTypeName(GgufValueType type) {
   switch (type) {
-    case GgufValueType::kUint8: return "uint8";
-    case GgufValueType::kInt8: return "int8";
-    case GgufValueType::kUint16: return "uint16";
-    case GgufValueType::kInt16: return "int16";
-    case GgufValueType::kUint32: return "uint32";
-    case GgufValueType::kInt32: return "int32";
-    case GgufValueType::kFloat32: return "float32";
-    case GgufValueType::kBool: return "bool";
-    case GgufValueType::kString: return "string";
-    case GgufValueType::kArray: return "array";
-    case GgufValueType::kUint64: return "uint64";
-    case GgufValueType::kInt64: return "int64";
-    case GgufValueType::kFloat64: return "float64";
+    case GgufValueType::kUint8:
+      return "uint8";
+    case GgufValueType::kInt8:
+      return "int8";
+    case GgufValueType::kUint16:
+      return "uint16";
+    case GgufValueType::kInt16:
+      return "int16";
+    case GgufValueType::kUint32:
+      return "uint32";
+    case GgufValueType::kInt32:
+      return "int32";
+    case GgufValueType::kFloat32:
+      return "float32";
+    case GgufValueType::kBool:
+      return "bool";
+    case GgufValueType::kString:
+      return "string";
+    case GgufValueType::kArray:
+      return "array";
+    case GgufValueType::kUint64:
+      return "uint64";
+    case GgufValueType::kInt64:
+      return "int64";
+    case GgufValueType::kFloat64:
+      return "float64";
   }
   return "unknown";
 }
 
 uint64_t GgufValueElementSize(GgufValueType t) { return ElementSize(t); }
 
-#define RWKV_GGUF_SCALAR(Name, CType, Tag)          \
-  GgufValue GgufValue::Name(CType v) {              \
-    GgufValue out;                                  \
-    out.type_ = GgufValueType::Tag;                 \
-    uint64_t bits = 0;                              \
-    std::memcpy(&bits, &v, sizeof(CType));          \
-    out.bits_ = bits;                               \
-    return out;                                     \
+#define RWKV_GGUF_SCALAR(Name, CType, Tag) \
+  GgufValue GgufValue::Name(CType v) {     \
+    GgufValue out;                         \
+    out.type_ = GgufValueType::Tag;        \
+    uint64_t bits = 0;                     \
+    std::memcpy(&bits, &v, sizeof(CType)); \
+    out.bits_ = bits;                      \
+    return out;                            \
   }
 RWKV_GGUF_SCALAR(Uint8, uint8_t, kUint8)
 RWKV_GGUF_SCALAR(Int8, int8_t, kInt8)
@@ -136,16 +149,44 @@ double GgufValue::AsFloat64() const {
 int64_t GgufValue::IntElement(uint64_t i) const {
   const uint8_t* p = raw_.data() + i * ElementSize(array_type_);
   switch (array_type_) {
-    case GgufValueType::kUint8: return *p;
-    case GgufValueType::kInt8: return static_cast<int8_t>(*p);
-    case GgufValueType::kBool: return *p != 0;
-    case GgufValueType::kUint16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
-    case GgufValueType::kInt16: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case GgufValueType::kUint32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
-    case GgufValueType::kInt32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case GgufValueType::kUint64: { uint64_t v; std::memcpy(&v, p, 8); return static_cast<int64_t>(v); }
-    case GgufValueType::kInt64: { int64_t v; std::memcpy(&v, p, 8); return v; }
-    default: return 0;
+    case GgufValueType::kUint8:
+      return *p;
+    case GgufValueType::kInt8:
+      return static_cast<int8_t>(*p);
+    case GgufValueType::kBool:
+      return *p != 0;
+    case GgufValueType::kUint16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case GgufValueType::kInt16: {
+      int16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case GgufValueType::kUint32: {
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case GgufValueType::kInt32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case GgufValueType::kUint64: {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<int64_t>(v);
+    }
+    case GgufValueType::kInt64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
+    default:
+      return 0;
   }
 }
 

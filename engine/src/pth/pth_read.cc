@@ -3,8 +3,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "rwkv/engine/fp16.h"
 #include "pth/pth_storage.h"
+#include "rwkv/engine/fp16.h"
 #include "rwkv/engine/pth_reader.h"
 
 namespace rwkv::engine {
@@ -40,16 +40,26 @@ void Gather(const PthTensorInfo& t, const uint8_t* base, uint32_t elem, std::spa
 
 std::string_view PthDtypeName(PthDtype dtype) {
   switch (dtype) {
-    case PthDtype::kF32: return "float32";
-    case PthDtype::kF16: return "float16";
-    case PthDtype::kBF16: return "bfloat16";
-    case PthDtype::kF64: return "float64";
-    case PthDtype::kI64: return "int64";
-    case PthDtype::kI32: return "int32";
-    case PthDtype::kI16: return "int16";
-    case PthDtype::kI8: return "int8";
-    case PthDtype::kU8: return "uint8";
-    case PthDtype::kBool: return "bool";
+    case PthDtype::kF32:
+      return "float32";
+    case PthDtype::kF16:
+      return "float16";
+    case PthDtype::kBF16:
+      return "bfloat16";
+    case PthDtype::kF64:
+      return "float64";
+    case PthDtype::kI64:
+      return "int64";
+    case PthDtype::kI32:
+      return "int32";
+    case PthDtype::kI16:
+      return "int16";
+    case PthDtype::kI8:
+      return "int8";
+    case PthDtype::kU8:
+      return "uint8";
+    case PthDtype::kBool:
+      return "bool";
   }
   return "unknown";
 }
@@ -57,15 +67,19 @@ std::string_view PthDtypeName(PthDtype dtype) {
 uint32_t PthDtypeSize(PthDtype dtype) {
   switch (dtype) {
     case PthDtype::kF64:
-    case PthDtype::kI64: return 8;
+    case PthDtype::kI64:
+      return 8;
     case PthDtype::kF32:
-    case PthDtype::kI32: return 4;
+    case PthDtype::kI32:
+      return 4;
     case PthDtype::kF16:
     case PthDtype::kBF16:
-    case PthDtype::kI16: return 2;
+    case PthDtype::kI16:
+      return 2;
     case PthDtype::kI8:
     case PthDtype::kU8:
-    case PthDtype::kBool: return 1;
+    case PthDtype::kBool:
+      return 1;
   }
   return 1;
 }
@@ -88,8 +102,7 @@ absl::StatusOr<std::span<const uint8_t>> PthCheckpoint::StorageBytes(
   return std::span<const uint8_t>(*scratch);
 }
 
-absl::Status PthCheckpoint::ReadAsFloat32(const PthTensorInfo& tensor,
-                                          std::span<float> out) const {
+absl::Status PthCheckpoint::ReadAsFloat32(const PthTensorInfo& tensor, std::span<float> out) const {
   // Always use the validated info held here, never a caller's copy.
   const PthTensorInfo* own = Find(tensor.name);
   if (own == nullptr) {
@@ -132,16 +145,17 @@ absl::Status PthCheckpoint::ReadAsFloat32(const PthTensorInfo& tensor,
       });
       return absl::OkStatus();
     default:
-      return absl::InvalidArgumentError(absl::StrCat(name_, ": tensor ", absl::CHexEscape(t.name),
-                                                     " has dtype ", std::string(PthDtypeName(t.dtype)),
-                                                     ", not a floating-point type"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name_, ": tensor ", absl::CHexEscape(t.name), " has dtype ",
+                       std::string(PthDtypeName(t.dtype)), ", not a floating-point type"));
   }
 }
 
 absl::StatusOr<std::vector<float>> PthCheckpoint::ReadAsFloat32(std::string_view name) const {
   const PthTensorInfo* t = Find(name);
   if (t == nullptr) {
-    return absl::NotFoundError(absl::StrCat(name_, ": no tensor ", absl::CHexEscape(std::string(name))));
+    return absl::NotFoundError(
+        absl::StrCat(name_, ": no tensor ", absl::CHexEscape(std::string(name))));
   }
   std::vector<float> out(t->numel);
   if (absl::Status s = ReadAsFloat32(*t, out); !s.ok()) return s;

@@ -71,7 +71,7 @@ PthCheckpoint::~PthCheckpoint() {
 absl::StatusOr<std::unique_ptr<PthCheckpoint>> PthCheckpoint::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot open"));
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
@@ -146,7 +146,8 @@ absl::Status PthCheckpoint::ParseZip() {
       pkl = &e;
     }
   }
-  if (pkl == nullptr) return Bad(name_, "zip archive has no <root>/data.pkl (not a torch.save file)");
+  if (pkl == nullptr)
+    return Bad(name_, "zip archive has no <root>/data.pkl (not a torch.save file)");
   const std::string root = pkl->name.substr(0, pkl->name.size() - 8);
   absl::flat_hash_map<std::string_view, const pth::ZipEntry*> by_name;
   for (const pth::ZipEntry& e : *entries) by_name[e.name] = &e;
@@ -160,7 +161,8 @@ absl::Status PthCheckpoint::ParseZip() {
     }
   }
   if (pkl->uncompressed_size > kMaxPickleBytes) {
-    return Bad(name_, absl::StrCat("data.pkl is ", pkl->uncompressed_size, " bytes, over the limit"));
+    return Bad(name_,
+               absl::StrCat("data.pkl is ", pkl->uncompressed_size, " bytes, over the limit"));
   }
   std::vector<uint8_t> pickle(pkl->uncompressed_size);
   if (absl::Status s = pth::ExtractZipEntry(bytes_, *pkl, pickle, name_); !s.ok()) return s;
@@ -181,9 +183,10 @@ absl::Status PthCheckpoint::ParseZip() {
     const uint64_t elem = PthDtypeSize(ref.dtype);
     if (ref.numel > it->second->uncompressed_size / elem ||
         ref.numel * elem != it->second->uncompressed_size) {
-      return Bad(name_, absl::StrCat("storage data/", ref.key, " holds ",
-                                     it->second->uncompressed_size, " bytes but declares ",
-                                     ref.numel, " ", std::string(PthDtypeName(ref.dtype)), " elements"));
+      return Bad(name_,
+                 absl::StrCat("storage data/", ref.key, " holds ", it->second->uncompressed_size,
+                              " bytes but declares ", ref.numel, " ",
+                              std::string(PthDtypeName(ref.dtype)), " elements"));
     }
     storages_.push_back({ref.dtype, ref.key, ref.numel, *it->second});
   }
@@ -242,8 +245,8 @@ absl::Status PthCheckpoint::ParseLegacy() {
     pos += 8;
     const uint64_t elem = PthDtypeSize(ref.dtype);
     if (numel != ref.numel || numel > (bytes_.size() - pos) / elem) {
-      return Bad(name_, absl::StrCat("truncated legacy checkpoint or wrong size of storage ",
-                                     ref.key));
+      return Bad(name_,
+                 absl::StrCat("truncated legacy checkpoint or wrong size of storage ", ref.key));
     }
     pth::ZipEntry& e = located[it->second];
     e.name = ref.key;
@@ -289,15 +292,14 @@ absl::Status PthCheckpoint::CheckTensor(const PthTensorInfo& t) const {
   }
   if (numel == 0) return absl::OkStatus();
   if (numel > s.numel) {
-    return absl::InvalidArgumentError(absl::StrCat(who, " has ", numel,
-                                                   " elements, more than its storage holds (",
-                                                   s.numel, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        who, " has ", numel, " elements, more than its storage holds (", s.numel, ")"));
   }
   const uint64_t offset = static_cast<uint64_t>(t.storage_offset);
   if (offset >= s.numel || extent >= s.numel - offset) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        who, " reaches past the end of its storage (offset ", offset,
-        ") of a storage of ", s.numel, " elements"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, " reaches past the end of its storage (offset ", offset,
+                     ") of a storage of ", s.numel, " elements"));
   }
   return absl::OkStatus();
 }

@@ -12,11 +12,11 @@ namespace {
 
 bool StorageDtype(std::string_view name, PthDtype* dtype) {
   static constexpr std::pair<std::string_view, PthDtype> kTypes[] = {
-      {"FloatStorage", PthDtype::kF32},  {"HalfStorage", PthDtype::kF16},
+      {"FloatStorage", PthDtype::kF32},     {"HalfStorage", PthDtype::kF16},
       {"BFloat16Storage", PthDtype::kBF16}, {"DoubleStorage", PthDtype::kF64},
-      {"LongStorage", PthDtype::kI64},   {"IntStorage", PthDtype::kI32},
-      {"ShortStorage", PthDtype::kI16},  {"CharStorage", PthDtype::kI8},
-      {"ByteStorage", PthDtype::kU8},    {"BoolStorage", PthDtype::kBool},
+      {"LongStorage", PthDtype::kI64},      {"IntStorage", PthDtype::kI32},
+      {"ShortStorage", PthDtype::kI16},     {"CharStorage", PthDtype::kI8},
+      {"ByteStorage", PthDtype::kU8},       {"BoolStorage", PthDtype::kBool},
   };
   for (const auto& [n, d] : kTypes) {
     if (n == name) {
@@ -81,7 +81,8 @@ absl::StatusOr<uint32_t> Unpickler::Global(std::string_view module, std::string_
 absl::StatusOr<std::vector<int64_t>> Unpickler::IntTuple(uint32_t id, std::string_view what,
                                                          size_t at) {
   const Object& o = objects_[id];
-  if (o.kind != Kind::kTuple) return Error(at, absl::StrCat("tensor ", std::string(what), " is not a tuple"));
+  if (o.kind != Kind::kTuple)
+    return Error(at, absl::StrCat("tensor ", std::string(what), " is not a tuple"));
   std::vector<int64_t> out;
   for (uint32_t item : o.items) {
     if (objects_[item].kind != Kind::kInt) {

@@ -18,17 +18,28 @@
 namespace rwkv::engine::pth {
 
 enum class Kind : uint8_t {
-  kNone, kBool, kInt, kBigInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kStorage, kTensor,
+  kNone,
+  kBool,
+  kInt,
+  kBigInt,
+  kFloat,
+  kString,
+  kTuple,
+  kList,
+  kDict,
+  kGlobal,
+  kStorage,
+  kTensor,
 };
 
 enum class GlobalId : uint8_t { kOrderedDict, kRebuildTensorV2, kRebuildParameter, kStorageType };
 
 struct Object {
   Kind kind = Kind::kNone;
-  int64_t i = 0;               // int/bool value, GlobalId, storage or tensor index
+  int64_t i = 0;  // int/bool value, GlobalId, storage or tensor index
   double f = 0;
-  std::string s;               // string bytes, big-int little-endian bytes
-  std::vector<uint32_t> items; // tuple/list elements; dict keys and values interleaved
+  std::string s;                    // string bytes, big-int little-endian bytes
+  std::vector<uint32_t> items;      // tuple/list elements; dict keys and values interleaved
   PthDtype dtype = PthDtype::kF32;  // storage type globals
 };
 

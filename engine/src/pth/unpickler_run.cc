@@ -10,30 +10,54 @@ namespace {
 
 std::string_view RefusedName(uint8_t op) {
   switch (op) {
-    case 'i': return "INST";
-    case 'o': return "OBJ";
-    case 0x81: return "NEWOBJ";
-    case 0x92: return "NEWOBJ_EX";
-    case 'P': return "PERSID";
-    case 'I': return "INT";
-    case 'L': return "LONG";
-    case 0x8b: return "LONG4";
-    case 'S': return "STRING";
-    case 'V': return "UNICODE";
-    case 'F': return "FLOAT";
-    case 'g': return "GET";
-    case 'p': return "PUT";
-    case '2': return "DUP";
-    case 0x82: return "EXT1";
-    case 0x83: return "EXT2";
-    case 0x84: return "EXT4";
-    case 0x8f: return "EMPTY_SET";
-    case 0x90: return "ADDITEMS";
-    case 0x91: return "FROZENSET";
-    case 0x96: return "BYTEARRAY8";
-    case 0x97: return "NEXT_BUFFER";
-    case 0x98: return "READONLY_BUFFER";
-    default: return "";
+    case 'i':
+      return "INST";
+    case 'o':
+      return "OBJ";
+    case 0x81:
+      return "NEWOBJ";
+    case 0x92:
+      return "NEWOBJ_EX";
+    case 'P':
+      return "PERSID";
+    case 'I':
+      return "INT";
+    case 'L':
+      return "LONG";
+    case 0x8b:
+      return "LONG4";
+    case 'S':
+      return "STRING";
+    case 'V':
+      return "UNICODE";
+    case 'F':
+      return "FLOAT";
+    case 'g':
+      return "GET";
+    case 'p':
+      return "PUT";
+    case '2':
+      return "DUP";
+    case 0x82:
+      return "EXT1";
+    case 0x83:
+      return "EXT2";
+    case 0x84:
+      return "EXT4";
+    case 0x8f:
+      return "EMPTY_SET";
+    case 0x90:
+      return "ADDITEMS";
+    case 0x91:
+      return "FROZENSET";
+    case 0x96:
+      return "BYTEARRAY8";
+    case 0x97:
+      return "NEXT_BUFFER";
+    case 0x98:
+      return "READONLY_BUFFER";
+    default:
+      return "";
   }
 }
 
@@ -104,8 +128,8 @@ absl::StatusOr<uint32_t> Unpickler::Run(std::span<const uint8_t> data, size_t* p
     }
     return items;
   };
-#define RWKV_TRY(expr)                          \
-  do {                                          \
+#define RWKV_TRY(expr)                                    \
+  do {                                                    \
     if (absl::Status st_ = (expr); !st_.ok()) return st_; \
   } while (0)
 #define RWKV_TRY_ASSIGN(lhs, expr)              \
@@ -120,7 +144,8 @@ absl::StatusOr<uint32_t> Unpickler::Run(std::span<const uint8_t> data, size_t* p
     switch (op) {
       case 0x80:  // PROTO
         RWKV_TRY(need(at, 1));
-        if (data[pos] > 5) return Error(at, absl::StrCat("unsupported pickle protocol ", data[pos]));
+        if (data[pos] > 5)
+          return Error(at, absl::StrCat("unsupported pickle protocol ", data[pos]));
         pos += 1;
         break;
       case 0x95:  // FRAME

@@ -51,7 +51,8 @@ absl::StatusOr<Directory> FindDirectory(std::span<const uint8_t> b, std::string_
     --pos;
   }
   const uint8_t* e = &b[pos];
-  if (U16(e + 4) != 0 || U16(e + 6) != 0) return Bad(name, "multi-disk zip archives are not supported");
+  if (U16(e + 4) != 0 || U16(e + 6) != 0)
+    return Bad(name, "multi-disk zip archives are not supported");
   Directory d{U16(e + 10), U32(e + 12), U32(e + 16)};
   const bool needs64 = d.entries == 0xFFFF || d.size == 0xFFFFFFFF || d.offset == 0xFFFFFFFF;
   if (pos >= 20 && U32(&b[pos - 20]) == kZip64LocatorSig) {
@@ -69,8 +70,8 @@ absl::StatusOr<Directory> FindDirectory(std::span<const uint8_t> b, std::string_
     return Bad(name, "truncated zip archive (central directory outside the file)");
   }
   if (d.entries > d.size / kCentralHeaderSize) {
-    return Bad(name, absl::StrCat("zip central directory claims ", d.entries,
-                                  " entries in ", d.size, " bytes"));
+    return Bad(name, absl::StrCat("zip central directory claims ", d.entries, " entries in ",
+                                  d.size, " bytes"));
   }
   return d;
 }
@@ -141,23 +142,23 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::span<const uint8_t> 
     }
     if (local > b.size() || b.size() - local < kLocalHeaderSize ||
         U32(&b[local]) != kLocalHeaderSig) {
-      return Bad(name, absl::StrCat("truncated zip archive (local header of ", e.name,
-                                    " missing)"));
+      return Bad(name,
+                 absl::StrCat("truncated zip archive (local header of ", e.name, " missing)"));
     }
     const uint64_t data = local + kLocalHeaderSize + U16(&b[local + 26]) + U16(&b[local + 28]);
     if (data > b.size() || e.compressed_size > b.size() - data) {
-      return Bad(name, absl::StrCat("truncated zip archive (entry ", e.name, " needs ",
-                                    e.compressed_size, " bytes at offset ", data, ", file has ",
-                                    b.size(), ")"));
+      return Bad(name,
+                 absl::StrCat("truncated zip archive (entry ", e.name, " needs ", e.compressed_size,
+                              " bytes at offset ", data, ", file has ", b.size(), ")"));
     }
     if (e.method == 0 && e.compressed_size != e.uncompressed_size) {
       return Bad(name, absl::StrCat("stored zip entry ", e.name, " has compressed size ",
                                     e.compressed_size, " != size ", e.uncompressed_size));
     }
     if (e.method == 8 && e.uncompressed_size > e.compressed_size * kMaxDeflateRatio + 1024) {
-      return Bad(name, absl::StrCat("zip entry ", e.name, " declares ", e.uncompressed_size,
-                                    " bytes from ", e.compressed_size,
-                                    " compressed bytes (zip bomb?)"));
+      return Bad(name,
+                 absl::StrCat("zip entry ", e.name, " declares ", e.uncompressed_size,
+                              " bytes from ", e.compressed_size, " compressed bytes (zip bomb?)"));
     }
     e.data_offset = data;
     entries.push_back(std::move(e));
@@ -172,7 +173,8 @@ std::span<const uint8_t> StoredEntryBytes(std::span<const uint8_t> archive, cons
 absl::Status ExtractZipEntry(std::span<const uint8_t> archive, const ZipEntry& entry,
                              std::span<uint8_t> out, std::string_view name) {
   if (out.size() != entry.uncompressed_size) {
-    return absl::InternalError(absl::StrCat(std::string(name), ": bad extraction buffer for ", entry.name));
+    return absl::InternalError(
+        absl::StrCat(std::string(name), ": bad extraction buffer for ", entry.name));
   }
   std::span<const uint8_t> in = StoredEntryBytes(archive, entry);
   if (entry.method == 0) {
@@ -192,8 +194,9 @@ absl::Status ExtractZipEntry(std::span<const uint8_t> archive, const ZipEntry& e
       zs.avail_in = in_chunk;
       // Once the declared size is reached, offer one spare byte to detect overlong streams.
       const bool full = out_done == out.size();
-      const uInt out_chunk = full ? 1u : static_cast<uInt>(std::min<uint64_t>(
-                                             out.size() - out_done, std::numeric_limits<uInt>::max()));
+      const uInt out_chunk = full ? 1u
+                                  : static_cast<uInt>(std::min<uint64_t>(
+                                        out.size() - out_done, std::numeric_limits<uInt>::max()));
       zs.next_out = full ? &overflow : out.data() + out_done;
       zs.avail_out = out_chunk;
       rc = inflate(&zs, Z_NO_FLUSH);

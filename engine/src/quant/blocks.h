@@ -7,7 +7,7 @@
 
 namespace rwkv::engine::quant {
 
-inline constexpr int kQK = 32;    // legacy block size
+inline constexpr int kQK = 32;     // legacy block size
 inline constexpr int kQK_K = 256;  // K-quant super-block size
 
 struct BlockQ4_0 {

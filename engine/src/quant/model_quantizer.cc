@@ -36,8 +36,7 @@ absl::Status ConvertTensor(const std::string& path, const GgufTensorInfo& in,
                            const JobControl& control) {
   if (out.size() != plan.output_bytes) {
     return absl::InternalError(absl::StrCat(path, ": tensor ", in.name, " expects ",
-                                            plan.output_bytes, " bytes, writer gave ",
-                                            out.size()));
+                                            plan.output_bytes, " bytes, writer gave ", out.size()));
   }
   if (plan.input_type == plan.output_type) {
     if (plan.output_bytes > 0) std::memcpy(out.data(), in.data, plan.output_bytes);
@@ -55,9 +54,9 @@ absl::Status ConvertTensor(const std::string& path, const GgufTensorInfo& in,
       if (!s.ok()) return s;
       for (float v : row) {
         if (!std::isfinite(v) || (plan.output_type == GgmlType::kF16 && std::fabs(v) > kF16Max)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              path, ": tensor ", in.name, " row ", r, " holds ", v, ", which ",
-              std::string(GgmlTypeName(plan.output_type)), " cannot represent"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(path, ": tensor ", in.name, " row ", r, " holds ", v, ", which ",
+                           std::string(GgmlTypeName(plan.output_type)), " cannot represent"));
         }
       }
       s = QuantizeRow(plan.output_type, row.data(), out.data() + r * out_row, ne0);
@@ -146,8 +145,7 @@ absl::StatusOr<QuantizeResult> QuantizeGgufFile(const QuantizeOptions& options) 
       return absl::InternalError(absl::StrCat(in.path(), ": tensor ", plan.name, " vanished"));
     }
     absl::Status added = writer.AddTensor(
-        plan.name, plan.output_type, plan.ne,
-        [&, info, i](std::span<uint8_t> out) -> absl::Status {
+        plan.name, plan.output_type, plan.ne, [&, info, i](std::span<uint8_t> out) -> absl::Status {
           if (options.control.cancelled()) {
             return absl::CancelledError(
                 absl::StrCat("quantization of ", options.input_path, " cancelled"));
@@ -170,8 +168,7 @@ absl::StatusOr<QuantizeResult> QuantizeGgufFile(const QuantizeOptions& options) 
   result.output_bytes = std::filesystem::file_size(options.output_path, ec);
   if (ec) result.output_bytes = 0;
   result.tensor_count = plans->size();
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

@@ -16,8 +16,7 @@ constexpr float kGroupMaxEps = 1e-15f;
 // Shared first half of Q4_K/Q5_K: per-sub-block scale/min search, 6-bit packing of the
 // scales, the f16 super-block scales, then re-quantization against the stored values.
 template <typename Block>
-void QuantizeScaleMinBlock(const float* x, Block* y, uint8_t* L, int nmax, float rmin,
-                           int nstep) {
+void QuantizeScaleMinBlock(const float* x, Block* y, uint8_t* L, int nmax, float rmin, int nstep) {
   float scales[8];
   float mins[8];
   float weights[32];
@@ -30,8 +29,8 @@ void QuantizeScaleMinBlock(const float* x, Block* y, uint8_t* L, int nmax, float
     for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-    scales[j] = MakeQkx2Quants(32, nmax, xs, weights, L + 32 * j, &mins[j], laux, rmin, 0.1f,
-                               nstep);
+    scales[j] =
+        MakeQkx2Quants(32, nmax, xs, weights, L + 32 * j, &mins[j], laux, rmin, 0.1f, nstep);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }

@@ -42,9 +42,9 @@ constexpr std::array<TargetEntry, 15> kTargets = {{
 // llama-quantize targets this engine recognises but cannot produce (no imatrix-free
 // reference quantizers for them here).
 constexpr std::array<std::string_view, 20> kUnsupportedTargets = {
-    "Q2_K",   "Q2_K_S", "Q3_K",   "Q3_K_S", "Q3_K_M",  "Q3_K_L", "IQ2_XXS",
-    "IQ2_XS", "IQ2_S",  "IQ2_M",  "IQ1_S",  "IQ1_M",   "TQ1_0",  "TQ2_0",
-    "IQ3_XXS", "IQ3_S", "IQ3_M",  "IQ3_XS", "IQ4_NL",  "IQ4_XS",
+    "Q2_K",    "Q2_K_S", "Q3_K",  "Q3_K_S", "Q3_K_M", "Q3_K_L", "IQ2_XXS",
+    "IQ2_XS",  "IQ2_S",  "IQ2_M", "IQ1_S",  "IQ1_M",  "TQ1_0",  "TQ2_0",
+    "IQ3_XXS", "IQ3_S",  "IQ3_M", "IQ3_XS", "IQ4_NL", "IQ4_XS",
 };
 
 std::string ValidNames() {
@@ -58,10 +58,10 @@ std::string ValidNames() {
 }  // namespace
 
 absl::StatusOr<QuantizeTarget> ParseQuantizeTarget(std::string_view name) {
-  const std::string upper =
-      absl::AsciiStrToUpper(absl::StripAsciiWhitespace(std::string(name)));
+  const std::string upper = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(std::string(name)));
   uint32_t id = 0;
-  const bool numeric = !upper.empty() && absl::ascii_isdigit(static_cast<unsigned char>(upper[0])) &&
+  const bool numeric = !upper.empty() &&
+                       absl::ascii_isdigit(static_cast<unsigned char>(upper[0])) &&
                        absl::SimpleAtoi(upper, &id);
   for (const auto& t : kTargets) {
     if ((numeric && t.file_type == id && t.name == t.canonical) || (!numeric && t.name == upper)) {
@@ -70,13 +70,13 @@ absl::StatusOr<QuantizeTarget> ParseQuantizeTarget(std::string_view name) {
   }
   for (std::string_view unsupported : kUnsupportedTargets) {
     if (upper == unsupported) {
-      return absl::InvalidArgumentError(absl::StrCat("quantization type ", std::string(name),
-                                                     " is not supported; valid types: ",
-                                                     ValidNames()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("quantization type ", std::string(name),
+                       " is not supported; valid types: ", ValidNames()));
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown quantization type '", std::string(name), "'; valid types: ", ValidNames()));
+  return absl::InvalidArgumentError(absl::StrCat("unknown quantization type '", std::string(name),
+                                                 "'; valid types: ", ValidNames()));
 }
 
 }  // namespace rwkv::engine

@@ -46,10 +46,18 @@ GgmlType ChooseTensorType(std::string_view name, int64_t ne0, GgmlType default_t
   }
   if (IsKQuant(type) && ne0 % kQkK != 0) {
     switch (type) {
-      case GgmlType::kQ4_K: type = GgmlType::kQ5_0; break;
-      case GgmlType::kQ5_K: type = GgmlType::kQ5_1; break;
-      case GgmlType::kQ6_K: type = GgmlType::kQ8_0; break;
-      default: type = GgmlType::kIQ4_NL; break;  // Q2_K/Q3_K; not offered as targets
+      case GgmlType::kQ4_K:
+        type = GgmlType::kQ5_0;
+        break;
+      case GgmlType::kQ5_K:
+        type = GgmlType::kQ5_1;
+        break;
+      case GgmlType::kQ6_K:
+        type = GgmlType::kQ8_0;
+        break;
+      default:
+        type = GgmlType::kIQ4_NL;
+        break;  // Q2_K/Q3_K; not offered as targets
     }
   }
   if (ne0 % GetGgmlTypeInfo(type).block_size != 0) type = GgmlType::kF16;

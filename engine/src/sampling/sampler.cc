@@ -100,12 +100,13 @@ absl::Status ValidateSamplerParams(const SamplerParams& p) {
         absl::StrCat("sampler repeat_penalty must be finite and > 0, got ", p.repeat_penalty));
   }
   if (p.repeat_last_n < 0 || p.repeat_last_n > kMaxRepeatWindow) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sampler repeat_last_n must be in [0, ", kMaxRepeatWindow, "], got ", p.repeat_last_n));
+    return absl::InvalidArgumentError(absl::StrCat("sampler repeat_last_n must be in [0, ",
+                                                   kMaxRepeatWindow, "], got ", p.repeat_last_n));
   }
   for (int32_t id : p.banned_tokens) {
     if (id < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("sampler banned token id ", id, " is negative"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sampler banned token id ", id, " is negative"));
     }
   }
   return absl::OkStatus();

@@ -31,9 +31,8 @@ bool StopConditions::ReachedMaxTokens(int64_t generated) const {
 
 absl::Status ValidateStopConditions(const StopConditions& stop) {
   if (stop.stop_strings.size() > kMaxStopStrings) {
-    return absl::InvalidArgumentError(absl::StrCat("too many stop strings: ",
-                                                   stop.stop_strings.size(), " (at most ",
-                                                   kMaxStopStrings, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "too many stop strings: ", stop.stop_strings.size(), " (at most ", kMaxStopStrings, ")"));
   }
   for (size_t i = 0; i < stop.stop_strings.size(); ++i) {
     const std::string& s = stop.stop_strings[i];
@@ -42,8 +41,7 @@ absl::Status ValidateStopConditions(const StopConditions& stop) {
     }
     if (s.size() > kMaxStopStringBytes) {
       return absl::InvalidArgumentError(absl::StrCat("stop string ", i, " is ", s.size(),
-                                                     " bytes (at most ", kMaxStopStringBytes,
-                                                     ")"));
+                                                     " bytes (at most ", kMaxStopStringBytes, ")"));
     }
   }
   for (int32_t id : stop.stop_token_ids) {

@@ -43,8 +43,8 @@ class Cursor {
   template <typename T>
   absl::Status ReadArray(uint64_t count, std::vector<T>* out, std::string_view what) {
     if (count > remaining() / sizeof(T)) {
-      return Error(absl::StrCat(std::string(what), " needs ", count * sizeof(T),
-                                " bytes, only ", remaining(), " left"));
+      return Error(absl::StrCat(std::string(what), " needs ", count * sizeof(T), " bytes, only ",
+                                remaining(), " left"));
     }
     const size_t old = out->size();
     out->resize(old + count);
@@ -59,9 +59,9 @@ class Cursor {
   size_t pos_;
 };
 
-#define RWKV_RETURN_IF_ERROR(expr)                          \
-  do {                                                      \
-    if (absl::Status st_ = (expr); !st_.ok()) return st_;   \
+#define RWKV_RETURN_IF_ERROR(expr)                        \
+  do {                                                    \
+    if (absl::Status st_ = (expr); !st_.ok()) return st_; \
   } while (0)
 
 absl::Status ReadOutputs(Cursor& c, StateFile* f) {
@@ -74,8 +74,8 @@ absl::Status ReadOutputs(Cursor& c, StateFile* f) {
   uint64_t logits_size = 0;
   RWKV_RETURN_IF_ERROR(c.Read(&logits_size, "logits size"));
   if (logits_size > 0 && (n_outputs == 0 || logits_size % n_outputs != 0)) {
-    return c.Error(absl::StrCat("logits size ", logits_size, " is not a multiple of ",
-                                n_outputs, " outputs"));
+    return c.Error(
+        absl::StrCat("logits size ", logits_size, " is not a multiple of ", n_outputs, " outputs"));
   }
   RWKV_RETURN_IF_ERROR(c.ReadArray(logits_size, &f->logits, "logits"));
   uint64_t embd_size = 0;
@@ -87,8 +87,8 @@ absl::Status ReadCell(Cursor& c, StateFile* f) {
   uint32_t cell_count = 0;
   RWKV_RETURN_IF_ERROR(c.Read(&cell_count, "cell count"));
   if (cell_count != 1) {
-    return c.Error(absl::StrCat("holds ", cell_count,
-                                " memory cells; only single-sequence files (1 cell) are supported"));
+    return c.Error(absl::StrCat(
+        "holds ", cell_count, " memory cells; only single-sequence files (1 cell) are supported"));
   }
   uint32_t n_seq_id = 0;
   RWKV_RETURN_IF_ERROR(c.Read(&f->pos, "cell position"));
@@ -130,10 +130,12 @@ absl::Status ReadMemory(Cursor& c, StateFile* f) {
   RWKV_RETURN_IF_ERROR(c.Read(&v_trans, "v_trans"));
   if (v_trans != 0) return c.Error(absl::StrCat("v_trans is ", v_trans, ", expected 0"));
   RWKV_RETURN_IF_ERROR(c.Read(&n_layer, "layer count"));
-  if (n_layer == 0 || n_layer > kMaxLayers) return c.Error(absl::StrCat("bad layer count ", n_layer));
+  if (n_layer == 0 || n_layer > kMaxLayers)
+    return c.Error(absl::StrCat("bad layer count ", n_layer));
   uint64_t k_row = 0, v_row = 0;
   RWKV_RETURN_IF_ERROR(ReadRows(c, n_layer, "token-shift", &k_row, &f->state.shift));
-  if (k_row % 8 != 0) return c.Error(absl::StrCat("token-shift row of ", k_row, " bytes is not 8C"));
+  if (k_row % 8 != 0)
+    return c.Error(absl::StrCat("token-shift row of ", k_row, " bytes is not 8C"));
   const uint64_t n_embd = k_row / 8;
   RWKV_RETURN_IF_ERROR(ReadRows(c, n_layer, "wkv", &v_row, &f->state.wkv));
   if (v_row % (4 * n_embd) != 0 || n_embd % (v_row / (4 * n_embd)) != 0) {
@@ -196,12 +198,14 @@ absl::StatusOr<StateFile> ParseStateFile(std::span<const uint8_t> bytes, std::st
 absl::StatusOr<StateFile> ReadStateFile(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
-    if (!std::filesystem::exists(path, ec)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+    if (!std::filesystem::exists(path, ec))
+      return absl::NotFoundError(absl::StrCat(path, ": no such file"));
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot open"));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
   return ParseStateFile(bytes, path);
 }

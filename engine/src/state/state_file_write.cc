@@ -83,8 +83,8 @@ absl::StatusOr<std::vector<uint8_t>> EncodeStateFile(const StateFile& f, StateFi
   if (absl::Status s = Validate(f); !s.ok()) return s;
   const StateShape& shape = f.state.shape;
   Sink out;
-  out.Reserve(64 + 4 * (f.tokens.size() + f.logits.size() + f.embeddings.size()) +
-              f.state.bytes() + 24ull * shape.n_layer);
+  out.Reserve(64 + 4 * (f.tokens.size() + f.logits.size() + f.embeddings.size()) + f.state.bytes() +
+              24ull * shape.n_layer);
   out.Put<uint32_t>(kSessionMagic);
   out.Put<uint32_t>(kSessionVersion);
   out.Put<uint32_t>(static_cast<uint32_t>(f.tokens.size()));

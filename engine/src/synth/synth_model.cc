@@ -29,8 +29,8 @@ struct SynthTypeEntry {
 };
 
 constexpr SynthTypeEntry kSynthTypes[] = {
-    {GgmlType::kF32, 0},   {GgmlType::kF16, 1},  {GgmlType::kBF16, 32}, {GgmlType::kQ8_0, 7},
-    {GgmlType::kQ5_1, 9},  {GgmlType::kQ5_0, 8}, {GgmlType::kQ4_1, 3},  {GgmlType::kQ4_0, 2},
+    {GgmlType::kF32, 0},  {GgmlType::kF16, 1},  {GgmlType::kBF16, 32}, {GgmlType::kQ8_0, 7},
+    {GgmlType::kQ5_1, 9}, {GgmlType::kQ5_0, 8}, {GgmlType::kQ4_1, 3},  {GgmlType::kQ4_0, 2},
 };
 
 // Elements per work unit: the random stream of a unit depends only on the tensor and the
@@ -134,8 +134,8 @@ absl::StatusOr<uint32_t> SynthFileType(GgmlType type) {
     if (e.type == type) return e.file_type;
   }
   return absl::InvalidArgumentError(absl::StrCat("synth type ", std::string(GgmlTypeName(type)),
-                                                 " is not supported (use one of ",
-                                                 SynthTypes(), ")"));
+                                                 " is not supported (use one of ", SynthTypes(),
+                                                 ")"));
 }
 
 absl::StatusOr<SynthShape> ResolveSynthShape(const SynthOptions& o) {
@@ -149,9 +149,8 @@ absl::StatusOr<SynthShape> ResolveSynthShape(const SynthOptions& o) {
   if (auto st = Positive("n_layer", s.n_layer, kMaxLayers); !st.ok()) return st;
   if (auto st = Positive("head_size", s.head_size, s.n_embd); !st.ok()) return st;
   if (s.n_embd % s.head_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("synth n_embd ", s.n_embd,
-                                                   " is not a multiple of head_size ",
-                                                   s.head_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("synth n_embd ", s.n_embd, " is not a multiple of head_size ", s.head_size));
   }
   s.n_ffn = o.n_ffn != 0 ? o.n_ffn : (s.n_embd * 7 / 2) / 32 * 32;
   s.mix_lora_rank = o.mix_lora_rank != 0 ? o.mix_lora_rank : (s.n_embd >= 4096 ? 64 : 32);
@@ -199,11 +198,11 @@ absl::StatusOr<SynthResult> WriteSyntheticModel(const SynthOptions& options) {
   for (size_t i = 0; i < recipes->size(); ++i) {
     const synth::TensorRecipe& recipe = (*recipes)[i];
     const GgmlType type = StorageType(recipe, options.type);
-    absl::Status added = writer.AddTensor(
-        recipe.name, type, recipe.ne,
-        [recipes, i, type, &options, threads](std::span<uint8_t> out) {
-          return FillTensor((*recipes)[i], i, type, options, threads, out);
-        });
+    absl::Status added =
+        writer.AddTensor(recipe.name, type, recipe.ne,
+                         [recipes, i, type, &options, threads](std::span<uint8_t> out) {
+                           return FillTensor((*recipes)[i], i, type, options, threads, out);
+                         });
     if (!added.ok()) return added;
   }
   const size_t n_tensors = recipes->size();
@@ -218,8 +217,7 @@ absl::StatusOr<SynthResult> WriteSyntheticModel(const SynthOptions& options) {
   std::error_code ec;
   result.file_bytes = std::filesystem::file_size(options.output_path, ec);
   if (ec) result.file_bytes = 0;
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

@@ -55,7 +55,8 @@ std::vector<TensorRecipe> BuildRecipes(const SynthShape& shape, int64_t rescale_
   const int64_t s = shape.head_size;
   const int64_t v = shape.n_vocab;
   // Keeps matmul outputs at the reference model's scale whatever the width.
-  const float wide = c > kReferenceWidth ? static_cast<float>(std::sqrt(kReferenceWidth / c)) : 1.0f;
+  const float wide =
+      c > kReferenceWidth ? static_cast<float>(std::sqrt(kReferenceWidth / c)) : 1.0f;
 
   std::vector<TensorRecipe> out;
   out.reserve(6 + 24 * n_layer);
@@ -130,8 +131,7 @@ std::vector<TensorRecipe> BuildRecipes(const SynthShape& shape, int64_t rescale_
     out.push_back(std::move(output));
     out.push_back(Matrix(p + "time_mix_gate.weight", {c, c}, 0.06f * wide, false));
 
-    const float ln_x_mean =
-        static_cast<float>(std::pow(static_cast<double>(1 + l) / n_layer, 0.7));
+    const float ln_x_mean = static_cast<float>(std::pow(static_cast<double>(1 + l) / n_layer, 0.7));
     out.push_back(Vector(p + "time_mix_ln.weight", c, ln_x_mean, 0.1f));
     out.push_back(Vector(p + "time_mix_ln.bias", c, 0.0f, 0.05f));
 

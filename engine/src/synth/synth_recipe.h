@@ -17,7 +17,7 @@ struct TensorRecipe {
   bool forced_f32 = false;  // vectors, norms, lerps, LoRA, decay, first
   float mean = 0.0f;
   float stddev = 0.0f;
-  float scale = 1.0f;       // applied last (rescale_every); a power of two
+  float scale = 1.0f;  // applied last (rescale_every); a power of two
   bool clip = false;
   float lo = 0.0f;
   float hi = 0.0f;
@@ -32,7 +32,6 @@ std::vector<TensorRecipe> BuildRecipes(const SynthShape& shape, int64_t rescale_
 
 // Writes the values of elements [begin, begin + count) of `recipe` to `out`, drawing from the
 // stream `key`. The caller keys each fixed work unit separately.
-void FillValues(const TensorRecipe& recipe, uint64_t key, int64_t begin, int64_t count,
-                float* out);
+void FillValues(const TensorRecipe& recipe, uint64_t key, int64_t begin, int64_t count, float* out);
 
 }  // namespace rwkv::engine::synth

@@ -61,9 +61,15 @@ class Builder {
   void Occupy(int32_t slot) {
     const auto s = static_cast<size_t>(slot);
     const int32_t p = prev_[s], n = next_[s];
-    if (p == kNone) head_ = n; else next_[static_cast<size_t>(p)] = n;
+    if (p == kNone)
+      head_ = n;
+    else
+      next_[static_cast<size_t>(p)] = n;
     if (multi_head_ == slot) multi_head_ = n;
-    if (n == kNone) tail_ = p; else prev_[static_cast<size_t>(n)] = p;
+    if (n == kNone)
+      tail_ = p;
+    else
+      prev_[static_cast<size_t>(n)] = p;
     units_[s].check = -3;  // set to the parent by the caller
   }
 
@@ -81,7 +87,10 @@ class Builder {
     for (size_t i = old; i < size; ++i) {
       const auto slot = static_cast<int32_t>(i);
       prev_[i] = tail_;
-      if (tail_ == kNone) head_ = slot; else next_[static_cast<size_t>(tail_)] = slot;
+      if (tail_ == kNone)
+        head_ = slot;
+      else
+        next_[static_cast<size_t>(tail_)] = slot;
       if (multi_head_ == kNone) multi_head_ = slot;
       tail_ = slot;
     }

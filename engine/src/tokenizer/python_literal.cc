@@ -134,23 +134,50 @@ absl::StatusOr<std::string> DecodeBody(std::string_view body, bool is_bytes, boo
     const char e = body[i + 1];
     i += 2;
     switch (e) {
-      case '\\': out.push_back('\\'); break;
-      case '\'': out.push_back('\''); break;
-      case '"': out.push_back('"'); break;
-      case 'a': out.push_back('\a'); break;
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
-      case 'v': out.push_back('\v'); break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '\'':
+        out.push_back('\'');
+        break;
+      case '"':
+        out.push_back('"');
+        break;
+      case 'a':
+        out.push_back('\a');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'v':
+        out.push_back('\v');
+        break;
       case 'x': {
         absl::StatusOr<uint32_t> v = ReadHex(body, &i, 2, 'x');
         if (!v.ok()) return v.status();
         if (absl::Status s = AppendCodePoint(*v, is_bytes, &out); !s.ok()) return s;
         break;
       }
-      case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+      case '0':
+      case '1':
+      case '2':
+      case '3':
+      case '4':
+      case '5':
+      case '6':
+      case '7': {
         uint32_t v = static_cast<uint32_t>(e - '0');
         for (int k = 0; k < 2 && i < body.size() && body[i] >= '0' && body[i] <= '7'; ++k) {
           v = v * 8 + static_cast<uint32_t>(body[i++] - '0');
@@ -189,8 +216,9 @@ absl::StatusOr<std::string> DecodeBody(std::string_view body, bool is_bytes, boo
 
 absl::StatusOr<std::string> ParsePythonLiteral(std::string_view literal) {
   const size_t q = literal.find_first_of("'\"");
-  const std::string prefix =
-      q == std::string_view::npos || q > 2 ? "?" : absl::AsciiStrToLower(std::string(literal.substr(0, q)));
+  const std::string prefix = q == std::string_view::npos || q > 2
+                                 ? "?"
+                                 : absl::AsciiStrToLower(std::string(literal.substr(0, q)));
   if (prefix != "" && prefix != "b" && prefix != "r" && prefix != "u" && prefix != "br" &&
       prefix != "rb") {
     return absl::InvalidArgumentError(
@@ -211,8 +239,8 @@ absl::StatusOr<std::string> ParsePythonLiteral(std::string_view literal) {
     return absl::InvalidArgumentError("unterminated literal");
   }
   if (end + 1 != literal.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected text after the closing quote: ", std::string(literal.substr(end + 1, 40))));
+    return absl::InvalidArgumentError(absl::StrCat("unexpected text after the closing quote: ",
+                                                   std::string(literal.substr(end + 1, 40))));
   }
   return DecodeBody(literal.substr(q + 1, end - q - 1), is_bytes, is_raw);
 }

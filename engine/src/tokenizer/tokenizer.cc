@@ -20,9 +20,14 @@ constexpr size_t kMinWorldVocab = 65530;
 
 bool IsIntegerType(GgufValueType t) {
   switch (t) {
-    case GgufValueType::kUint8: case GgufValueType::kInt8: case GgufValueType::kUint16:
-    case GgufValueType::kInt16: case GgufValueType::kUint32: case GgufValueType::kInt32:
-    case GgufValueType::kUint64: case GgufValueType::kInt64:
+    case GgufValueType::kUint8:
+    case GgufValueType::kInt8:
+    case GgufValueType::kUint16:
+    case GgufValueType::kInt16:
+    case GgufValueType::kUint32:
+    case GgufValueType::kInt32:
+    case GgufValueType::kUint64:
+    case GgufValueType::kInt64:
       return true;
     default:
       return false;
@@ -62,7 +67,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Build(std::vector<std::str
     tok->max_token_bytes_ = std::max(tok->max_token_bytes_, t.size());
     if (t.size() == 1) single[static_cast<uint8_t>(t[0])] = true;
   }
-  tok->covers_all_bytes_ = std::all_of(std::begin(single), std::end(single), [](bool b) { return b; });
+  tok->covers_all_bytes_ =
+      std::all_of(std::begin(single), std::end(single), [](bool b) { return b; });
   tok->tokens_ = std::move(bytes);
   tok->types_ = std::move(types);
   return tok;
@@ -71,8 +77,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Build(std::vector<std::str
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromTokenBytes(std::vector<std::string> bytes,
                                                                      std::vector<int32_t> types) {
   if (!types.empty() && types.size() != bytes.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer has ", bytes.size(),
-                                                   " tokens but ", types.size(), " token types"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenizer has ", bytes.size(), " tokens but ", types.size(), " token types"));
   }
   std::vector<TokenType> t(bytes.size(), TokenType::kNormal);
   for (size_t i = 0; i < types.size(); ++i) t[i] = static_cast<TokenType>(types[i]);
@@ -84,14 +90,15 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
   absl::StatusOr<std::string> model = file.GetString("tokenizer.ggml.model");
   if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
   if (*model != "rwkv") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": tokenizer.ggml.model is '", *model, "', only 'rwkv' is supported"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": tokenizer.ggml.model is '", *model, "', only 'rwkv' is supported"));
   }
   absl::StatusOr<const std::vector<std::string>*> escaped =
       file.GetStringArray("tokenizer.ggml.tokens");
   if (!escaped.ok()) return absl::InvalidArgumentError(escaped.status().message());
   const size_t n = (*escaped)->size();
-  if (n == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": tokenizer.ggml.tokens is empty"));
+  if (n == 0)
+    return absl::InvalidArgumentError(absl::StrCat(path, ": tokenizer.ggml.tokens is empty"));
 
   std::vector<TokenType> types(n, TokenType::kNormal);
   if (const GgufValue* tt = file.FindKv("tokenizer.ggml.token_type"); tt != nullptr) {
@@ -113,7 +120,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
   for (const std::string& s : **escaped) bytes.push_back(UnescapeGgufToken(s));
 
   absl::StatusOr<std::unique_ptr<Tokenizer>> tok = Build(std::move(bytes), std::move(types));
-  if (!tok.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", tok.status().message()));
+  if (!tok.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", tok.status().message()));
   Tokenizer& t = **tok;
   absl::StatusOr<int32_t> bos = SpecialId(file, "tokenizer.ggml.bos_token_id", n);
   absl::StatusOr<int32_t> eos = SpecialId(file, "tokenizer.ggml.eos_token_id", n);

@@ -32,7 +32,8 @@ bool ParseDecimal(std::string_view s, uint64_t* out) {
 }
 
 absl::Status LineError(std::string_view name, uint64_t line, std::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(std::string(name), ":", line, ": ", std::string(problem)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(name), ":", line, ": ", std::string(problem)));
 }
 
 }  // namespace
@@ -62,26 +63,29 @@ absl::StatusOr<std::vector<std::string>> ParseWorldVocab(std::string_view body,
                                     std::string(line.substr(0, std::min<size_t>(first, 20))), "'"));
     }
     if (id != line_no) {
-      return LineError(name, line_no, absl::StrCat("token id ", id, " out of order (expected ",
-                                                   line_no, ")"));
+      return LineError(name, line_no,
+                       absl::StrCat("token id ", id, " out of order (expected ", line_no, ")"));
     }
     if (!ParseDecimal(line.substr(last + 1), &length)) {
-      return LineError(name, line_no,
-                       absl::StrCat("bad byte length '", std::string(line.substr(last + 1, 20)), "'"));
+      return LineError(
+          name, line_no,
+          absl::StrCat("bad byte length '", std::string(line.substr(last + 1, 20)), "'"));
     }
-    absl::StatusOr<std::string> bytes = ParsePythonLiteral(line.substr(first + 1, last - first - 1));
+    absl::StatusOr<std::string> bytes =
+        ParsePythonLiteral(line.substr(first + 1, last - first - 1));
     if (!bytes.ok()) {
       return LineError(name, line_no, absl::StrCat("token ", id, ": ", bytes.status().message()));
     }
     if (bytes->size() != length) {
-      return LineError(name, line_no,
-                       absl::StrCat("token ", id, " has ", bytes->size(),
-                                    " bytes but the line says ", length));
+      return LineError(
+          name, line_no,
+          absl::StrCat("token ", id, " has ", bytes->size(), " bytes but the line says ", length));
     }
     vocab.push_back(*std::move(bytes));
   }
   if (vocab.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(name), ": vocabulary file has no tokens"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(name), ": vocabulary file has no tokens"));
   }
   return vocab;
 }
@@ -90,7 +94,8 @@ absl::StatusOr<std::vector<std::string>> ReadWorldVocabFile(const std::string& p
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
-    const std::string what = absl::StrCat(path, ": cannot open vocabulary file: ", std::strerror(err));
+    const std::string what =
+        absl::StrCat(path, ": cannot open vocabulary file: ", std::strerror(err));
     return err == EACCES ? absl::PermissionDeniedError(what) : absl::NotFoundError(what);
   }
   std::string body;
@@ -155,11 +160,21 @@ std::string UnescapeGgufToken(std::string_view text) {
     if (escaping) {
       escaping = false;
       switch (c) {
-        case 't': out.push_back('\t'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 'x': hex_remaining = 2; break;
-        default: out.push_back(c); break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 'x':
+          hex_remaining = 2;
+          break;
+        default:
+          out.push_back(c);
+          break;
       }
       continue;
     }
@@ -180,8 +195,8 @@ absl::StatusOr<GgufVocab> WorldVocabGgufTokens(const std::vector<std::string>& v
                      vocab.size() + 1, " (", vocab.size(), " entries plus <s>)"));
   }
   if (n_vocab > kMaxGgufVocab) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model has ", n_vocab, " token rows, more than the supported ", kMaxGgufVocab));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model has ", n_vocab, " token rows, more than the supported ", kMaxGgufVocab));
   }
   GgufVocab out;
   out.tokens.reserve(n_vocab);

@@ -15,7 +15,8 @@
 namespace rwkv::engine {
 namespace {
 absl::Status ErrnoError(const std::string& path, std::string_view what) {
-  return absl::InternalError(absl::StrCat(path, ": ", std::string(what), ": ", std::strerror(errno)));
+  return absl::InternalError(
+      absl::StrCat(path, ": ", std::string(what), ": ", std::strerror(errno)));
 }
 }  // namespace
 

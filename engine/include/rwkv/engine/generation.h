@@ -18,9 +18,9 @@
 namespace rwkv::engine {
 
 enum class FinishReason {
-  kNone,       // still running
-  kLength,     // max_tokens generated
-  kStop,       // a stop string, a stop token id or an end-of-generation token
+  kNone,    // still running
+  kLength,  // max_tokens generated
+  kStop,    // a stop string, a stop token id or an end-of-generation token
 };
 
 struct GenerationOptions {

@@ -106,10 +106,10 @@ struct GgufKv {
 
 struct GgufTensorInfo {
   std::string name;
-  uint32_t n_dims = 0;            // as stored (1..4)
+  uint32_t n_dims = 0;  // as stored (1..4)
   std::array<int64_t, 4> ne{1, 1, 1, 1};
   GgmlType type = GgmlType::kF32;
-  uint64_t offset = 0;            // from the start of the data section
+  uint64_t offset = 0;  // from the start of the data section
   uint64_t size_bytes = 0;
   const uint8_t* data = nullptr;  // points into the mapping; valid while the GgufFile lives
 

@@ -17,9 +17,9 @@ namespace rwkv::engine {
 
 // A llama-quantize target ("Q8_0", "Q4_K_M", "F16", ... or its numeric ftype id).
 struct QuantizeTarget {
-  std::string name;         // canonical spelling, e.g. "Q4_K_M"
-  uint32_t file_type;       // LLAMA_FTYPE id written to general.file_type
-  GgmlType default_type;    // type for ordinary weights
+  std::string name;       // canonical spelling, e.g. "Q4_K_M"
+  uint32_t file_type;     // LLAMA_FTYPE id written to general.file_type
+  GgmlType default_type;  // type for ordinary weights
 };
 
 // Case-insensitive; InvalidArgument listing the accepted names for anything else.

@@ -36,8 +36,8 @@ struct PthTensorInfo {
   std::vector<int64_t> stride;  // in elements
   int64_t storage_offset = 0;   // in elements
   uint64_t numel = 0;
-  std::string storage_key;      // `<root>/data/<key>` in the zip
-  uint32_t storage_index = 0;   // internal: index of the storage in the checkpoint
+  std::string storage_key;     // `<root>/data/<key>` in the zip
+  uint32_t storage_index = 0;  // internal: index of the storage in the checkpoint
 
   bool is_contiguous() const;
 };

@@ -36,7 +36,6 @@ absl::Status DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n
 
 // Encodes `n` f32 values into RowBytes(type, n) bytes at `dst`. Same errors as DequantizeRow.
 absl::Status QuantizeRow(GgmlType type, const float* src, void* dst, int64_t n);
-absl::Status QuantizeRowWith(GgmlType type, const float* src, void* dst, int64_t n,
-                             FmaMode fma);
+absl::Status QuantizeRowWith(GgmlType type, const float* src, void* dst, int64_t n, FmaMode fma);
 
 }  // namespace rwkv::engine

@@ -47,9 +47,9 @@ struct SamplerParams {
   float min_p = 0.05f;       // 0: off; keeps p ≥ min_p · p_max
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
-  float penalty_decay = 0.996f;    // kRwkv only: occurrence counts ×decay per accepted token
-  float repeat_penalty = 1.0f;     // 1: off; logit ≤ 0 → ×penalty, else ÷penalty
-  int32_t repeat_last_n = 64;      // window of accepted tokens the window penalties count
+  float penalty_decay = 0.996f;  // kRwkv only: occurrence counts ×decay per accepted token
+  float repeat_penalty = 1.0f;   // 1: off; logit ≤ 0 → ×penalty, else ÷penalty
+  int32_t repeat_last_n = 64;    // window of accepted tokens the window penalties count
   uint64_t seed = 0;
   std::vector<int32_t> banned_tokens;  // logits forced to −inf; ids ≥ the vocab are ignored
 
@@ -107,12 +107,12 @@ class Sampler {
 
   SamplerParams params_;
   std::mt19937_64 rng_;
-  std::deque<int32_t> window_;                       // last repeat_last_n accepted tokens
+  std::deque<int32_t> window_;  // last repeat_last_n accepted tokens
   absl::flat_hash_map<int32_t, int32_t> window_counts_;
-  absl::flat_hash_map<int32_t, float> occurrence_;   // kRwkv decayed counts
-  std::vector<Candidate> candidates_;                // scratch, reused between calls
-  std::vector<Candidate> band_;                      // scratch for the top-p cutoff band
-  std::vector<float> weights_;                       // scratch
+  absl::flat_hash_map<int32_t, float> occurrence_;  // kRwkv decayed counts
+  std::vector<Candidate> candidates_;               // scratch, reused between calls
+  std::vector<Candidate> band_;                     // scratch for the top-p cutoff band
+  std::vector<float> weights_;                      // scratch
 };
 
 }  // namespace rwkv::engine

@@ -30,7 +30,7 @@ enum class StateFileLayout {
 };
 
 struct StateFile {
-  std::vector<int32_t> tokens;            // the history that produced the state
+  std::vector<int32_t> tokens;  // the history that produced the state
   // Output section (kWithOutputs only). output_ids[r] is the batch index of logits row r;
   // logits hold output_ids.size() rows of n_vocab floats (or nothing).
   std::vector<int32_t> output_ids;

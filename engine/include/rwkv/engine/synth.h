@@ -32,14 +32,14 @@
 namespace rwkv::engine {
 
 struct SynthOptions {
-  std::string output_path;         // written atomically (temporary file, fsync, rename)
-  int64_t n_embd = 2048;           // C
-  int64_t n_layer = 24;            // L
-  int64_t head_size = 64;          // S; C % S == 0
-  int64_t n_ffn = 0;               // F; 0: int(C·3.5) // 32 · 32
-  int64_t mix_lora_rank = 0;       // Dm; 0: 32, or 64 when C ≥ 4096
-  int64_t decay_lora_rank = 0;     // Dd; 0: 64, or 128 when C ≥ 4096
-  std::string vocab = "bytes";     // "bytes" (256 byte tokens) or a World vocab file path
+  std::string output_path;      // written atomically (temporary file, fsync, rename)
+  int64_t n_embd = 2048;        // C
+  int64_t n_layer = 24;         // L
+  int64_t head_size = 64;       // S; C % S == 0
+  int64_t n_ffn = 0;            // F; 0: int(C·3.5) // 32 · 32
+  int64_t mix_lora_rank = 0;    // Dm; 0: 32, or 64 when C ≥ 4096
+  int64_t decay_lora_rank = 0;  // Dd; 0: 64, or 128 when C ≥ 4096
+  std::string vocab = "bytes";  // "bytes" (256 byte tokens) or a World vocab file path
   uint64_t seed = 0;
   GgmlType type = GgmlType::kF16;  // storage of the 2-D projection weights (see SynthTypes)
   int64_t rescale_every = 0;       // R

@@ -13,17 +13,30 @@ namespace rwkv::testing {
 
 class PickleWriter {
  public:
-  PickleWriter& Op(uint8_t op) { out_.push_back(static_cast<char>(op)); return *this; }
-  PickleWriter& Raw(const std::string& s) { out_ += s; return *this; }
+  PickleWriter& Op(uint8_t op) {
+    out_.push_back(static_cast<char>(op));
+    return *this;
+  }
+  PickleWriter& Raw(const std::string& s) {
+    out_ += s;
+    return *this;
+  }
   PickleWriter& Proto() { return Op(0x80).Op(2); }
   PickleWriter& Global(const std::string& module, const std::string& name) {
     return Op('c').Raw(module + "\n" + name + "\n");
   }
   PickleWriter& Mark() { return Op('('); }
-  PickleWriter& Unicode(const std::string& s) { Op('X'); U32(static_cast<uint32_t>(s.size())); return Raw(s); }
+  PickleWriter& Unicode(const std::string& s) {
+    Op('X');
+    U32(static_cast<uint32_t>(s.size()));
+    return Raw(s);
+  }
   PickleWriter& Int(int64_t v) {
     if (v >= 0 && v < 256) return Op('K').Op(static_cast<uint8_t>(v));
-    if (v >= INT32_MIN && v <= INT32_MAX) { Op('J'); return U32(static_cast<uint32_t>(v)); }
+    if (v >= INT32_MIN && v <= INT32_MAX) {
+      Op('J');
+      return U32(static_cast<uint32_t>(v));
+    }
     Op(0x8a).Op(8);
     for (int k = 0; k < 8; ++k) Op(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * k)));
     return *this;
@@ -81,12 +94,23 @@ class ZipWriter {
     }
     const uint32_t crc = static_cast<uint32_t>(
         crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
-    Entry e{name, method, crc, static_cast<uint32_t>(stored.size()),
-            static_cast<uint32_t>(data.size()), static_cast<uint32_t>(body_.size())};
+    Entry e{name,
+            method,
+            crc,
+            static_cast<uint32_t>(stored.size()),
+            static_cast<uint32_t>(data.size()),
+            static_cast<uint32_t>(body_.size())};
     U32(&body_, 0x04034b50);
-    U16(&body_, 20); U16(&body_, 0); U16(&body_, method); U16(&body_, 0); U16(&body_, 0);
-    U32(&body_, crc); U32(&body_, e.csize); U32(&body_, e.usize);
-    U16(&body_, static_cast<uint16_t>(name.size())); U16(&body_, 0);
+    U16(&body_, 20);
+    U16(&body_, 0);
+    U16(&body_, method);
+    U16(&body_, 0);
+    U16(&body_, 0);
+    U32(&body_, crc);
+    U32(&body_, e.csize);
+    U32(&body_, e.usize);
+    U16(&body_, static_cast<uint16_t>(name.size()));
+    U16(&body_, 0);
     body_ += name;
     body_ += stored;
     entries_.push_back(e);
@@ -98,18 +122,34 @@ class ZipWriter {
     std::string cd;
     for (const Entry& e : entries_) {
       U32(&cd, 0x02014b50);
-      U16(&cd, 20); U16(&cd, 20); U16(&cd, 0); U16(&cd, e.method); U16(&cd, 0); U16(&cd, 0);
-      U32(&cd, e.crc); U32(&cd, e.csize); U32(&cd, e.usize);
-      U16(&cd, static_cast<uint16_t>(e.name.size())); U16(&cd, 0); U16(&cd, 0);
-      U16(&cd, 0); U16(&cd, 0); U32(&cd, 0); U32(&cd, e.offset);
+      U16(&cd, 20);
+      U16(&cd, 20);
+      U16(&cd, 0);
+      U16(&cd, e.method);
+      U16(&cd, 0);
+      U16(&cd, 0);
+      U32(&cd, e.crc);
+      U32(&cd, e.csize);
+      U32(&cd, e.usize);
+      U16(&cd, static_cast<uint16_t>(e.name.size()));
+      U16(&cd, 0);
+      U16(&cd, 0);
+      U16(&cd, 0);
+      U16(&cd, 0);
+      U32(&cd, 0);
+      U32(&cd, e.offset);
       cd += e.name;
     }
     const auto cd_offset = static_cast<uint32_t>(out.size());
     out += cd;
     U32(&out, 0x06054b50);
-    U16(&out, 0); U16(&out, 0);
-    U16(&out, static_cast<uint16_t>(entries_.size())); U16(&out, static_cast<uint16_t>(entries_.size()));
-    U32(&out, static_cast<uint32_t>(cd.size())); U32(&out, cd_offset); U16(&out, 0);
+    U16(&out, 0);
+    U16(&out, 0);
+    U16(&out, static_cast<uint16_t>(entries_.size()));
+    U16(&out, static_cast<uint16_t>(entries_.size()));
+    U32(&out, static_cast<uint32_t>(cd.size()));
+    U32(&out, cd_offset);
+    U16(&out, 0);
     return out;
   }
 
@@ -133,8 +173,14 @@ class ZipWriter {
     uint16_t method;
     uint32_t crc, csize, usize, offset;
   };
-  static void U16(std::string* s, uint16_t v) { s->push_back(static_cast<char>(v)); s->push_back(static_cast<char>(v >> 8)); }
-  static void U32(std::string* s, uint32_t v) { U16(s, static_cast<uint16_t>(v)); U16(s, static_cast<uint16_t>(v >> 16)); }
+  static void U16(std::string* s, uint16_t v) {
+    s->push_back(static_cast<char>(v));
+    s->push_back(static_cast<char>(v >> 8));
+  }
+  static void U32(std::string* s, uint32_t v) {
+    U16(s, static_cast<uint16_t>(v));
+    U16(s, static_cast<uint16_t>(v >> 16));
+  }
   std::string body_;
   std::vector<Entry> entries_;
 };

@@ -57,8 +57,7 @@ TEST(PthCheckpointTest, ReadsReferenceModelCheckpoint) {
 }
 
 TEST(PthCheckpointTest, ReadsReferenceStateCheckpoints) {
-  for (const auto& [rel, layers, heads, size] :
-       std::vector<std::tuple<std::string, int, int, int>>{
+  for (const auto& [rel, layers, heads, size] : std::vector<std::tuple<std::string, int, int, int>>{
            {"tiny-rwkv6/tiny-rwkv6-state.pth", 3, 2, 64},
            {"tiny-rwkv6-r/tiny-rwkv6-r-state.pth", 4, 2, 32}}) {
     const std::string path = RefPath(rel);
@@ -133,8 +132,8 @@ TEST(PthCheckpointTest, ReadsDeflatedHalfAndBfloat16Storages) {
 }
 
 TEST(PthCheckpointTest, RefusesIntegerTensorsForFloatReads) {
-  const std::string file = MakeCheckpoint({{"n", "LongStorage", "0", 1, 0, {}, {}}},
-                                          {{"0", std::string(8, '\0')}});
+  const std::string file =
+      MakeCheckpoint({{"n", "LongStorage", "0", 1, 0, {}, {}}}, {{"0", std::string(8, '\0')}});
   auto ckpt = ParseString(file);
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   EXPECT_THAT((*ckpt)->ReadAsFloat32("n").status().message(), HasSubstr("not a floating-point"));
@@ -142,7 +141,11 @@ TEST(PthCheckpointTest, RefusesIntegerTensorsForFloatReads) {
 
 TEST(PthCheckpointTest, ReadsLegacyStreamFormat) {
   PickleWriter w;
-  w.Proto().Op(0x8a).Op(10).Raw(std::string("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10)).Op('.');
+  w.Proto()
+      .Op(0x8a)
+      .Op(10)
+      .Raw(std::string("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10))
+      .Op('.');
   w.Proto().Op('M').Op(0xe9).Op(0x03).Op('.');
   w.Proto().Op('}').Mark().Unicode("little_endian").Op(0x88).Op('u').Op('.');
   w.Proto().Op('}').Mark().Unicode("w").Global("torch._utils", "_rebuild_tensor_v2").Mark();
@@ -193,12 +196,12 @@ std::vector<HostileCase> HostileCases() {
   cases.push_back({"HugeDeclaredShape",
                    one({"t", "FloatStorage", "0", 4, 0, {1ll << 30, 1ll << 30}, {1, 1}}, four),
                    "more than its storage holds"});
-  cases.push_back({"OverflowingShape",
-                   one({"t", "FloatStorage", "0", 4, 0, {1ll << 40, 1ll << 40, 1ll << 40}, {0, 0, 0}},
-                       four),
-                   "overflowing element count"});
-  cases.push_back({"NegativeSize", one({"t", "FloatStorage", "0", 4, 0, {-4}, {1}}, four),
-                   "bad size -4"});
+  cases.push_back(
+      {"OverflowingShape",
+       one({"t", "FloatStorage", "0", 4, 0, {1ll << 40, 1ll << 40, 1ll << 40}, {0, 0, 0}}, four),
+       "overflowing element count"});
+  cases.push_back(
+      {"NegativeSize", one({"t", "FloatStorage", "0", 4, 0, {-4}, {1}}, four), "bad size -4"});
   cases.push_back({"OffsetPastEnd", one({"t", "FloatStorage", "0", 4, 2, {4}, {1}}, four),
                    "reaches past the end of its storage"});
   cases.push_back({"StridePastEnd", one({"t", "FloatStorage", "0", 4, 0, {2, 2}, {3, 1}}, four),
@@ -224,7 +227,9 @@ std::vector<HostileCase> HostileCases() {
   }
   {
     ZipWriter z;
-    z.Add("archive/data.pkl", std::string("\x80\x02}q\x00X\x10\x00\x00\x00" "ab", 12));
+    z.Add("archive/data.pkl", std::string("\x80\x02}q\x00X\x10\x00\x00\x00"
+                                          "ab",
+                                          12));
     cases.push_back({"TruncatedPickle", z.Finish(), "truncated pickle"});
   }
   {

@@ -30,8 +30,8 @@ TEST(FloatRowTest, F16RoundsToNearestEvenKeepsSubnormalsAndOverflowsToInf) {
   EXPECT_EQ(ToHalf(65519.0f), 0x7BFF);
   EXPECT_EQ(ToHalf(65520.0f), 0x7C00);
   EXPECT_EQ(ToHalf(std::ldexp(1.0f, -24)), 0x0001);
-  EXPECT_EQ(ToHalf(std::ldexp(1.0f, -25)), 0x0000);       // tie to even (0)
-  EXPECT_EQ(ToHalf(std::ldexp(3.0f, -25)), 0x0002);       // tie to even (2)
+  EXPECT_EQ(ToHalf(std::ldexp(1.0f, -25)), 0x0000);         // tie to even (0)
+  EXPECT_EQ(ToHalf(std::ldexp(3.0f, -25)), 0x0002);         // tie to even (2)
   EXPECT_EQ(ToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie to even
   EXPECT_EQ(ToHalf(1.0f + std::ldexp(3.0f, -11)), 0x3C02);
   EXPECT_EQ(ToHalf(-0.0f), 0x8000);

@@ -31,8 +31,7 @@ struct SourceTensor {
 };
 
 // Values drawn from N(0, 0.1²), rounded to the storage type so they are exact.
-SourceTensor MakeTensor(std::string name, GgmlType type, std::vector<int64_t> ne,
-                        uint32_t seed) {
+SourceTensor MakeTensor(std::string name, GgmlType type, std::vector<int64_t> ne, uint32_t seed) {
   int64_t n = 1;
   for (int64_t d : ne) n *= d;
   std::mt19937 rng(seed);
@@ -144,9 +143,9 @@ TEST_F(ModelQuantizerTest, Q4_K_MChoosesTypesLikeLlamaQuantize) {
   EXPECT_EQ(types["token_embd.weight"], GgmlType::kQ4_K);
   EXPECT_EQ(types["blk.0.time_mix_key.weight"], GgmlType::kQ4_K);
   EXPECT_EQ(types["blk.0.channel_mix_key.weight"], GgmlType::kQ4_K);
-  EXPECT_EQ(types["blk.0.channel_mix_value.weight"], GgmlType::kQ5_0);  // ne0 = 352
+  EXPECT_EQ(types["blk.0.channel_mix_value.weight"], GgmlType::kQ5_0);    // ne0 = 352
   EXPECT_EQ(types["blk.2.time_mix_receptance.weight"], GgmlType::kQ4_K);  // from BF16
-  EXPECT_EQ(types["blk.0.time_mix_w1.weight"], GgmlType::kF16);  // kept as stored
+  EXPECT_EQ(types["blk.0.time_mix_w1.weight"], GgmlType::kF16);           // kept as stored
   EXPECT_EQ(types["blk.0.time_mix_lerp_fused.weight"], GgmlType::kF32);
   EXPECT_EQ(types["blk.0.attn_norm.weight"], GgmlType::kF32);
   EXPECT_EQ(types["output_norm.weight"], GgmlType::kF32);
@@ -187,20 +186,25 @@ TEST_F(ModelQuantizerTest, WritesTensorsByLayerThenNameAndMovesFileTypeLast) {
   ASSERT_TRUE(f.ok()) << f.status();
   std::vector<std::string> names;
   for (const auto& t : (*f)->tensors()) names.push_back(t.name);
-  const std::vector<std::string> want = {
-      "output.weight", "output_norm.weight", "token_embd.weight",
-      "blk.0.attn_norm.bias", "blk.0.attn_norm.weight", "blk.0.channel_mix_key.weight",
-      "blk.0.channel_mix_value.weight", "blk.0.time_mix_decay.weight",
-      "blk.0.time_mix_key.weight", "blk.0.time_mix_lerp_fused.weight",
-      "blk.0.time_mix_w1.weight", "blk.2.time_mix_receptance.weight",
-      "blk.10.attn_norm.weight"};
+  const std::vector<std::string> want = {"output.weight",
+                                         "output_norm.weight",
+                                         "token_embd.weight",
+                                         "blk.0.attn_norm.bias",
+                                         "blk.0.attn_norm.weight",
+                                         "blk.0.channel_mix_key.weight",
+                                         "blk.0.channel_mix_value.weight",
+                                         "blk.0.time_mix_decay.weight",
+                                         "blk.0.time_mix_key.weight",
+                                         "blk.0.time_mix_lerp_fused.weight",
+                                         "blk.0.time_mix_w1.weight",
+                                         "blk.2.time_mix_receptance.weight",
+                                         "blk.10.attn_norm.weight"};
   EXPECT_EQ(names, want);
   std::vector<std::string> keys;
   for (const auto& kv : (*f)->kvs()) keys.push_back(kv.key);
   EXPECT_EQ(keys, (std::vector<std::string>{"general.architecture", "rwkv6.block_count",
                                             "rwkv6.feed_forward_length",
-                                            "general.quantization_version",
-                                            "general.file_type"}));
+                                            "general.quantization_version", "general.file_type"}));
   const GgufTensorInfo* decay = (*f)->FindTensor("blk.0.time_mix_decay.weight");
   ASSERT_NE(decay, nullptr);
   EXPECT_EQ(decay->n_dims, 1u);  // written as ggml_n_dims
@@ -217,8 +221,10 @@ TEST_F(ModelQuantizerTest, QuantizedDataEqualsRowQuantizerAndStaysClose) {
   absl::StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::Open(out);
   ASSERT_TRUE(f.ok()) << f.status();
   // Relative RMSE limits per output type for N(0, 0.1²) data.
-  const std::map<GgmlType, double> limit = {{GgmlType::kQ4_K, 0.09}, {GgmlType::kQ5_0, 0.055},
-                                            {GgmlType::kQ6_K, 0.023}, {GgmlType::kF16, 0.0},
+  const std::map<GgmlType, double> limit = {{GgmlType::kQ4_K, 0.09},
+                                            {GgmlType::kQ5_0, 0.055},
+                                            {GgmlType::kQ6_K, 0.023},
+                                            {GgmlType::kF16, 0.0},
                                             {GgmlType::kF32, 0.0}};
   for (const GgufTensorInfo& t : (*f)->tensors()) {
     SCOPED_TRACE(t.name);

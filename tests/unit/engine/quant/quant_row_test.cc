@@ -61,12 +61,23 @@ double WorstErrorInSteps(GgmlType type, const std::vector<float>& x, const std::
     }
     double step = 0;
     switch (type) {
-      case GgmlType::kQ8_0: step = amax / 127.0; break;
-      case GgmlType::kQ4_0: step = amax / 8.0; break;
-      case GgmlType::kQ5_0: step = amax / 16.0; break;
-      case GgmlType::kQ4_1: step = (mx - mn) / 15.0; break;
-      case GgmlType::kQ5_1: step = (mx - mn) / 31.0; break;
-      default: ADD_FAILURE() << "not a legacy type";
+      case GgmlType::kQ8_0:
+        step = amax / 127.0;
+        break;
+      case GgmlType::kQ4_0:
+        step = amax / 8.0;
+        break;
+      case GgmlType::kQ5_0:
+        step = amax / 16.0;
+        break;
+      case GgmlType::kQ4_1:
+        step = (mx - mn) / 15.0;
+        break;
+      case GgmlType::kQ5_1:
+        step = (mx - mn) / 31.0;
+        break;
+      default:
+        ADD_FAILURE() << "not a legacy type";
     }
     for (size_t j = b; j < b + 32; ++j) worst = std::max(worst, std::fabs(x[j] - y[j]) / step);
   }
@@ -93,11 +104,11 @@ TEST(QuantRowTest, RelativeErrorShrinksWithBitsPerWeight) {
   // Gaussian data; limits are about 1.25x the measured error of the reference algorithms
   // (q4_0 0.086, q4_1 0.078, q5_0 0.043, q5_1 0.038, q8_0 0.0053, q4_K 0.072, q5_K 0.036,
   // q6_K 0.018, q8_K 0.0070), so a broken search or packing shows up.
-  for (const Case& c : {Case{GgmlType::kQ4_0, 0.11}, Case{GgmlType::kQ4_1, 0.10},
-                        Case{GgmlType::kQ5_0, 0.055}, Case{GgmlType::kQ5_1, 0.048},
-                        Case{GgmlType::kQ8_0, 0.0068}, Case{GgmlType::kQ8_1, 0.0068},
-                        Case{GgmlType::kQ4_K, 0.09}, Case{GgmlType::kQ5_K, 0.045},
-                        Case{GgmlType::kQ6_K, 0.023}, Case{GgmlType::kQ8_K, 0.009}}) {
+  for (const Case& c :
+       {Case{GgmlType::kQ4_0, 0.11}, Case{GgmlType::kQ4_1, 0.10}, Case{GgmlType::kQ5_0, 0.055},
+        Case{GgmlType::kQ5_1, 0.048}, Case{GgmlType::kQ8_0, 0.0068}, Case{GgmlType::kQ8_1, 0.0068},
+        Case{GgmlType::kQ4_K, 0.09}, Case{GgmlType::kQ5_K, 0.045}, Case{GgmlType::kQ6_K, 0.023},
+        Case{GgmlType::kQ8_K, 0.009}}) {
     const double rmse = RelativeRmse(x, RoundTrip(c.type, x));
     EXPECT_LT(rmse, c.max_rmse) << GgmlTypeName(c.type);
     EXPECT_GT(rmse, 0.0) << GgmlTypeName(c.type);
@@ -131,7 +142,7 @@ TEST(QuantRowTest, Q8_0BlockLayoutIsScaleThenSignedBytes) {
 TEST(QuantRowTest, Q4_0PacksElementJLowAndJPlus16High) {
   std::vector<float> x(32);
   for (int j = 0; j < 16; ++j) {
-    x[j] = static_cast<float>(j - 8);   // first max |x| is -8 -> d = 1
+    x[j] = static_cast<float>(j - 8);  // first max |x| is -8 -> d = 1
     x[j + 16] = static_cast<float>(7 - j);
   }
   BlockQ4_0 b;
@@ -289,9 +300,9 @@ TEST(QuantRowTest, NonFiniteInputDoesNotCrash) {
   x[40] = INFINITY;
   x[41] = -INFINITY;
   std::vector<uint8_t> buf(RowBytes(GgmlType::kQ8_K, 256));
-  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1,
-                     GgmlType::kQ8_0, GgmlType::kQ8_1, GgmlType::kQ4_K, GgmlType::kQ5_K,
-                     GgmlType::kQ6_K, GgmlType::kQ8_K}) {
+  for (GgmlType t :
+       {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0,
+        GgmlType::kQ8_1, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kQ8_K}) {
     EXPECT_TRUE(QuantizeRow(t, x.data(), buf.data(), 256).ok()) << GgmlTypeName(t);
   }
 }
@@ -303,8 +314,8 @@ namespace rwkv::engine {
 namespace {
 
 TEST(QuantRowTest, InlineRoundingMatchesRoundf) {
-  for (float v : {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, 2.5f, -2.5f, 0.49999997f, -0.49999997f,
-                  126.5f, -127.49999f, 127.0f, 1e-30f}) {
+  for (float v : {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, 2.5f, -2.5f, 0.49999997f, -0.49999997f, 126.5f,
+                  -127.49999f, 127.0f, 1e-30f}) {
     EXPECT_EQ(quant::RoundHalfAwayToInt(v), static_cast<int>(std::round(v))) << v;
   }
   // Every 61st float in [-256, 256].

@@ -41,13 +41,10 @@ TEST(TensorSelectionTest, KQuantsFallBackWhenRowsAreNotMultiplesOf256) {
             GgmlType::kQ5_1);
   EXPECT_EQ(ChooseTensorType("blk.0.channel_mix_value.weight", 2688, GgmlType::kQ6_K),
             GgmlType::kQ8_0);
-  EXPECT_EQ(ChooseTensorType("blk.0.time_mix_key.weight", 2560, GgmlType::kQ4_K),
-            GgmlType::kQ4_K);
+  EXPECT_EQ(ChooseTensorType("blk.0.time_mix_key.weight", 2560, GgmlType::kQ4_K), GgmlType::kQ4_K);
   // Neither the K-quant nor its fallback divides the row: F16.
-  EXPECT_EQ(ChooseTensorType("blk.0.time_mix_key.weight", 100, GgmlType::kQ4_K),
-            GgmlType::kF16);
-  EXPECT_EQ(ChooseTensorType("blk.0.time_mix_key.weight", 100, GgmlType::kQ8_0),
-            GgmlType::kF16);
+  EXPECT_EQ(ChooseTensorType("blk.0.time_mix_key.weight", 100, GgmlType::kQ4_K), GgmlType::kF16);
+  EXPECT_EQ(ChooseTensorType("blk.0.time_mix_key.weight", 100, GgmlType::kQ8_0), GgmlType::kF16);
 }
 
 TEST(TensorSelectionTest, OrdersByLayerNumberThenName) {
@@ -68,22 +65,15 @@ TEST(QuantizeTargetTest, AcceptsLlamaQuantizeNamesAndIds) {
     uint32_t ftype;
     GgmlType type;
   };
-  for (const Case& c : {Case{"Q8_0", "Q8_0", 7, GgmlType::kQ8_0},
-                        Case{"q5_1", "Q5_1", 9, GgmlType::kQ5_1},
-                        Case{"Q5_0", "Q5_0", 8, GgmlType::kQ5_0},
-                        Case{"Q4_0", "Q4_0", 2, GgmlType::kQ4_0},
-                        Case{"q4_1", "Q4_1", 3, GgmlType::kQ4_1},
-                        Case{"Q6_K", "Q6_K", 18, GgmlType::kQ6_K},
-                        Case{"q4_k", "Q4_K_M", 15, GgmlType::kQ4_K},
-                        Case{"Q4_K_S", "Q4_K_S", 14, GgmlType::kQ4_K},
-                        Case{"Q5_K", "Q5_K_M", 17, GgmlType::kQ5_K},
-                        Case{"Q5_K_S", "Q5_K_S", 16, GgmlType::kQ5_K},
-                        Case{"f16", "F16", 1, GgmlType::kF16},
-                        Case{"BF16", "BF16", 32, GgmlType::kBF16},
-                        Case{"F32", "F32", 0, GgmlType::kF32},
-                        Case{"7", "Q8_0", 7, GgmlType::kQ8_0},
-                        Case{"15", "Q4_K_M", 15, GgmlType::kQ4_K},
-                        Case{"0", "F32", 0, GgmlType::kF32}}) {
+  for (const Case& c :
+       {Case{"Q8_0", "Q8_0", 7, GgmlType::kQ8_0}, Case{"q5_1", "Q5_1", 9, GgmlType::kQ5_1},
+        Case{"Q5_0", "Q5_0", 8, GgmlType::kQ5_0}, Case{"Q4_0", "Q4_0", 2, GgmlType::kQ4_0},
+        Case{"q4_1", "Q4_1", 3, GgmlType::kQ4_1}, Case{"Q6_K", "Q6_K", 18, GgmlType::kQ6_K},
+        Case{"q4_k", "Q4_K_M", 15, GgmlType::kQ4_K}, Case{"Q4_K_S", "Q4_K_S", 14, GgmlType::kQ4_K},
+        Case{"Q5_K", "Q5_K_M", 17, GgmlType::kQ5_K}, Case{"Q5_K_S", "Q5_K_S", 16, GgmlType::kQ5_K},
+        Case{"f16", "F16", 1, GgmlType::kF16}, Case{"BF16", "BF16", 32, GgmlType::kBF16},
+        Case{"F32", "F32", 0, GgmlType::kF32}, Case{"7", "Q8_0", 7, GgmlType::kQ8_0},
+        Case{"15", "Q4_K_M", 15, GgmlType::kQ4_K}, Case{"0", "F32", 0, GgmlType::kF32}}) {
     absl::StatusOr<QuantizeTarget> t = ParseQuantizeTarget(c.in);
     ASSERT_TRUE(t.ok()) << c.in << ": " << t.status();
     EXPECT_EQ(t->name, c.name);

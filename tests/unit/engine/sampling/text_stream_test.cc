@@ -58,7 +58,9 @@ TEST(TextStreamerTest, PassesInvalidBytesThrough) {
   EXPECT_EQ(s.Push("\x80\x80").text, "\x80\x80");
   EXPECT_EQ(s.Push("\xC0").text, "\xC0");
   EXPECT_EQ(s.Push("\xE4").text, "");
-  EXPECT_EQ(s.Push("a").text, "\xE4" "a");  // an interrupted sequence is emitted as is
+  EXPECT_EQ(s.Push("a").text,
+            "\xE4"
+            "a");  // an interrupted sequence is emitted as is
   EXPECT_EQ(s.pending_bytes(), 0u);
 }
 

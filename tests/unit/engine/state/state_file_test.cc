@@ -41,9 +41,9 @@ TEST(StateFileTest, ReadsTutorialConverterFiles) {
     EXPECT_TRUE(f->logits.empty());
     EXPECT_EQ(f->pos, 0);
     EXPECT_FALSE(f->has_seq_id);
-    EXPECT_EQ(f->state.shape, (StateShape{static_cast<uint32_t>(layers),
-                                          static_cast<uint32_t>(embd),
-                                          static_cast<uint32_t>(head)}));
+    EXPECT_EQ(f->state.shape,
+              (StateShape{static_cast<uint32_t>(layers), static_cast<uint32_t>(embd),
+                          static_cast<uint32_t>(head)}));
     for (float v : f->state.shift) ASSERT_EQ(v, 0.0f);
     size_t nonzero = 0;
     for (float v : f->state.wkv) nonzero += v != 0.0f;
@@ -57,7 +57,8 @@ TEST(StateFileTest, ReadsLlamaCppSessionWithTokensAndLogits) {
   auto f = ReadStateFile(path);
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->layout, StateFileLayout::kWithOutputs);
-  EXPECT_THAT(f->tokens, ElementsAre(24281, 59, 30031, 460, 44905, 55038, 64, 261, 5585, 41693, 59));
+  EXPECT_THAT(f->tokens,
+              ElementsAre(24281, 59, 30031, 460, 44905, 55038, 64, 261, 5585, 41693, 59));
   EXPECT_THAT(f->output_ids, ElementsAre(10));
   EXPECT_EQ(f->logits.size(), 65536u);
   EXPECT_EQ(f->n_vocab(), 65536u);
@@ -108,8 +109,9 @@ TEST(StateFileTest, RoundTripsBothLayoutsThroughDisk) {
   const StateShape shape{2, 8, 4};
   for (StateFileLayout layout : {StateFileLayout::kWithOutputs, StateFileLayout::kMemoryOnly}) {
     for (bool session : {false, true}) {
-      StateFile f = session ? SessionStateFile({5, 6, 7}, {0.5f, -1.5f, 2.0f}, 2, PatternState(shape))
-                            : InitialStateFile(PatternState(shape));
+      StateFile f = session
+                        ? SessionStateFile({5, 6, 7}, {0.5f, -1.5f, 2.0f}, 2, PatternState(shape))
+                        : InitialStateFile(PatternState(shape));
       const std::string path = dir + "/s.bin";
       ASSERT_TRUE(WriteStateFile(path, f, layout).ok());
       auto g = ReadStateFile(path);
@@ -128,13 +130,14 @@ TEST(StateFileTest, RoundTripsBothLayoutsThroughDisk) {
     }
   }
   std::vector<std::string> left;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) left.push_back(e.path().filename());
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    left.push_back(e.path().filename());
   EXPECT_THAT(left, ElementsAre("s.bin"));
 }
 
 TEST(StateFileTest, TutorialLayoutHasTheDocumentedSize) {
-  auto bytes = EncodeStateFile(InitialStateFile(PatternState({3, 128, 64})),
-                               StateFileLayout::kWithOutputs);
+  auto bytes =
+      EncodeStateFile(InitialStateFile(PatternState({3, 128, 64})), StateFileLayout::kWithOutputs);
   ASSERT_TRUE(bytes.ok());
   EXPECT_EQ(bytes->size(), 61u + 3 * (12 + 8 * 128) + 3 * (12 + 4 * 128 * 64));
   EXPECT_EQ(bytes->size(), 101509u);
@@ -227,7 +230,8 @@ TEST(StateFileTest, FailedWriteLeavesNoFile) {
   const std::string path = dir + "/out.bin";
   EXPECT_FALSE(WriteStateFile(path, f).ok());
   EXPECT_TRUE(std::filesystem::is_empty(dir));
-  EXPECT_FALSE(WriteStateFile(dir + "/missing/out.bin", InitialStateFile(PatternState({1, 4, 2}))).ok());
+  EXPECT_FALSE(
+      WriteStateFile(dir + "/missing/out.bin", InitialStateFile(PatternState({1, 4, 2}))).ok());
 }
 
 TEST(StateFileTest, ReadReportsMissingFile) {

@@ -64,7 +64,7 @@ TEST(TokenizerTest, SkipsBytesThatStartNoToken) {
   auto tok = Make({"ab", ""});
   EXPECT_FALSE(tok->covers_all_bytes());
   EXPECT_THAT(tok->Encode("xab"), ElementsAre(0));
-  EXPECT_THAT(tok->Encode("a"), IsEmpty());   // "a" is only a prefix of a token
+  EXPECT_THAT(tok->Encode("a"), IsEmpty());  // "a" is only a prefix of a token
   EXPECT_THAT(tok->Encode("aab"), ElementsAre(0));
 }
 
@@ -102,7 +102,8 @@ TEST(TokenizerTest, MatchesBruteForceOnRandomVocabularies) {
     for (int s = 0; s < 20; ++s) {
       std::string text;
       const size_t len = rng() % 64;
-      for (size_t k = 0; k < len; ++k) text.push_back(static_cast<char>("abcd\xff\x00z"[rng() % 7]));
+      for (size_t k = 0; k < len; ++k)
+        text.push_back(static_cast<char>("abcd\xff\x00z"[rng() % 7]));
       ASSERT_EQ(tok->Encode(text), BruteForceEncode(vocab, text)) << round << " " << s;
       absl::StatusOr<std::string> back = tok->Decode(tok->Encode(text));
       ASSERT_TRUE(back.ok());

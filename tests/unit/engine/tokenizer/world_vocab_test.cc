@@ -29,7 +29,7 @@ TEST(PythonLiteralTest, DecodesStrEscapesToUtf8) {
   EXPECT_EQ(Literal(R"('\u00e9\U0001F600')"), "\xC3\xA9\xF0\x9F\x98\x80");
   EXPECT_EQ(Literal(R"('\101\0\777')"), std::string("A\0\xC7\xBF", 4));
   EXPECT_EQ(Literal("'\xE6\x98\xA5'"), "\xE6\x98\xA5");  // raw UTF-8 in the source
-  EXPECT_EQ(Literal(R"('\q')"), "\\q");                   // unknown escapes keep the backslash
+  EXPECT_EQ(Literal(R"('\q')"), "\\q");                  // unknown escapes keep the backslash
   EXPECT_EQ(Literal("''"), "");
 }
 
@@ -47,10 +47,10 @@ TEST(PythonLiteralTest, KeepsBackslashesInRawLiterals) {
 }
 
 TEST(PythonLiteralTest, RejectsMalformedLiterals) {
-  for (const char* bad : {"abc", "'abc", "'abc'x", "'a'b'", R"('\x4')", R"('\u12')",
-                          R"('\ud800')", R"('\U00110000')", R"(b'\400')", "b'\xC3\xA9'",
-                          "'\xC3'", "'\xED\xA0\x80'", "f'x'", "ub'x'", "'''x'''",
-                          R"('\N{DASH}')", R"(r'\')", "'a\nb'", ""}) {
+  for (const char* bad :
+       {"abc", "'abc", "'abc'x", "'a'b'", R"('\x4')", R"('\u12')", R"('\ud800')", R"('\U00110000')",
+        R"(b'\400')", "b'\xC3\xA9'", "'\xC3'", "'\xED\xA0\x80'", "f'x'", "ub'x'", "'''x'''",
+        R"('\N{DASH}')", R"(r'\')", "'a\nb'", ""}) {
     EXPECT_FALSE(ParsePythonLiteral(bad).ok()) << bad;
   }
 }

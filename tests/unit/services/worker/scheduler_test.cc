@@ -153,8 +153,10 @@ TEST_F(SchedulerTest, ConcurrentRequestsShareSteps) {
   std::vector<std::shared_ptr<TestSink>> sinks;
   for (int i = 0; i < 8; ++i) {
     sinks.push_back(std::make_shared<TestSink>());
-    ASSERT_TRUE(scheduler->Submit(Request(std::string(1, static_cast<char>('A' + i)), 20),
-                                  sinks.back(), nullptr).ok());
+    ASSERT_TRUE(
+        scheduler
+            ->Submit(Request(std::string(1, static_cast<char>('A' + i)), 20), sinks.back(), nullptr)
+            .ok());
   }
   for (int i = 0; i < 8; ++i) {
     ASSERT_TRUE(sinks[i]->WaitDone());
@@ -168,8 +170,8 @@ TEST_F(SchedulerTest, ConcurrentRequestsShareSteps) {
 }
 
 TEST_F(SchedulerTest, LongPromptIsChunkedWithoutStallingDecoding) {
-  auto scheduler = Make({.max_sequences = 2, .max_prompt_tokens_per_sequence = 16,
-                         .max_prompt_tokens_per_step = 32});
+  auto scheduler = Make(
+      {.max_sequences = 2, .max_prompt_tokens_per_sequence = 16, .max_prompt_tokens_per_step = 32});
   evaluator_.step_delay_ = absl::Milliseconds(1);
   auto short_sink = std::make_shared<TestSink>();
   ASSERT_TRUE(scheduler->Submit(Request("a", 40), short_sink, nullptr).ok());
