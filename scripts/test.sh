@@ -8,4 +8,8 @@ bash scripts/install-deps.sh
 export RWKV_REFERENCE_DIR="${RWKV_REFERENCE_DIR:-$(cd .. && pwd)/shared/reference}"
 bash scripts/build.sh -DRWKV_BUILD_TESTS=ON
 bash scripts/fuzz-smoke.sh
-ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600 | tee build/ctest.log
+total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' build/ctest.log | tail -n 1)
+failed=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' build/ctest.log | tail -n 1)
+skipped=$(grep -c '(Skipped)$' build/ctest.log || true)
+echo "tests: $((total - failed - skipped)) passed, ${failed} failed, ${skipped} skipped"
