@@ -9,22 +9,8 @@
 namespace rwkv::engine::cpu {
 
 bool IsSupportedWeightType(GgmlType type) {
-  switch (type) {
-    case GgmlType::kF32:
-    case GgmlType::kF16:
-    case GgmlType::kBF16:
-    case GgmlType::kQ4_0:
-    case GgmlType::kQ4_1:
-    case GgmlType::kQ5_0:
-    case GgmlType::kQ5_1:
-    case GgmlType::kQ8_0:
-    case GgmlType::kQ4_K:
-    case GgmlType::kQ5_K:
-    case GgmlType::kQ6_K:
-      return true;
-    default:
-      return false;
-  }
+  // Every type the reference decoder reads, except the activation-only formats.
+  return engine::IsSupportedType(type) && type != GgmlType::kQ8_1 && type != GgmlType::kQ8_K;
 }
 
 void DequantizeRow(GgmlType type, const uint8_t* row, float* out, int64_t k) {
