@@ -134,38 +134,41 @@ template <class U>
 inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* out) {
   const int64_t nb = k / 32;
   __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
-  typename U::Ctx ctx;
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
-    alignas(32) float scales[8], mins[8];
-    __m256i p[8];
     const uint8_t* sb = row + (b / U::kBlocks) * U::kBytes;
     PrefetchAhead(sb, 8 * 32 * U::kBytes / (32 * U::kBlocks));
-    if constexpr (U::kBlocks == 8) U::Super(sb, ctx);
-    for (int j = 0; j < 8; ++j) {
+    __m256 scales, mins;
+    U::Scales8(sb, &scales, &mins);
+    // Block j's eight int32 partial sums; reduced pairwise as soon as they exist so that
+    // at most a few block vectors are live (sixteen ymm registers hold the unpack constants
+    // too: keeping all eight blocks live spilled and re-materialised them every block).
+    const auto block = [&](int j) __attribute__((always_inline)) {
       __m256i lo, hi;
-      float min = 0.0f;
       if constexpr (U::kBlocks == 8) {
-        U::Block(sb, ctx, j, &lo, &hi, &scales[j], &min);
+        U::Quants(sb, j, &lo, &hi);
       } else {
-        U::Block(sb + j * U::kBytes, ctx, 0, &lo, &hi, &scales[j], &min);
+        U::Quants(sb + j * U::kBytes, 0, &lo, &hi);
       }
-      mins[j] = min;
       const __m256i* xq = reinterpret_cast<const __m256i*>(x.q + (b + j) * 32);
-      p[j] = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(xq)),
+      return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(xq)),
                               _mm256_madd_epi16(hi, _mm256_loadu_si256(xq + 1)));
-    }
-    const __m256i q0 =
-        _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    const __m256i q1 =
-        _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    };
+    const __m256i p0 = block(0);
+    const __m256i h01 = _mm256_hadd_epi32(p0, block(1));
+    const __m256i p2 = block(2);
+    const __m256i h23 = _mm256_hadd_epi32(p2, block(3));
+    const __m256i q0 = _mm256_hadd_epi32(h01, h23);
+    const __m256i p4 = block(4);
+    const __m256i h45 = _mm256_hadd_epi32(p4, block(5));
+    const __m256i p6 = block(6);
+    const __m256i h67 = _mm256_hadd_epi32(p6, block(7));
+    const __m256i q1 = _mm256_hadd_epi32(h45, h67);
     const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20),
                                           _mm256_permute2x128_si256(q0, q1, 0x31));
-    const __m256 scale = _mm256_mul_ps(_mm256_load_ps(scales), _mm256_loadu_ps(x.d + b));
+    const __m256 scale = _mm256_mul_ps(scales, _mm256_loadu_ps(x.d + b));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
-    if constexpr (U::kHasMin) {
-      acc_min = _mm256_fmadd_ps(_mm256_load_ps(mins), _mm256_loadu_ps(x.s + b), acc_min);
-    }
+    if constexpr (U::kHasMin) acc_min = _mm256_fmadd_ps(mins, _mm256_loadu_ps(x.s + b), acc_min);
   }
   float tail = 0.0f;
   if (b < nb) {  // fewer than eight legacy blocks left

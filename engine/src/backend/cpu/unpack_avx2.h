@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/simd_avx2.h"
@@ -17,18 +18,64 @@ namespace rwkv::engine::cpu::avx2 {
 // ---- block-quantized weights ----------------------------------------------------------
 //
 // An unpacker turns 32-element block j of a super-block into 32 int16 weights q (two
-// vectors, elements 0-15 and 16-31) with weight = scale·q + min.
+// vectors, elements 0-15 and 16-31) with weight = scale·q + min:
+//   Quants(sb, j, lo, hi)      the 32 q of block j;
+//   Scales8(p, scale, min)     the eight blocks' scales and mins as vectors, for the eight
+//                              legacy blocks starting at p or the K-quant super-block p;
+//   Block(sb, ctx, j, ...)     Quants plus block j's scale and min as floats (ctx from
+//                              Super), for kernels that use one block at a time.
+// Scales8 builds its vectors in registers: eight scalar stores read back as one vector
+// cannot be store-forwarded and stall every group of blocks.
 
-struct UnpackQ8_0 {
+inline int Load16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// Eight f16 values kStride bytes apart, starting at p, as f32.
+template <int kStride, size_t... I>
+inline __m256 F16Strided8(const uint8_t* p, std::index_sequence<I...>) {
+  __m128i h = _mm_setzero_si128();
+  ((h = _mm_insert_epi16(h, Load16(p + I * kStride), I)), ...);
+  return _mm256_cvtph_ps(h);
+}
+template <int kStride>
+inline __m256 F16Strided8(const uint8_t* p) {
+  return F16Strided8<kStride>(p, std::make_index_sequence<8>());
+}
+
+// Legacy blocks: scale d at offset 0, the min (when stored) at offset 2, or a fixed offset
+// folded into min = offset·d.
+template <int kBytes, bool kStoredMin, int kOffset>
+struct LegacyScales {
+  static void Scales8(const uint8_t* p, __m256* scale, __m256* min) {
+    *scale = F16Strided8<kBytes>(p);
+    if constexpr (kStoredMin) {
+      *min = F16Strided8<kBytes>(p + 2);
+    } else {
+      *min = _mm256_mul_ps(*scale, _mm256_set1_ps(static_cast<float>(kOffset)));
+    }
+  }
+  static void Scalar(const uint8_t* b, float* scale, float* min) {
+    *scale = F16At(b);
+    *min = kStoredMin ? F16At(b + 2) : static_cast<float>(kOffset) * *scale;
+  }
+};
+
+struct UnpackQ8_0 : LegacyScales<34, false, 0> {
   static constexpr int kBlocks = 1, kBytes = 34;
   static constexpr bool kHasMin = false;
   struct Ctx {};
   static void Super(const uint8_t*, Ctx&) {}
-  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
-                    float*) {
-    *scale = F16At(b);
+  static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
     *lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
     *hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 18)));
+  }
+  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
+                    float* min) {
+    Quants(b, j, lo, hi);
+    Scalar(b, scale, min);
   }
 };
 
@@ -40,12 +87,22 @@ inline __m256i Nibbles32(const uint8_t* qs) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-// Byte i is 16 when bit i of `bits` is set, else 0.
+// Byte i is 16 when bit i of `bits` is set, else 0. The constants are read from memory:
+// built in registers, the compiler rematerialised them (three shuffle-port operations)
+// for every block.
+alignas(32) inline constexpr uint64_t kByteOfBitShuffle[4] = {
+    0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303};
+alignas(32) inline constexpr uint64_t kBitOfByteMask[4] = {
+    0x8040201008040201, 0x8040201008040201, 0x8040201008040201, 0x8040201008040201};
+
+inline __m256i LoadConst(const uint64_t* c) {
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
+}
+
 inline __m256i HighBits32(uint32_t bits) {
-  const __m256i shuffle = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
-                                             0x0202020202020202, 0x0303030303030303);
-  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuffle);
-  const __m256i mask = _mm256_set1_epi64x(0x8040201008040201);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
+                                            LoadConst(kByteOfBitShuffle));
+  const __m256i mask = LoadConst(kBitOfByteMask);
   return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, mask), mask),
                           _mm256_set1_epi8(16));
 }
@@ -68,60 +125,69 @@ inline void Nibbles16x2(const uint8_t* qs, __m256i* lo, __m256i* hi) {
   *hi = _mm256_srli_epi16(w, 4);
 }
 
-struct UnpackQ4_0 {
+// Q4_0's -8 and Q5_0's -16 are returned as min = offset·scale rather than subtracted from
+// every element: the products then take the activation block's sum once.
+struct UnpackQ4_0 : LegacyScales<18, false, -8> {
   static constexpr int kBlocks = 1, kBytes = 18;
-  static constexpr bool kHasMin = false;
+  static constexpr bool kHasMin = true;
   struct Ctx {};
   static void Super(const uint8_t*, Ctx&) {}
-  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
-                    float*) {
-    *scale = F16At(b);
+  static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
     Nibbles16x2(b + 2, lo, hi);
-    *lo = _mm256_sub_epi16(*lo, _mm256_set1_epi16(8));
-    *hi = _mm256_sub_epi16(*hi, _mm256_set1_epi16(8));
+  }
+  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
+                    float* min) {
+    Quants(b, j, lo, hi);
+    Scalar(b, scale, min);
   }
 };
 
-struct UnpackQ4_1 {
+struct UnpackQ4_1 : LegacyScales<20, true, 0> {
   static constexpr int kBlocks = 1, kBytes = 20;
   static constexpr bool kHasMin = true;
   struct Ctx {};
   static void Super(const uint8_t*, Ctx&) {}
-  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
-                    float* min) {
-    *scale = F16At(b);
-    *min = F16At(b + 2);
+  static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
     Nibbles16x2(b + 4, lo, hi);
   }
-};
-
-struct UnpackQ5_0 {
-  static constexpr int kBlocks = 1, kBytes = 22;
-  static constexpr bool kHasMin = false;
-  struct Ctx {};
-  static void Super(const uint8_t*, Ctx&) {}
-  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
-                    float*) {
-    *scale = F16At(b);
-    uint32_t qh;
-    std::memcpy(&qh, b + 2, 4);
-    const __m256i q = _mm256_or_si256(Nibbles32(b + 6), HighBits32(qh));
-    Split32(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), lo, hi, true);
+  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
+                    float* min) {
+    Quants(b, j, lo, hi);
+    Scalar(b, scale, min);
   }
 };
 
-struct UnpackQ5_1 {
+struct UnpackQ5_0 : LegacyScales<22, false, -16> {
+  static constexpr int kBlocks = 1, kBytes = 22;
+  static constexpr bool kHasMin = true;
+  struct Ctx {};
+  static void Super(const uint8_t*, Ctx&) {}
+  static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
+    uint32_t qh;
+    std::memcpy(&qh, b + 2, 4);
+    Split32(_mm256_or_si256(Nibbles32(b + 6), HighBits32(qh)), lo, hi, false);
+  }
+  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
+                    float* min) {
+    Quants(b, j, lo, hi);
+    Scalar(b, scale, min);
+  }
+};
+
+struct UnpackQ5_1 : LegacyScales<24, true, 0> {
   static constexpr int kBlocks = 1, kBytes = 24;
   static constexpr bool kHasMin = true;
   struct Ctx {};
   static void Super(const uint8_t*, Ctx&) {}
-  static void Block(const uint8_t* b, const Ctx&, int, __m256i* lo, __m256i* hi, float* scale,
-                    float* min) {
-    *scale = F16At(b);
-    *min = F16At(b + 2);
+  static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
     uint32_t qh;
     std::memcpy(&qh, b + 4, 4);
     Split32(_mm256_or_si256(Nibbles32(b + 8), HighBits32(qh)), lo, hi, false);
+  }
+  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
+                    float* min) {
+    Quants(b, j, lo, hi);
+    Scalar(b, scale, min);
   }
 };
 
@@ -130,15 +196,40 @@ struct KScales {
   float min[8];
 };
 
+// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (12 packed bytes after d and
+// dmin): bytes 0-3 hold scales 0-3 (low 6 bits) and the top bits of scales 4-7, bytes 4-7
+// the same for the mins, bytes 8-11 the low nibbles of scales 4-7 and mins 4-7.
+inline void K4ScaleBytes(const uint8_t* sb, uint64_t* scales, uint64_t* mins) {
+  uint32_t u[3];
+  std::memcpy(u, sb + 4, 12);
+  const uint64_t sc_lo = u[0] & 0x3F3F3F3Fu;
+  const uint64_t sc_hi = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  const uint64_t mn_lo = u[1] & 0x3F3F3F3Fu;
+  const uint64_t mn_hi = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  *scales = sc_lo | (sc_hi << 32);
+  *mins = mn_lo | (mn_hi << 32);
+}
+
+inline __m256 BytesToF32x8(uint64_t bytes) {
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes))));
+}
+
+inline void K4Scales8(const uint8_t* sb, __m256* scale, __m256* min) {
+  uint64_t sc, mn;
+  K4ScaleBytes(sb, &sc, &mn);
+  *scale = _mm256_mul_ps(BytesToF32x8(sc), _mm256_set1_ps(F16At(sb)));
+  *min = _mm256_mul_ps(BytesToF32x8(mn), _mm256_set1_ps(-F16At(sb + 2)));
+}
+
 inline void DecodeK4(const uint8_t* sb, KScales& ctx) {
   const float d = F16At(sb);
   const float dmin = F16At(sb + 2);
-  const uint8_t* q = sb + 4;
-  for (int j = 0; j < 4; ++j) {
-    ctx.scale[j] = d * static_cast<float>(q[j] & 63);
-    ctx.min[j] = -dmin * static_cast<float>(q[j + 4] & 63);
-    ctx.scale[j + 4] = d * static_cast<float>((q[j + 8] & 0x0F) | ((q[j] >> 6) << 4));
-    ctx.min[j + 4] = -dmin * static_cast<float>((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
+  uint64_t sc, mn;
+  K4ScaleBytes(sb, &sc, &mn);
+  for (int j = 0; j < 8; ++j) {
+    ctx.scale[j] = d * static_cast<float>((sc >> (8 * j)) & 0xFF);
+    ctx.min[j] = -dmin * static_cast<float>((mn >> (8 * j)) & 0xFF);
   }
 }
 
@@ -153,11 +244,15 @@ struct UnpackQ4_K {
   static constexpr bool kHasMin = true;
   using Ctx = KScales;
   static void Super(const uint8_t* sb, Ctx& ctx) { DecodeK4(sb, ctx); }
+  static void Scales8(const uint8_t* sb, __m256* scale, __m256* min) { K4Scales8(sb, scale, min); }
+  static void Quants(const uint8_t* sb, int j, __m256i* lo, __m256i* hi) {
+    Split32(NibblesK(sb + 16, j), lo, hi, false);
+  }
   static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
                     float* scale, float* min) {
+    Quants(sb, j, lo, hi);
     *scale = ctx.scale[j];
     *min = ctx.min[j];
-    Split32(NibblesK(sb + 16, j), lo, hi, false);
   }
 };
 
@@ -166,18 +261,24 @@ struct UnpackQ5_K {
   static constexpr bool kHasMin = true;
   using Ctx = KScales;
   static void Super(const uint8_t* sb, Ctx& ctx) { DecodeK4(sb, ctx); }
-  static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
-                    float* scale, float* min) {
-    *scale = ctx.scale[j];
-    *min = ctx.min[j];
+  static void Scales8(const uint8_t* sb, __m256* scale, __m256* min) { K4Scales8(sb, scale, min); }
+  static void Quants(const uint8_t* sb, int j, __m256i* lo, __m256i* hi) {
     const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
     const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << j));
     const __m256i high =
         _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16));
     Split32(_mm256_or_si256(NibblesK(sb + 48, j), high), lo, hi, false);
   }
+  static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
+                    float* scale, float* min) {
+    Quants(sb, j, lo, hi);
+    *scale = ctx.scale[j];
+    *min = ctx.min[j];
+  }
 };
 
+// Q6_K's sixteen int8 sub-scales (one per 16 elements) are multiplied into the int16
+// weights, which stay within ±32·128; the block scale is the super-block's d.
 struct UnpackQ6_K {
   static constexpr int kBlocks = 8, kBytes = 210;
   static constexpr bool kHasMin = false;
@@ -185,8 +286,11 @@ struct UnpackQ6_K {
     float d;
   };
   static void Super(const uint8_t* sb, Ctx& ctx) { ctx.d = F16At(sb + 208); }
-  static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
-                    float* scale, float*) {
+  static void Scales8(const uint8_t* sb, __m256* scale, __m256* min) {
+    *scale = _mm256_set1_ps(F16At(sb + 208));
+    *min = _mm256_setzero_ps();
+  }
+  static void Quants(const uint8_t* sb, int j, __m256i* lo, __m256i* hi) {
     const int h = j / 4, c = j % 4;
     const __m256i ql =
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 64 * h + 32 * (c & 1)));
@@ -202,6 +306,10 @@ struct UnpackQ6_K {
     const int8_t* sc = reinterpret_cast<const int8_t*>(sb + 192);
     *lo = _mm256_mullo_epi16(*lo, _mm256_set1_epi16(sc[2 * j]));
     *hi = _mm256_mullo_epi16(*hi, _mm256_set1_epi16(sc[2 * j + 1]));
+  }
+  static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
+                    float* scale, float*) {
+    Quants(sb, j, lo, hi);
     *scale = ctx.d;
   }
 };
