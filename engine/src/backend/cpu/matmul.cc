@@ -22,7 +22,7 @@ int64_t Grain(const ThreadPool& pool, int64_t n_blocks) {
 // (a 48 KB f32 panel that stays in L2) and multiplies them by every column; each column
 // tile's kGemmChunk activations (8 KB) stay in L1 across the panel's row tiles.
 constexpr int64_t kGemmRowBlock = 8 * kGemmRows;
-constexpr int64_t kGemmChunk = 512;  // a multiple of every block size (256 for K-quants)
+constexpr int64_t kGemmChunk = 1024;  // a multiple of every block size (256 for K-quants)
 
 void Gemm(ThreadPool& pool, const KernelTable& kernels, const backend::WeightView& w,
           const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride,

@@ -79,34 +79,6 @@ struct UnpackQ8_0 : LegacyScales<34, false, 0> {
   }
 };
 
-// The 32 4-bit values of a legacy block as bytes: element j (< 16) is the low nibble of
-// qs[j], element j + 16 its high nibble.
-inline __m256i Nibbles32(const uint8_t* qs) {
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-
-// Byte i is 16 when bit i of `bits` is set, else 0. The constants are read from memory:
-// built in registers, the compiler rematerialised them (three shuffle-port operations)
-// for every block.
-alignas(32) inline constexpr uint64_t kByteOfBitShuffle[4] = {
-    0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303};
-alignas(32) inline constexpr uint64_t kBitOfByteMask[4] = {
-    0x8040201008040201, 0x8040201008040201, 0x8040201008040201, 0x8040201008040201};
-
-inline __m256i LoadConst(const uint64_t* c) {
-  return _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
-}
-
-inline __m256i HighBits32(uint32_t bits) {
-  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
-                                            LoadConst(kByteOfBitShuffle));
-  const __m256i mask = LoadConst(kBitOfByteMask);
-  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, mask), mask),
-                          _mm256_set1_epi8(16));
-}
-
 inline void Split32(__m256i bytes, __m256i* lo, __m256i* hi, bool is_signed) {
   if (is_signed) {
     *lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(bytes));
@@ -123,6 +95,29 @@ inline void Nibbles16x2(const uint8_t* qs, __m256i* lo, __m256i* hi) {
   const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
   *lo = _mm256_and_si256(w, _mm256_set1_epi16(0x0F));
   *hi = _mm256_srli_epi16(w, 4);
+}
+
+// The fifth bits of a legacy 5-bit block, for the Nibbles16x2 layout: lane j of *lo gets 16
+// when bit j of qh is set, lane j of *hi when bit j + 16 is. Done in 16-bit lanes on
+// broadcasts of qh's two halves, which needs no byte shuffles or widening.
+alignas(32) inline constexpr uint16_t kBitOfLane[16] = {
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
+
+inline void FifthBits16x2(const uint8_t* qh, __m256i* lo, __m256i* hi) {
+  const __m256i bits = _mm256_load_si256(reinterpret_cast<const __m256i*>(kBitOfLane));
+  const __m256i sixteen = _mm256_set1_epi16(16);
+  const __m256i l = _mm256_set1_epi16(static_cast<int16_t>(Load16(qh)));
+  const __m256i h = _mm256_set1_epi16(static_cast<int16_t>(Load16(qh + 2)));
+  *lo = _mm256_and_si256(_mm256_cmpeq_epi16(_mm256_and_si256(l, bits), bits), sixteen);
+  *hi = _mm256_and_si256(_mm256_cmpeq_epi16(_mm256_and_si256(h, bits), bits), sixteen);
+}
+
+inline void FiveBit16x2(const uint8_t* qh, const uint8_t* qs, __m256i* lo, __m256i* hi) {
+  __m256i nl, nh, bl, bh;
+  Nibbles16x2(qs, &nl, &nh);
+  FifthBits16x2(qh, &bl, &bh);
+  *lo = _mm256_or_si256(nl, bl);
+  *hi = _mm256_or_si256(nh, bh);
 }
 
 // Q4_0's -8 and Q5_0's -16 are returned as min = offset·scale rather than subtracted from
@@ -163,9 +158,7 @@ struct UnpackQ5_0 : LegacyScales<22, false, -16> {
   struct Ctx {};
   static void Super(const uint8_t*, Ctx&) {}
   static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
-    uint32_t qh;
-    std::memcpy(&qh, b + 2, 4);
-    Split32(_mm256_or_si256(Nibbles32(b + 6), HighBits32(qh)), lo, hi, false);
+    FiveBit16x2(b + 2, b + 6, lo, hi);
   }
   static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
                     float* min) {
@@ -180,9 +173,7 @@ struct UnpackQ5_1 : LegacyScales<24, true, 0> {
   struct Ctx {};
   static void Super(const uint8_t*, Ctx&) {}
   static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
-    uint32_t qh;
-    std::memcpy(&qh, b + 4, 4);
-    Split32(_mm256_or_si256(Nibbles32(b + 8), HighBits32(qh)), lo, hi, false);
+    FiveBit16x2(b + 4, b + 8, lo, hi);
   }
   static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
                     float* min) {
