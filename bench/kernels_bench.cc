@@ -47,7 +47,7 @@ void RunProduct(benchmark::State& state, GgmlType type, int64_t rows, int64_t k,
   KernelTable no_gemm;
   if (table != nullptr && !allow_gemm) {
     no_gemm = *table;
-    no_gemm.gemm_tile = nullptr;
+    no_gemm.gemm_panel = nullptr;
     table = &no_gemm;
   }
   if (table == nullptr || !CpuSupports(isa)) {
@@ -97,14 +97,14 @@ BENCHMARK(BM_MatVecCache)
 void BM_Gemm(benchmark::State& state) {
   RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1, Isa::kAvx2);
 }
-BENCHMARK(BM_Gemm)->ArgsProduct({{0, 2, 3, 5, 7}, {4, 16, 128}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Gemm)->ArgsProduct({{0, 2, 3, 5, 7}, {4, 16, 32, 64, 128}})->Unit(benchmark::kMillisecond);
 
 // The same products on the row-by-row dot kernels (no GEMM), for the crossover.
 void BM_DotCols(benchmark::State& state) {
   RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1, Isa::kAvx2, false);
 }
 BENCHMARK(BM_DotCols)
-    ->ArgsProduct({{0, 2, 3, 5, 7}, {1, 4, 16, 128}})
+    ->ArgsProduct({{0, 2, 3, 5, 7}, {1, 4, 16, 32, 64, 128}})
     ->Unit(benchmark::kMillisecond);
 
 void BM_Wkv6(benchmark::State& state) {

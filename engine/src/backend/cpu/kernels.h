@@ -53,14 +53,19 @@ struct TypeKernels {
   int gemm_min_cols = 0;             // use the GEMM from this many columns on (0: never)
 };
 
-// Matrix products over many columns run as a GEMM: weight rows are dequantized to f32 in
-// chunks of the reduced dimension and multiplied exactly (f32 FMA) by the f32 activations,
-// kGemmRows weight rows × kGemmCols columns per tile.
-inline constexpr int kGemmRows = 3;
-inline constexpr int kGemmCols = 4;
-// out[r·n_cols + c] = Σ_{i<k} w[r·w_stride + i]·x_c[i] for r < n_rows, c < n_cols.
-using GemmTileFn = void (*)(const float* w, int64_t w_stride, int n_rows, const float* const* x,
-                            int n_cols, int64_t k, float* out);
+// Matrix products over many columns run as a GEMM: a task dequantizes kGemmPanelRows weight
+// rows to f32, a chunk of the reduced dimension at a time, packs them k-major into a panel
+// ([k][16]: two vectors per k) and multiplies the panel exactly (f32 FMA) by broadcast
+// activations, kGemmPanelCols columns at a time, accumulating in registers: no horizontal
+// sums, and every loaded weight vector feeds kGemmPanelCols FMAs.
+inline constexpr int kGemmPanelRows = 16;
+inline constexpr int kGemmPanelCols = 6;
+// Packs n_rows (<= kGemmPanelRows) row-major rows of kc floats into panel[kc][16]; rows
+// n_rows..15 of the panel are zero.
+using PackPanelFn = void (*)(const float* rows, int64_t kc, int n_rows, float* panel);
+// acc[c·16 + r] += Σ_{i<kc} panel[i·16 + r]·x[c][i] for c < n_cols (1..kGemmPanelCols).
+using GemmPanelFn = void (*)(const float* panel, int64_t kc, const float* const* x, int n_cols,
+                             float* acc);
 
 // WKV6 over T tokens of one sequence (rwkv6-spec.md §5.3 step 8): r, k, v, w and y are
 // T rows `stride` floats apart, H·S columns; u is [H][S]; state is [H][S key][S value] and
@@ -75,7 +80,9 @@ struct KernelTable {
   // Quantizes k floats (k % 32 == 0) to Q16 blocks.
   void (*quantize_q16)(const float* x, int64_t k, int16_t* q, float* d, float* s) = nullptr;
   Wkv6Fn wkv6 = nullptr;
-  GemmTileFn gemm_tile = nullptr;  // null: every product runs on the dot kernels
+  // Null on tables without a GEMM: every product then runs on the dot kernels.
+  PackPanelFn pack_panel = nullptr;
+  GemmPanelFn gemm_panel = nullptr;
 
   const TypeKernels& For(GgmlType type) const { return types[static_cast<uint32_t>(type)]; }
 };

@@ -18,11 +18,10 @@ int64_t Grain(const ThreadPool& pool, int64_t n_blocks) {
   return std::max<int64_t>(1, n_blocks / (8 * static_cast<int64_t>(pool.size())));
 }
 
-// GEMM blocking: a task dequantizes kGemmRowBlock weight rows kGemmChunk elements at a time
-// (a 48 KB f32 panel that stays in L2) and multiplies them by every column; each column
-// tile's kGemmChunk activations (8 KB) stay in L1 across the panel's row tiles.
-constexpr int64_t kGemmRowBlock = 8 * kGemmRows;
-constexpr int64_t kGemmChunk = 1024;  // a multiple of every block size (256 for K-quants)
+// GEMM blocking: a task owns kGemmPanelRows weight rows; it dequantizes them kGemmChunk
+// elements at a time and packs them into a 16 KB panel that stays in L1 while every column
+// tile passes over it; the 16 rows' sums for all columns accumulate in `acc` (n × 64 bytes).
+constexpr int64_t kGemmChunk = 256;  // a multiple of every block size (256 for K-quants)
 
 void Gemm(ThreadPool& pool, const KernelTable& kernels, const backend::WeightView& w,
           const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride,
@@ -30,39 +29,37 @@ void Gemm(ThreadPool& pool, const KernelTable& kernels, const backend::WeightVie
   const TypeKernels& tk = kernels.For(w.type);
   const int64_t k = w.cols;
   const auto* base = static_cast<const uint8_t*>(w.data);
-  const int64_t n_blocks = (w.rows + kGemmRowBlock - 1) / kGemmRowBlock;
+  constexpr int64_t kR = kGemmPanelRows;
+  const int64_t n_blocks = (w.rows + kR - 1) / kR;
   pool.ParallelFor(n_blocks, Grain(pool, n_blocks), [&](int64_t bb, int64_t be) {
-    thread_local std::vector<float> panel, acc;
-    panel.resize(static_cast<size_t>(kGemmRowBlock * std::min(k, kGemmChunk)));
-    acc.resize(static_cast<size_t>(kGemmRowBlock * n));
+    thread_local std::vector<float> rows, panel, acc;
+    const int64_t kc_max = std::min(k, kGemmChunk);
+    rows.resize(static_cast<size_t>(kR * kc_max));
+    panel.resize(static_cast<size_t>(kR * kc_max));
+    acc.resize(static_cast<size_t>(kR * n));
     for (int64_t blk = bb; blk < be; ++blk) {
-      const int64_t r0 = blk * kGemmRowBlock;
-      const int64_t nr = std::min(w.rows - r0, kGemmRowBlock);
-      std::fill(acc.begin(), acc.begin() + nr * n, 0.0f);
+      const int64_t r0 = blk * kR;
+      const int nr = static_cast<int>(std::min(w.rows - r0, kR));
+      std::fill(acc.begin(), acc.begin() + kR * n, 0.0f);
       for (int64_t k0 = 0; k0 < k; k0 += kGemmChunk) {
         const int64_t kc = std::min(kGemmChunk, k - k0);
-        for (int64_t r = 0; r < nr; ++r) {
-          tk.dequant(base + (r0 + r) * w.row_bytes, k0, kc, panel.data() + r * kc);
+        for (int r = 0; r < nr; ++r) {
+          tk.dequant(base + (r0 + r) * w.row_bytes, k0, kc, rows.data() + r * kc);
         }
-        for (int64_t c0 = 0; c0 < n; c0 += kGemmCols) {
-          const int nc = static_cast<int>(std::min<int64_t>(kGemmCols, n - c0));
-          const float* xp[kGemmCols];
+        kernels.pack_panel(rows.data(), kc, nr, panel.data());
+        for (int64_t c0 = 0; c0 < n; c0 += kGemmPanelCols) {
+          const int nc = static_cast<int>(std::min<int64_t>(kGemmPanelCols, n - c0));
+          const float* xp[kGemmPanelCols];
           for (int c = 0; c < nc; ++c) xp[c] = x + (c0 + c) * x_stride + k0;
-          for (int64_t rt = 0; rt < nr; rt += kGemmRows) {
-            const int nrt = static_cast<int>(std::min<int64_t>(kGemmRows, nr - rt));
-            float out[kGemmRows * kGemmCols];
-            kernels.gemm_tile(panel.data() + rt * kc, kc, nrt, xp, nc, kc, out);
-            for (int r = 0; r < nrt; ++r) {
-              for (int c = 0; c < nc; ++c) acc[(rt + r) * n + c0 + c] += out[r * nc + c];
-            }
-          }
+          kernels.gemm_panel(panel.data(), kc, xp, nc, acc.data() + c0 * kR);
         }
       }
-      for (int64_t r = 0; r < nr; ++r) {
-        for (int64_t c = 0; c < n; ++c) {
-          float* dst = y + c * y_stride + r0 + r;
-          const float v = ApplyEpilogue(epilogue, acc[r * n + c]);
-          *dst = accumulate ? *dst + v : v;
+      for (int64_t c = 0; c < n; ++c) {
+        float* dst = y + c * y_stride + r0;
+        const float* src = acc.data() + c * kR;
+        for (int r = 0; r < nr; ++r) {
+          const float v = ApplyEpilogue(epilogue, src[r]);
+          dst[r] = accumulate ? dst[r] + v : v;
         }
       }
     }
@@ -94,7 +91,7 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
             Epilogue epilogue, bool accumulate, MatMulScratch& scratch) {
   if (n <= 0 || w.rows <= 0) return;
   const TypeKernels& tk = kernels.For(w.type);
-  if (kernels.gemm_tile != nullptr && tk.dequant != nullptr && tk.gemm_min_cols > 0 &&
+  if (kernels.gemm_panel != nullptr && tk.dequant != nullptr && tk.gemm_min_cols > 0 &&
       n >= tk.gemm_min_cols) {
     return Gemm(pool, kernels, w, x, x_stride, n, y, y_stride, epilogue, accumulate);
   }
