@@ -1,10 +1,11 @@
 // rwkv bench: prompt-processing and generation speed like llama-bench, plus the machine's
 // memory-read bandwidth measured in the same run and the decode roofline it implies
-// (bandwidth ÷ weight bytes read per token).
+// (bandwidth ÷ weight bytes read per token), and the peak resident memory of the runs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,6 +27,29 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
+}
+
+// Peak resident set (VmHWM) of this process in bytes, 0 when /proc is unavailable.
+uint64_t PeakRssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    unsigned long long kb = 0;
+    if (std::sscanf(line.c_str(), "VmHWM: %llu kB", &kb) == 1) return kb * 1024;
+  }
+  return 0;
+}
+
+// Restarts the peak-RSS count (Linux: "5" to clear_refs), so that the bandwidth buffer,
+// measured before the model is loaded, does not count as the model's peak.
+void ResetPeakRss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+}
+
+uint64_t FileBytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  return f ? static_cast<uint64_t>(f.tellg()) : 0;
 }
 
 // Multi-threaded read of a buffer far larger than the caches (integer sum, so the compiler
@@ -118,7 +142,7 @@ int RunBench(const std::vector<std::string>& args) {
 #endif
   }
   std::string model_path, backend = "cpu";
-  int64_t p = 512, n = 128, threads = 0, batch = 1, reps = 1, bw_mib = 2048;
+  int64_t p = 512, n = 128, threads = 0, batch = 1, reps = 1, bw_mib = 512;
   bool json = false;
   ArgParser parser("bench",
                    "rwkv bench -m M.gguf [-p 512] [-n 128] [-t N] [--batch B] [-r R] [--json]");
@@ -128,7 +152,7 @@ int RunBench(const std::vector<std::string>& args) {
   parser.AddInt({"-t", "--threads"}, &threads, "threads (default: all cores)");
   parser.AddInt({"--batch"}, &batch, "sequences decoding together (default 1)");
   parser.AddInt({"-r", "--repetitions"}, &reps, "repetitions, averaged (default 1)");
-  parser.AddInt({"--bandwidth-mib"}, &bw_mib, "buffer for the bandwidth test (default 2048)");
+  parser.AddInt({"--bandwidth-mib"}, &bw_mib, "buffer for the bandwidth test (default 512)");
   parser.AddString({"--backend"}, &backend, "backend (default cpu)");
   parser.AddFlag({"--json"}, &json, "print one JSON object");
   if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("bench", s);
@@ -143,6 +167,13 @@ int RunBench(const std::vector<std::string>& args) {
   }
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 
+  // Bandwidth before the model is loaded and after it is released, so that the buffer
+  // never adds to the model's peak memory; the larger of the two is the roofline's
+  // denominator, so a machine that got busier during the run does not flatter the result.
+  const uint64_t bw_bytes = static_cast<uint64_t>(bw_mib) << 20;
+  const double bw_before = MeasureReadBandwidth(static_cast<int>(threads), bw_bytes, 3);
+  ResetPeakRss();
+
   engine::ModelOptions options;
   options.threads = static_cast<int>(threads);
   options.backend = backend;
@@ -155,10 +186,6 @@ int RunBench(const std::vector<std::string>& args) {
   if (absl::StatusOr<BenchResult> w = RunOnce(**model, 8, 2, 1); !w.ok()) {
     return Fail("bench", w.status());
   }
-  // Bandwidth before and after the runs; the larger one is the roofline's denominator, so a
-  // machine that got busier during the run does not flatter the percentage.
-  const uint64_t bw_bytes = static_cast<uint64_t>(bw_mib) << 20;
-  const double bw_before = MeasureReadBandwidth(static_cast<int>(threads), bw_bytes, 3);
   BenchResult sum;
   for (int64_t r = 0; r < reps; ++r) {
     absl::StatusOr<BenchResult> one = RunOnce(**model, p, n, batch);
@@ -166,12 +193,18 @@ int RunBench(const std::vector<std::string>& args) {
     sum.pp_tok_s += one->pp_tok_s / static_cast<double>(reps);
     sum.tg_tok_s += one->tg_tok_s / static_cast<double>(reps);
   }
+  const uint64_t peak_rss = PeakRssBytes();
+  const uint64_t file_bytes = FileBytes(model_path);
+  const uint64_t state_bytes = static_cast<uint64_t>(batch) * (*model)->NewState().bytes();
+  const uint64_t wbytes = (*model)->weight_bytes_per_token();
+  const engine::ModelConfig c = (*model)->config();
+  const std::string backend_description = (*model)->backend_description();
+  model->reset();
   const double bw =
       std::max(bw_before, MeasureReadBandwidth(static_cast<int>(threads), bw_bytes, 3));
-  const uint64_t wbytes = (*model)->weight_bytes_per_token();
   const double roofline = bw * 1e9 / static_cast<double>(wbytes);
   const double single_roofline_pct = batch == 1 && n > 0 ? 100.0 * sum.tg_tok_s / roofline : 0;
-  const engine::ModelConfig& c = (*model)->config();
+  const double mb = 1e6;
 
   if (json) {
     std::printf(
@@ -180,20 +213,26 @@ int RunBench(const std::vector<std::string>& args) {
         "\"n_gen\": %lld, \"repetitions\": %lld, \"load_s\": %.3f, \"pp_tok_s\": %.3f, "
         "\"tg_tok_s\": %.3f, \"weight_bytes_per_token\": %llu, "
         "\"read_bandwidth_gb_s\": %.3f, \"roofline_tok_s\": %.3f, "
-        "\"tg_percent_of_roofline\": %.1f}\n",
-        model_path.c_str(), (*model)->backend_description().c_str(), c.n_embd, c.n_layer, c.n_vocab,
+        "\"tg_percent_of_roofline\": %.1f, \"peak_rss_mb\": %.1f, \"file_mb\": %.1f, "
+        "\"state_mb\": %.1f}\n",
+        model_path.c_str(), backend_description.c_str(), c.n_embd, c.n_layer, c.n_vocab,
         static_cast<long long>(threads), static_cast<long long>(batch), static_cast<long long>(p),
         static_cast<long long>(n), static_cast<long long>(reps), load_s, sum.pp_tok_s, sum.tg_tok_s,
         static_cast<unsigned long long>(wbytes), bw, roofline,
-        batch == 1 ? single_roofline_pct : 100.0 * sum.tg_tok_s / roofline);
+        batch == 1 ? single_roofline_pct : 100.0 * sum.tg_tok_s / roofline,
+        static_cast<double>(peak_rss) / mb, static_cast<double>(file_bytes) / mb,
+        static_cast<double>(state_bytes) / mb);
     return 0;
   }
   std::printf("model: %s (n_embd %u, n_layer %u, n_vocab %u), %s\n", model_path.c_str(), c.n_embd,
-              c.n_layer, c.n_vocab, (*model)->backend_description().c_str());
+              c.n_layer, c.n_vocab, backend_description.c_str());
   std::printf(
       "weight_bytes_per_token: %llu (%.1f MB); read_bandwidth: %.2f GB/s; "
       "roofline: %.2f tok/s\n",
       static_cast<unsigned long long>(wbytes), static_cast<double>(wbytes) / 1e6, bw, roofline);
+  std::printf("peak_rss: %.1f MB (file %.1f MB, states %.1f MB)\n",
+              static_cast<double>(peak_rss) / mb, static_cast<double>(file_bytes) / mb,
+              static_cast<double>(state_bytes) / mb);
   std::printf("| test | batch | t/s | %% of roofline |\n|---|--:|--:|--:|\n");
   if (p > 0) std::printf("| pp%lld | 1 | %.2f | |\n", static_cast<long long>(p), sum.pp_tok_s);
   if (n > 0) {
