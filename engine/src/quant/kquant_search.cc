@@ -140,4 +140,29 @@ float MakeQxQuants(int n, int nmax, const float* x, int8_t* L) {
   return scale;
 }
 
+namespace {
+
+bool UseAvx2() {
+#if defined(RWKV_HAVE_X86_VARIANTS)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+void MakeQxQuantsGroups16(int n_groups, int nmax, const float* x, int8_t* L, float* scales) {
+  int g = 0;
+#if defined(RWKV_HAVE_X86_VARIANTS)
+  if (UseAvx2()) {
+    for (; g + 8 <= n_groups; g += 8) {
+      MakeQxQuants16x8Avx2(nmax, x + 16 * g, L + 16 * g, scales + g);
+    }
+  }
+#endif
+  for (; g < n_groups; ++g) scales[g] = MakeQxQuants(16, nmax, x + 16 * g, L + 16 * g);
+}
+
 }  // namespace rwkv::engine::quant

@@ -21,4 +21,13 @@ float MakeQkx2Quants(int n, int nmax, const float* x, const float* weights, uint
 // L in [0, 2·nmax). Writes L[0..n) and returns s (0 for an all-tiny group).
 float MakeQxQuants(int n, int nmax, const float* x, int8_t* L);
 
+// MakeQxQuants(16, nmax, ...) for n_groups consecutive 16-element groups: levels of group g
+// at L + 16·g, its scale at scales[g]. Bit-identical to the scalar search; eight groups at a
+// time run on AVX2 where the CPU has it.
+void MakeQxQuantsGroups16(int n_groups, int nmax, const float* x, int8_t* L, float* scales);
+
+// The AVX2 kernel behind MakeQxQuantsGroups16: exactly eight groups. Only where
+// RWKV_HAVE_X86_VARIANTS.
+void MakeQxQuants16x8Avx2(int nmax, const float* x, int8_t* L, float* scales);
+
 }  // namespace rwkv::engine::quant

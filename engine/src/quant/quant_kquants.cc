@@ -114,9 +114,9 @@ void QuantizeRowQ6_K(const float* x, void* y_out, int64_t n) {
   for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
     float max_scale = 0;
     float max_abs_scale = 0;
+    MakeQxQuantsGroups16(kQK_K / 16, 32, x, L, scales);
     for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      const float scale = MakeQxQuants(16, 32, x + 16 * ib, L + 16 * ib);
-      scales[ib] = scale;
+      const float scale = scales[ib];
       const float abs_scale = std::fabs(scale);
       if (abs_scale > max_abs_scale) {
         max_abs_scale = abs_scale;
