@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "quant/blocks.h"
+#include "quant/quant_legacy_avx2.h"
 #include "rwkv/engine/fp16.h"
 
 namespace rwkv::engine::quant {
@@ -56,7 +57,24 @@ inline uint32_t LoadQh(const uint8_t* qh) {
 
 }  // namespace
 
+bool HaveAvx2Quantizers() {
+#if defined(RWKV_HAVE_X86_VARIANTS)
+  static const bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return have;
+#else
+  return false;
+#endif
+}
+
+
 void QuantizeRowQ4_0(const float* x, void* y_out, int64_t n, FmaMode fma) {
+#if defined(RWKV_HAVE_X86_VARIANTS)
+  if (fma == FmaMode::kFused && HaveAvx2Quantizers()) return QuantizeRowQ4_0Avx2(x, y_out, n);
+#endif
+  QuantizeRowQ4_0Scalar(x, y_out, n, fma);
+}
+
+void QuantizeRowQ4_0Scalar(const float* x, void* y_out, int64_t n, FmaMode fma) {
   auto* y = static_cast<BlockQ4_0*>(y_out);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     const float d = SignedAbsMax(x, kQK) / -8.0f;
@@ -71,6 +89,13 @@ void QuantizeRowQ4_0(const float* x, void* y_out, int64_t n, FmaMode fma) {
 }
 
 void QuantizeRowQ4_1(const float* x, void* y_out, int64_t n, FmaMode fma) {
+#if defined(RWKV_HAVE_X86_VARIANTS)
+  if (fma == FmaMode::kFused && HaveAvx2Quantizers()) return QuantizeRowQ4_1Avx2(x, y_out, n);
+#endif
+  QuantizeRowQ4_1Scalar(x, y_out, n, fma);
+}
+
+void QuantizeRowQ4_1Scalar(const float* x, void* y_out, int64_t n, FmaMode fma) {
   auto* y = static_cast<BlockQ4_1*>(y_out);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     float mn, mx;
@@ -88,6 +113,13 @@ void QuantizeRowQ4_1(const float* x, void* y_out, int64_t n, FmaMode fma) {
 }
 
 void QuantizeRowQ5_0(const float* x, void* y_out, int64_t n, FmaMode fma) {
+#if defined(RWKV_HAVE_X86_VARIANTS)
+  if (fma == FmaMode::kFused && HaveAvx2Quantizers()) return QuantizeRowQ5_0Avx2(x, y_out, n);
+#endif
+  QuantizeRowQ5_0Scalar(x, y_out, n, fma);
+}
+
+void QuantizeRowQ5_0Scalar(const float* x, void* y_out, int64_t n, FmaMode fma) {
   auto* y = static_cast<BlockQ5_0*>(y_out);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     const float d = SignedAbsMax(x, kQK) / -16.0f;
@@ -106,6 +138,13 @@ void QuantizeRowQ5_0(const float* x, void* y_out, int64_t n, FmaMode fma) {
 }
 
 void QuantizeRowQ5_1(const float* x, void* y_out, int64_t n, FmaMode fma) {
+#if defined(RWKV_HAVE_X86_VARIANTS)
+  if (fma == FmaMode::kFused && HaveAvx2Quantizers()) return QuantizeRowQ5_1Avx2(x, y_out, n);
+#endif
+  QuantizeRowQ5_1Scalar(x, y_out, n, fma);
+}
+
+void QuantizeRowQ5_1Scalar(const float* x, void* y_out, int64_t n, FmaMode fma) {
   auto* y = static_cast<BlockQ5_1*>(y_out);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     float mn, mx;
@@ -128,6 +167,13 @@ void QuantizeRowQ5_1(const float* x, void* y_out, int64_t n, FmaMode fma) {
 }
 
 void QuantizeRowQ8_0(const float* x, void* y_out, int64_t n) {
+#if defined(RWKV_HAVE_X86_VARIANTS)
+  if (HaveAvx2Quantizers()) return QuantizeRowQ8_0Avx2(x, y_out, n);
+#endif
+  QuantizeRowQ8_0Scalar(x, y_out, n);
+}
+
+void QuantizeRowQ8_0Scalar(const float* x, void* y_out, int64_t n) {
   auto* y = static_cast<BlockQ8_0*>(y_out);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     const float d = AbsMax(x, kQK) / 127.0f;

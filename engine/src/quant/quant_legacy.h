@@ -15,6 +15,14 @@ void QuantizeRowQ5_1(const float* x, void* y, int64_t n, FmaMode fma);
 void QuantizeRowQ8_0(const float* x, void* y, int64_t n);
 void QuantizeRowQ8_1(const float* x, void* y, int64_t n);
 
+// The portable implementations behind the five above, which use AVX2 where the CPU has it
+// (fused mode); the two give the same bytes.
+void QuantizeRowQ4_0Scalar(const float* x, void* y, int64_t n, FmaMode fma);
+void QuantizeRowQ4_1Scalar(const float* x, void* y, int64_t n, FmaMode fma);
+void QuantizeRowQ5_0Scalar(const float* x, void* y, int64_t n, FmaMode fma);
+void QuantizeRowQ5_1Scalar(const float* x, void* y, int64_t n, FmaMode fma);
+void QuantizeRowQ8_0Scalar(const float* x, void* y, int64_t n);
+
 void DequantizeRowQ4_0(const void* x, float* y, int64_t n);
 void DequantizeRowQ4_1(const void* x, float* y, int64_t n);
 void DequantizeRowQ5_0(const void* x, float* y, int64_t n);
