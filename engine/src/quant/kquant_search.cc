@@ -165,4 +165,18 @@ void MakeQxQuantsGroups16(int n_groups, int nmax, const float* x, int8_t* L, flo
   for (; g < n_groups; ++g) scales[g] = MakeQxQuants(16, nmax, x + 16 * g, L + 16 * g);
 }
 
+void MakeQkx2QuantsGroups32x8(int nmax, const float* x, const float* weights, uint8_t* L,
+                              float* the_min, float* scales, float rmin, float rdelta, int nstep) {
+#if defined(RWKV_HAVE_X86_VARIANTS)
+  if (UseAvx2()) {
+    return MakeQkx2Quants32x8Avx2(nmax, x, weights, L, the_min, scales, rmin, rdelta, nstep);
+  }
+#endif
+  uint8_t laux[32];
+  for (int g = 0; g < 8; ++g) {
+    scales[g] = MakeQkx2Quants(32, nmax, x + 32 * g, weights + 32 * g, L + 32 * g, &the_min[g],
+                               laux, rmin, rdelta, nstep);
+  }
+}
+
 }  // namespace rwkv::engine::quant

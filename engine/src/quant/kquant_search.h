@@ -26,6 +26,16 @@ float MakeQxQuants(int n, int nmax, const float* x, int8_t* L);
 // time run on AVX2 where the CPU has it.
 void MakeQxQuantsGroups16(int n_groups, int nmax, const float* x, int8_t* L, float* scales);
 
+// MakeQkx2Quants(32, nmax, ...) for the eight 32-element groups of a K-quant super-block:
+// levels of group g at L + 32·g, weights at weights + 32·g, its min at the_min[g] and scale
+// at scales[g]. Bit-identical to the scalar search; on AVX2 the eight run side by side.
+void MakeQkx2QuantsGroups32x8(int nmax, const float* x, const float* weights, uint8_t* L,
+                              float* the_min, float* scales, float rmin, float rdelta, int nstep);
+
+// The AVX2 kernels behind the grouped searches. Only where RWKV_HAVE_X86_VARIANTS.
+void MakeQkx2Quants32x8Avx2(int nmax, const float* x, const float* weights, uint8_t* L,
+                            float* the_min, float* scales, float rmin, float rdelta, int nstep);
+
 // The AVX2 kernel behind MakeQxQuantsGroups16: exactly eight groups. Only where
 // RWKV_HAVE_X86_VARIANTS.
 void MakeQxQuants16x8Avx2(int nmax, const float* x, int8_t* L, float* scales);

@@ -19,18 +19,18 @@ template <typename Block>
 void QuantizeScaleMinBlock(const float* x, Block* y, uint8_t* L, int nmax, float rmin, int nstep) {
   float scales[8];
   float mins[8];
-  float weights[32];
-  uint8_t laux[32];
-  float max_scale = 0;
-  float max_min = 0;
+  float weights[256];
   for (int j = 0; j < 8; ++j) {
     const float* xs = x + 32 * j;
     float sum_x2 = 0;
     for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
     const float av_x = std::sqrt(sum_x2 / 32);
-    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-    scales[j] =
-        MakeQkx2Quants(32, nmax, xs, weights, L + 32 * j, &mins[j], laux, rmin, 0.1f, nstep);
+    for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(xs[l]);
+  }
+  MakeQkx2QuantsGroups32x8(nmax, x, weights, L, mins, scales, rmin, 0.1f, nstep);
+  float max_scale = 0;
+  float max_min = 0;
+  for (int j = 0; j < 8; ++j) {
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
