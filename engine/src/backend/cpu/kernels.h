@@ -23,6 +23,8 @@ std::string_view IsaName(Isa isa);
 bool CpuSupports(Isa isa);
 
 inline constexpr int kMaxCols = 4;
+// Q16 dot kernels take up to this many columns: they unpack each weight block once for all.
+inline constexpr int kMaxQ16Cols = 8;
 inline constexpr int64_t kQ16Block = 32;
 
 enum class ActFormat { kF32, kQ16 };
@@ -34,7 +36,8 @@ struct Q16View {
   const float* s = nullptr;    // k/32 values d·Σq
 };
 
-// out[r·n_cols + c] = Σ_i row_r[i]·x_c[i] for r < n_rows and c < n_cols (1..kMaxCols):
+// out[r·n_cols + c] = Σ_i row_r[i]·x_c[i] for r < n_rows and c < n_cols (1..kMaxCols for
+// DotF32Fn, 1..kMaxQ16Cols for DotQ16Fn):
 // `rows` holds n_rows weight rows of k elements in the table's type, row_bytes apart.
 using DotF32Fn = void (*)(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
                           const float* const* x, int n_cols, float* out);

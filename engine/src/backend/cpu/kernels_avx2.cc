@@ -178,23 +178,75 @@ inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* ou
   *out = HorizontalSum(_mm256_add_ps(acc, acc_min)) + tail;
 }
 
+// Several columns (2..kMaxQ16Cols): each group of eight blocks is unpacked once into sixteen
+// int16 vectors that stay in L1, and every column reduces its products over them as the
+// one-column kernel does (pairwise hadd, one convert and one FMA per eight blocks). The
+// unpack, the costliest part for the 4/5-bit and K types, is shared by all the columns.
+template <class U>
+inline void DotQ16Many(const uint8_t* row, int64_t k, const Q16View* x, int n_cols,
+                       float* out) {
+  const int64_t nb = k / 32;
+  __m256 acc[kMaxQ16Cols], acc_min[kMaxQ16Cols];
+  for (int c = 0; c < n_cols; ++c) acc[c] = acc_min[c] = _mm256_setzero_ps();
+  alignas(32) __m256i w[16];
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    const uint8_t* sb = row + (b / U::kBlocks) * U::kBytes;
+    PrefetchAhead(sb, 8 * 32 * U::kBytes / (32 * U::kBlocks));
+    __m256 scales, mins;
+    U::Scales8(sb, &scales, &mins);
+    for (int j = 0; j < 8; ++j) {
+      if constexpr (U::kBlocks == 8) {
+        U::Quants(sb, j, &w[2 * j], &w[2 * j + 1]);
+      } else {
+        U::Quants(sb + j * U::kBytes, 0, &w[2 * j], &w[2 * j + 1]);
+      }
+    }
+    for (int c = 0; c < n_cols; ++c) {
+      const __m256i* xq = reinterpret_cast<const __m256i*>(x[c].q + b * 32);
+      const auto block = [&](int j) __attribute__((always_inline)) {
+        return _mm256_add_epi32(_mm256_madd_epi16(w[2 * j], _mm256_loadu_si256(xq + 2 * j)),
+                                _mm256_madd_epi16(w[2 * j + 1], _mm256_loadu_si256(xq + 2 * j + 1)));
+      };
+      const __m256i p0 = block(0);
+      const __m256i h01 = _mm256_hadd_epi32(p0, block(1));
+      const __m256i p2 = block(2);
+      const __m256i h23 = _mm256_hadd_epi32(p2, block(3));
+      const __m256i q0 = _mm256_hadd_epi32(h01, h23);
+      const __m256i p4 = block(4);
+      const __m256i h45 = _mm256_hadd_epi32(p4, block(5));
+      const __m256i p6 = block(6);
+      const __m256i h67 = _mm256_hadd_epi32(p6, block(7));
+      const __m256i q1 = _mm256_hadd_epi32(h45, h67);
+      const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20),
+                                            _mm256_permute2x128_si256(q0, q1, 0x31));
+      const __m256 scale = _mm256_mul_ps(scales, _mm256_loadu_ps(x[c].d + b));
+      acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[c]);
+      if constexpr (U::kHasMin) {
+        acc_min[c] = _mm256_fmadd_ps(mins, _mm256_loadu_ps(x[c].s + b), acc_min[c]);
+      }
+    }
+  }
+  for (int c = 0; c < n_cols; ++c) {
+    float tail = 0.0f;
+    if (b < nb) {  // fewer than eight legacy blocks left
+      const Q16View rest{x[c].q + b * 32, x[c].d + b, x[c].s + b};
+      DotQ16N<U, 1>(row + b * U::kBytes, (nb - b) * 32, &rest, &tail);
+    }
+    out[c] = HorizontalSum(_mm256_add_ps(acc[c], acc_min[c])) + tail;
+  }
+}
+
 template <class U>
 void DotQ16(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, const Q16View* x,
             int n_cols, float* out) {
   // The column count is fixed for the whole call: dispatch once, loop rows inside.
-  switch (n_cols) {
-    case 1:
-      for (int64_t r = 0; r < n_rows; ++r) DotQ16One<U>(rows + r * row_bytes, k, x[0], out + r);
-      return;
-    case 2:
-      for (int64_t r = 0; r < n_rows; ++r) DotQ16N<U, 2>(rows + r * row_bytes, k, x, out + 2 * r);
-      return;
-    case 3:
-      for (int64_t r = 0; r < n_rows; ++r) DotQ16N<U, 3>(rows + r * row_bytes, k, x, out + 3 * r);
-      return;
-    default:
-      for (int64_t r = 0; r < n_rows; ++r) DotQ16N<U, 4>(rows + r * row_bytes, k, x, out + 4 * r);
-      return;
+  if (n_cols == 1) {
+    for (int64_t r = 0; r < n_rows; ++r) DotQ16One<U>(rows + r * row_bytes, k, x[0], out + r);
+    return;
+  }
+  for (int64_t r = 0; r < n_rows; ++r) {
+    DotQ16Many<U>(rows + r * row_bytes, k, x, n_cols, out + n_cols * r);
   }
 }
 

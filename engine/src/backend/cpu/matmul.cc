@@ -111,15 +111,17 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
   }
   const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t n_blocks = (w.rows + kRowBlock - 1) / kRowBlock;
+  static_assert(kMaxQ16Cols >= kMaxCols);
+  const int64_t max_cols = q16 ? kMaxQ16Cols : kMaxCols;
   pool.ParallelFor(n_blocks, Grain(pool, n_blocks), [&](int64_t bb, int64_t be) {
     const int64_t nb = k / kQ16Block;
     for (int64_t blk = bb; blk < be; ++blk) {
       const int64_t r0 = blk * kRowBlock;
       const int64_t r1 = std::min(w.rows, r0 + kRowBlock);
-      for (int64_t c0 = 0; c0 < n; c0 += kMaxCols) {
-        const int nc = static_cast<int>(std::min<int64_t>(kMaxCols, n - c0));
-        const float* xf[kMaxCols];
-        Q16View xq[kMaxCols];
+      for (int64_t c0 = 0; c0 < n; c0 += max_cols) {
+        const int nc = static_cast<int>(std::min<int64_t>(max_cols, n - c0));
+        const float* xf[kMaxQ16Cols];
+        Q16View xq[kMaxQ16Cols];
         for (int c = 0; c < nc; ++c) {
           if (q16) {
             xq[c] = Q16View{scratch.q.data() + (c0 + c) * k, scratch.d.data() + (c0 + c) * nb,
@@ -128,7 +130,7 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
             xf[c] = x + (c0 + c) * x_stride;
           }
         }
-        float out[kRowBlock * kMaxCols];
+        float out[kRowBlock * kMaxQ16Cols];
         const uint8_t* rows = base + r0 * w.row_bytes;
         if (q16) {
           tk.dot_q16(rows, w.row_bytes, r1 - r0, k, xq, nc, out);
