@@ -18,6 +18,22 @@ int64_t Grain(const ThreadPool& pool, int64_t n_blocks) {
   return std::max<int64_t>(1, n_blocks / (8 * static_cast<int64_t>(pool.size())));
 }
 
+// dst[i] (+)= epilogue(src[i]) for i < count, the epilogue chosen once per run.
+void StoreRun(Epilogue epilogue, bool accumulate, const float* src, int64_t count, float* dst) {
+  if (epilogue == Epilogue::kNone) {
+    if (accumulate) {
+      for (int64_t i = 0; i < count; ++i) dst[i] += src[i];
+    } else {
+      std::copy(src, src + count, dst);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = ApplyEpilogue(epilogue, src[i]);
+    dst[i] = accumulate ? dst[i] + v : v;
+  }
+}
+
 // GEMM blocking: a task owns kGemmPanelRows weight rows; it dequantizes them kGemmChunk
 // elements at a time and packs them into a 16 KB panel that stays in L1 while every column
 // tile passes over it; the 16 rows' sums for all columns accumulate in `acc` (n × 64 bytes).
@@ -32,6 +48,10 @@ void Gemm(ThreadPool& pool, const KernelTable& kernels, const backend::WeightVie
   constexpr int64_t kR = kGemmPanelRows;
   const int64_t n_blocks = (w.rows + kR - 1) / kR;
   pool.ParallelFor(n_blocks, Grain(pool, n_blocks), [&](int64_t bb, int64_t be) {
+    // Locals, not captures: the compiler cannot keep a captured flag in a register across
+    // the float stores.
+    const Epilogue epi = epilogue;
+    const bool add = accumulate;
     thread_local std::vector<float> rows, panel, acc;
     const int64_t kc_max = std::min(k, kGemmChunk);
     rows.resize(static_cast<size_t>(kR * kc_max));
@@ -55,12 +75,7 @@ void Gemm(ThreadPool& pool, const KernelTable& kernels, const backend::WeightVie
         }
       }
       for (int64_t c = 0; c < n; ++c) {
-        float* dst = y + c * y_stride + r0;
-        const float* src = acc.data() + c * kR;
-        for (int r = 0; r < nr; ++r) {
-          const float v = ApplyEpilogue(epilogue, src[r]);
-          dst[r] = accumulate ? dst[r] + v : v;
-        }
+        StoreRun(epi, add, acc.data() + c * kR, nr, y + c * y_stride + r0);
       }
     }
   });
@@ -114,6 +129,8 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
   static_assert(kMaxQ16Cols >= kMaxCols);
   const int64_t max_cols = q16 ? kMaxQ16Cols : kMaxCols;
   pool.ParallelFor(n_blocks, Grain(pool, n_blocks), [&](int64_t bb, int64_t be) {
+    const Epilogue epi = epilogue;
+    const bool add = accumulate;
     const int64_t nb = k / kQ16Block;
     for (int64_t blk = bb; blk < be; ++blk) {
       const int64_t r0 = blk * kRowBlock;
@@ -137,12 +154,14 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
         } else {
           tk.dot_f32(rows, w.row_bytes, r1 - r0, k, xf, nc, out);
         }
-        for (int64_t r = r0; r < r1; ++r) {
-          for (int c = 0; c < nc; ++c) {
-            float* dst = y + (c0 + c) * y_stride + r;
-            const float v = ApplyEpilogue(epilogue, out[(r - r0) * nc + c]);
-            *dst = accumulate ? *dst + v : v;
-          }
+        // Transpose the tile to column-major runs, then store each run once.
+        float runs[kMaxQ16Cols * kRowBlock];
+        const int64_t nr = r1 - r0;
+        for (int64_t r = 0; r < nr; ++r) {
+          for (int c = 0; c < nc; ++c) runs[c * kRowBlock + r] = out[r * nc + c];
+        }
+        for (int c = 0; c < nc; ++c) {
+          StoreRun(epi, add, runs + c * kRowBlock, nr, y + (c0 + c) * y_stride + r0);
         }
       }
     }
