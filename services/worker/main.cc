@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   server.listen = "0.0.0.0:50052";
   std::string metrics_listen = "0.0.0.0:9102";
   int64_t device = 0, threads = 0, max_sequences = 16, max_queue = 64;
-  int64_t session_cache_mb = 1024;
+  int64_t session_cache_mb = 1024, state_cache_mb = 256;
   absl::Duration session_idle = absl::Minutes(30);
   svc::FlagSet flags("rwkv-worker", "Serves one RWKV-6 model over gRPC with continuous batching.");
   flags.AddString("model", &config.model, "model NAME (<storage-root>/models/NAME.gguf) or path");
@@ -33,13 +33,14 @@ int main(int argc, char** argv) {
   flags.AddString("port-file", &server.port_file, "write the bound gRPC port to this file");
   flags.AddInt("session-cache-mb", &session_cache_mb, "memory for session states, 0 = off");
   flags.AddDuration("session-idle-timeout", &session_idle, "drop sessions idle this long");
+  flags.AddInt("state-cache-mb", &state_cache_mb, "memory for named initial states kept loaded");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.help_requested()) {
     if (!s.ok()) std::fprintf(stderr, "rwkv-worker: %s\n", std::string(s.message()).c_str());
     std::fprintf(s.ok() ? stdout : stderr, "%s", flags.Usage().c_str());
     return s.ok() ? 0 : 2;
   }
   if (max_sequences < 1 || max_sequences > 1024 || max_queue < 0 || threads < 0 ||
-      session_cache_mb < 0 || device < 0) {
+      session_cache_mb < 0 || state_cache_mb < 0 || device < 0) {
     std::fprintf(stderr, "rwkv-worker: --max-sequences must be 1..1024 and other limits >= 0\n");
     return 2;
   }
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   config.scheduler.max_queue = static_cast<int>(max_queue);
   config.session_cache_bytes = static_cast<uint64_t>(session_cache_mb) << 20;
   config.session_idle_timeout = session_idle;
+  config.state_cache_bytes = static_cast<uint64_t>(state_cache_mb) << 20;
   absl::Status s = wrk::RunWorker(config, server, metrics_listen);
   if (!s.ok()) svc::LogLine(std::string(s.message()));
   return s.ok() ? 0 : 1;

@@ -31,6 +31,7 @@ struct WorkerConfig {
   int threads = 0;  // CPU threads, 0 = all cores
   SchedulerOptions scheduler;
   uint64_t session_cache_bytes = 1ull << 30;
+  uint64_t state_cache_bytes = StateStore::kDefaultBudgetBytes;
   absl::Duration session_idle_timeout = absl::Minutes(30);
 };
 

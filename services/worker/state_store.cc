@@ -29,8 +29,40 @@ absl::Status ValidateArtifactName(const std::string& what, const std::string& na
 }
 
 StateStore::StateStore(std::filesystem::path storage_root, engine::StateShape shape,
-                       int32_t n_vocab)
-    : root_(std::move(storage_root)), shape_(shape), n_vocab_(n_vocab) {}
+                       int32_t n_vocab, uint64_t budget_bytes)
+    : root_(std::move(storage_root)),
+      shape_(shape),
+      n_vocab_(n_vocab),
+      budget_bytes_(budget_bytes) {}
+
+uint64_t StateStore::cached_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return bytes_;
+}
+
+size_t StateStore::cached_count() const {
+  absl::MutexLock lock(&mu_);
+  return cache_.size();
+}
+
+void StateStore::Insert(const std::string& name, Cached entry) {
+  if (auto it = cache_.find(name); it != cache_.end()) {
+    bytes_ -= it->second.bytes;
+    lru_.erase(it->second.lru);
+    cache_.erase(it);
+  }
+  if (entry.bytes > budget_bytes_) return;  // served, but never kept
+  lru_.push_front(name);
+  entry.lru = lru_.begin();
+  bytes_ += entry.bytes;
+  cache_[name] = std::move(entry);
+  while (bytes_ > budget_bytes_ && lru_.size() > 1) {
+    auto victim = cache_.find(lru_.back());
+    bytes_ -= victim->second.bytes;
+    cache_.erase(victim);
+    lru_.pop_back();
+  }
+}
 
 absl::StatusOr<std::shared_ptr<const InitialState>> StateStore::Get(const std::string& name) {
   if (absl::Status s = ValidateArtifactName("state", name); !s.ok()) return s;
@@ -52,6 +84,7 @@ absl::StatusOr<std::shared_ptr<const InitialState>> StateStore::Get(const std::s
     absl::MutexLock lock(&mu_);
     auto it = cache_.find(name);
     if (it != cache_.end() && it->second.size == size && it->second.mtime == mtime) {
+      lru_.splice(lru_.begin(), lru_, it->second.lru);
       return it->second.state;
     }
   }
@@ -76,8 +109,9 @@ absl::StatusOr<std::shared_ptr<const InitialState>> StateStore::Get(const std::s
   if (vocab == static_cast<uint64_t>(n_vocab_) && !file->logits.empty()) {
     state->logits.assign(file->logits.end() - n_vocab_, file->logits.end());
   }
+  const uint64_t bytes = state->state.bytes() + state->logits.size() * sizeof(float);
   absl::MutexLock lock(&mu_);
-  cache_[name] = Cached{state, mtime, size};
+  Insert(name, Cached{state, mtime, size, bytes, {}});
   return std::shared_ptr<const InitialState>(state);
 }
 

@@ -1,8 +1,11 @@
 // Named initial states (states/NAME.bin under the storage root), read once and kept in
-// memory, validated against the served model's state shape. Thread-safe.
+// memory up to a byte budget (least recently used dropped first; requests holding a dropped
+// state keep it alive), validated against the served model's state shape. Thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <list>
 #include <memory>
 #include <string>
 
@@ -20,26 +23,42 @@ absl::Status ValidateArtifactName(const std::string& what, const std::string& na
 
 class StateStore {
  public:
-  // `storage_root` may be empty (then every lookup is NotFound).
-  StateStore(std::filesystem::path storage_root, engine::StateShape shape, int32_t n_vocab);
+  // `storage_root` may be empty (then every lookup is NotFound). States beyond
+  // `budget_bytes` are read again on their next use.
+  StateStore(std::filesystem::path storage_root, engine::StateShape shape, int32_t n_vocab,
+             uint64_t budget_bytes = kDefaultBudgetBytes);
+
+  static constexpr uint64_t kDefaultBudgetBytes = uint64_t{256} << 20;
 
   // The state NAME: InvalidArgument for a malformed name or a file that is not a state file
   // or does not fit the model, NotFound when states/NAME.bin does not exist. A file that
   // changed on disk (size or mtime) is read again.
   absl::StatusOr<std::shared_ptr<const InitialState>> Get(const std::string& name);
 
+  // Memory held by the cached states, and how many there are.
+  uint64_t cached_bytes() const;
+  size_t cached_count() const;
+
  private:
   struct Cached {
     std::shared_ptr<const InitialState> state;
     std::filesystem::file_time_type mtime;
     uintmax_t size = 0;
+    uint64_t bytes = 0;
+    std::list<std::string>::iterator lru;  // position in lru_
   };
+
+  // Inserts or replaces `name`, then drops least recently used states over the budget.
+  void Insert(const std::string& name, Cached entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::filesystem::path root_;
   const engine::StateShape shape_;
   const int32_t n_vocab_;
-  absl::Mutex mu_;
+  const uint64_t budget_bytes_;
+  mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
+  uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace rwkv::worker
