@@ -126,6 +126,25 @@ inline void DotQ16N(const uint8_t* row, int64_t k, const Q16View* x, float* out)
   for (int c = 0; c < NC; ++c) out[c] = HorizontalSum(_mm256_add_ps(even[c], odd[c])) + mins[c];
 }
 
+// Lane j of the result is the sum of the eight int32 lanes of block(j), j < 8. The blocks'
+// vectors are reduced pairwise as soon as they exist, so that only a few are live at a time
+// (keeping all eight live spilled the unpack constants and re-materialised them per block).
+template <class BlockFn>
+__attribute__((always_inline)) inline __m256i EightBlockSums(const BlockFn& block) {
+  const __m256i p0 = block(0);
+  const __m256i h01 = _mm256_hadd_epi32(p0, block(1));
+  const __m256i p2 = block(2);
+  const __m256i h23 = _mm256_hadd_epi32(p2, block(3));
+  const __m256i q0 = _mm256_hadd_epi32(h01, h23);
+  const __m256i p4 = block(4);
+  const __m256i h45 = _mm256_hadd_epi32(p4, block(5));
+  const __m256i p6 = block(6);
+  const __m256i h67 = _mm256_hadd_epi32(p6, block(7));
+  const __m256i q1 = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20),
+                          _mm256_permute2x128_si256(q0, q1, 0x31));
+}
+
 // One column, eight blocks at a time: the eight blocks' int32 sums are reduced into one
 // vector (three levels of hadd), converted once and scaled by a vector of the eight
 // weight×activation scales, instead of a convert, a scalar multiply, a broadcast and an FMA
@@ -140,9 +159,7 @@ inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* ou
     PrefetchAhead(sb, 8 * 32 * U::kBytes / (32 * U::kBlocks));
     __m256 scales, mins;
     U::Scales8(sb, &scales, &mins);
-    // Block j's eight int32 partial sums; reduced pairwise as soon as they exist so that
-    // at most a few block vectors are live (sixteen ymm registers hold the unpack constants
-    // too: keeping all eight blocks live spilled and re-materialised them every block).
+    // Block j's eight int32 partial sums.
     const auto block = [&](int j) __attribute__((always_inline)) {
       __m256i lo, hi;
       if constexpr (U::kBlocks == 8) {
@@ -154,18 +171,7 @@ inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* ou
       return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(xq)),
                               _mm256_madd_epi16(hi, _mm256_loadu_si256(xq + 1)));
     };
-    const __m256i p0 = block(0);
-    const __m256i h01 = _mm256_hadd_epi32(p0, block(1));
-    const __m256i p2 = block(2);
-    const __m256i h23 = _mm256_hadd_epi32(p2, block(3));
-    const __m256i q0 = _mm256_hadd_epi32(h01, h23);
-    const __m256i p4 = block(4);
-    const __m256i h45 = _mm256_hadd_epi32(p4, block(5));
-    const __m256i p6 = block(6);
-    const __m256i h67 = _mm256_hadd_epi32(p6, block(7));
-    const __m256i q1 = _mm256_hadd_epi32(h45, h67);
-    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20),
-                                          _mm256_permute2x128_si256(q0, q1, 0x31));
+    const __m256i sums = EightBlockSums(block);
     const __m256 scale = _mm256_mul_ps(scales, _mm256_loadu_ps(x.d + b));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
     if constexpr (U::kHasMin) acc_min = _mm256_fmadd_ps(mins, _mm256_loadu_ps(x.s + b), acc_min);
@@ -208,18 +214,7 @@ inline void DotQ16Many(const uint8_t* row, int64_t k, const Q16View* x, int n_co
         return _mm256_add_epi32(_mm256_madd_epi16(w[2 * j], _mm256_loadu_si256(xq + 2 * j)),
                                 _mm256_madd_epi16(w[2 * j + 1], _mm256_loadu_si256(xq + 2 * j + 1)));
       };
-      const __m256i p0 = block(0);
-      const __m256i h01 = _mm256_hadd_epi32(p0, block(1));
-      const __m256i p2 = block(2);
-      const __m256i h23 = _mm256_hadd_epi32(p2, block(3));
-      const __m256i q0 = _mm256_hadd_epi32(h01, h23);
-      const __m256i p4 = block(4);
-      const __m256i h45 = _mm256_hadd_epi32(p4, block(5));
-      const __m256i p6 = block(6);
-      const __m256i h67 = _mm256_hadd_epi32(p6, block(7));
-      const __m256i q1 = _mm256_hadd_epi32(h45, h67);
-      const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20),
-                                            _mm256_permute2x128_si256(q0, q1, 0x31));
+      const __m256i sums = EightBlockSums(block);
       const __m256 scale = _mm256_mul_ps(scales, _mm256_loadu_ps(x[c].d + b));
       acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[c]);
       if constexpr (U::kHasMin) {
