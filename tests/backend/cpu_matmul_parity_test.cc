@@ -86,7 +86,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{GgmlType::kF16, 31, 1000, 25, Epilogue::kSilu, false},
                       Case{GgmlType::kQ8_0, 26, 1024, 40, Epilogue::kReluSquare, true},
                       Case{GgmlType::kQ5_0, 23, 512, 18, Epilogue::kNone, false},
-                      Case{GgmlType::kQ5_K, 21, 256, 3, Epilogue::kNone, false}),
+                      Case{GgmlType::kQ5_K, 21, 256, 3, Epilogue::kNone, false},
+                      // GEMM edges: k not a multiple of 8, a chunk shorter than 256, rows not
+                      // a multiple of the 16-row panel, column counts at the crossovers.
+                      Case{GgmlType::kF32, 21, 37, 20, Epilogue::kSigmoid, false},
+                      Case{GgmlType::kQ8_0, 33, 96, 100, Epilogue::kNone, true},
+                      Case{GgmlType::kQ4_1, 17, 288, 24, Epilogue::kTanh, false},
+                      Case{GgmlType::kQ4_K, 40, 512, 8, Epilogue::kNone, false}),
     [](const ::testing::TestParamInfo<Case>& info) {
       return std::string(GgmlTypeName(info.param.type)) + "_r" + std::to_string(info.param.rows) +
              "_n" + std::to_string(info.param.n) + "_e" +
