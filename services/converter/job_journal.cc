@@ -136,6 +136,13 @@ absl::Status JobJournal::Write(const Job& job) const {
   return services::WriteFileAtomically(dir_ / absl::StrCat(job.id, ".json"), JobToJson(job));
 }
 
+absl::Status JobJournal::Remove(const std::string& id) const {
+  std::error_code ec;
+  std::filesystem::remove(dir_ / absl::StrCat(id, ".json"), ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot remove job ", id, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
 std::vector<Job> JobJournal::LoadAll(std::vector<std::string>* errors) const {
   std::vector<Job> jobs;
   std::error_code ec;

@@ -26,6 +26,8 @@ class JobJournal {
   absl::Status Init() const;
   // Atomically replaces jobs/<id>.json. Thread-safe for distinct ids.
   absl::Status Write(const Job& job) const;
+  // Deletes jobs/<id>.json (no error when it is already gone).
+  absl::Status Remove(const std::string& id) const;
   // Every job file that parses; files that do not are reported in `errors` and skipped.
   std::vector<Job> LoadAll(std::vector<std::string>* errors) const;
 

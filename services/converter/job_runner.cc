@@ -53,6 +53,7 @@ absl::Status JobRunner::Start() {
     if (entry->job.state == JobState::kQueued) queue_.push_back(entry.get());
     jobs_[entry->job.id] = std::move(entry);
   }
+  TrimHistoryLocked(nullptr);
   UpdateGaugesLocked();
   started_ = true;
   for (int i = 0; i < std::max(1, options_.max_concurrent_jobs); ++i) {
@@ -354,6 +355,7 @@ void JobRunner::CommitLocked(Entry& entry) {
   if (absl::Status s = journal_.Write(entry.job); !s.ok()) {
     services::LogLine(absl::StrCat("journal: job ", entry.job.id, ": ", s.message()));
   }
+  if (IsTerminal(entry.job.state)) TrimHistoryLocked(&entry);
   metrics_.JobEntered(entry.job.spec.kind, entry.job.state);
   UpdateGaugesLocked();
   NotifyLocked(entry.job);
@@ -368,6 +370,29 @@ void JobRunner::NotifyLocked(const Job& job) {
     }
     it->second.fn(job);
     it = last ? watches_.erase(it) : std::next(it);
+  }
+}
+
+void JobRunner::TrimHistoryLocked(const Entry* keep) {
+  if (options_.max_finished_jobs <= 0) return;
+  std::vector<std::pair<absl::Time, std::string>> finished;  // (finished_at, id), not `keep`
+  size_t n_finished = 0;
+  for (const auto& [id, e] : jobs_) {
+    if (!IsTerminal(e->job.state)) continue;
+    ++n_finished;
+    if (e.get() != keep) finished.emplace_back(e->job.finished_at, id);
+  }
+  const size_t limit = static_cast<size_t>(options_.max_finished_jobs);
+  if (n_finished <= limit) return;
+  const size_t drop = std::min(n_finished - limit, finished.size());
+  std::partial_sort(finished.begin(), finished.begin() + static_cast<ptrdiff_t>(drop),
+                    finished.end());
+  for (size_t i = 0; i < drop; ++i) {
+    const std::string& id = finished[i].second;
+    if (absl::Status s = journal_.Remove(id); !s.ok()) {
+      services::LogLine(absl::StrCat("journal: ", s.message()));
+    }
+    jobs_.erase(id);
   }
 }
 

@@ -28,6 +28,9 @@ struct RunnerOptions {
   int max_queue = 16;  // waiting jobs beyond the running ones
   // Output write budget per job in bytes per second (protects shared storage); 0 = unlimited.
   double write_bytes_per_second = 0;
+  // Finished jobs kept (in memory and in the journal); the oldest beyond this are forgotten
+  // (Get answers NotFound). 0 = keep all.
+  int max_finished_jobs = 1000;
 };
 
 class JobRunner final : public JobStore {
@@ -35,8 +38,8 @@ class JobRunner final : public JobStore {
   JobRunner(RunnerOptions options, JobExecutor& executor, ConverterMetrics& metrics);
   ~JobRunner() override;
 
-  // Reads the journal (applying RecoverJob), removes .tmp/converter/, queues recovered queued
-  // jobs and starts the worker threads. InvalidArgument / NotFound for a bad root.
+  // Reads the journal (applying RecoverJob, then the history limit), removes .tmp/converter/,
+  // queues recovered queued jobs and starts the worker threads. InvalidArgument / NotFound for a bad root.
   absl::Status Start();
 
   // Graceful stop: Submit returns Unavailable, queued jobs stay queued (journaled, re-run on
@@ -73,6 +76,8 @@ class JobRunner final : public JobStore {
   void CommitLocked(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the oldest finished jobs beyond max_finished_jobs, never `keep`.
+  void TrimHistoryLocked(const Entry* keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RunnerOptions options_;
   JobExecutor& executor_;

@@ -25,7 +25,7 @@ class FakeExecutor final : public JobExecutor {
   }
   absl::StatusOr<ExecuteResult> Execute(const JobSpec&, const JobPaths&, const fs::path& tmp_output,
                                         const engine::JobControl& control) override {
-    started.Notify();
+    if (!started.HasBeenNotified()) started.Notify();
     std::ofstream out(tmp_output, std::ios::binary);
     for (int i = 0; i < tensors; ++i) {
       out << std::string(16, 'a' + i % 26);
@@ -202,6 +202,49 @@ TEST_F(JobRunnerTest, RejectsUnknownQuantTypeThroughExecutor) {
   std::ofstream(root_ / "models" / "m.gguf") << "x";
   JobSpec spec{JobKind::kQuantize, "models/m.gguf", "models/q.gguf", "", "", "Q9_9"};
   EXPECT_EQ(runner->Submit(spec).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace rwkv::converter
+
+namespace rwkv::converter {
+namespace {
+
+class JobHistoryTest : public JobRunnerTest {};
+
+TEST_F(JobHistoryTest, ForgetsTheOldestFinishedJobsBeyondTheLimit) {
+  std::vector<std::string> ids;
+  {
+    JobRunner runner(RunnerOptions{root_, 1, 16, 0, 2}, executor_, metrics_);
+    ASSERT_TRUE(runner.Start().ok());
+    for (int i = 0; i < 4; ++i) {
+      absl::StatusOr<Job> job = runner.Submit(StateJob("h" + std::to_string(i)));
+      ASSERT_TRUE(job.ok()) << job.status();
+      ids.push_back(job->id);
+      WaitDone(runner, job->id);
+    }
+    EXPECT_EQ(runner.Get(ids[0]).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(runner.Get(ids[1]).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_TRUE(runner.Get(ids[2]).ok());
+    EXPECT_TRUE(runner.Get(ids[3]).ok());
+    EXPECT_EQ(runner.List({}).size(), 2u);
+    runner.Drain(absl::Now());
+  }
+  size_t journal_files = 0;
+  for (const auto& f : fs::directory_iterator(root_ / "jobs")) {
+    if (f.path().extension() == ".json") ++journal_files;
+  }
+  EXPECT_EQ(journal_files, 2u);
+  // Artifacts stay: history is about job records, not outputs.
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(fs::exists(root_ / "states" / ("h" + std::to_string(i) + ".bin")));
+  }
+  // A restart with a smaller limit trims the journal it reads.
+  JobRunner again(RunnerOptions{root_, 1, 16, 0, 1}, executor_, metrics_);
+  ASSERT_TRUE(again.Start().ok());
+  EXPECT_EQ(again.List({}).size(), 1u);
+  EXPECT_TRUE(again.Get(ids[3]).ok());
+  again.Drain(absl::Now());
 }
 
 }  // namespace
