@@ -1,6 +1,7 @@
 // Multi-threaded matrix product on the CPU: y[n][m] (+)= epilogue(Σ_k w[m][k]·x[n][k]),
-// weights in any supported type read in place, every weight row read once per group of
-// kMaxCols activation columns.
+// weights in any supported type read in place. Few columns run on the dot kernels (every
+// weight row read once per group of kMaxCols f32 or kMaxQ16Cols Q16 columns), many columns
+// on the packed-panel GEMM (from the type's gemm_min_cols).
 #pragma once
 
 #include <cstdint>
