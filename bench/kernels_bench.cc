@@ -97,7 +97,9 @@ BENCHMARK(BM_MatVecCache)
 void BM_Gemm(benchmark::State& state) {
   RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1, Isa::kAvx2);
 }
-BENCHMARK(BM_Gemm)->ArgsProduct({{0, 2, 3, 5, 7}, {4, 16, 32, 64, 128, 512}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Gemm)
+    ->ArgsProduct({{0, 2, 3, 5, 7}, {4, 16, 32, 64, 128, 512}})
+    ->Unit(benchmark::kMillisecond);
 
 // The same products on the row-by-row dot kernels (no GEMM), for the crossover.
 void BM_DotCols(benchmark::State& state) {

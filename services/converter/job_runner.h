@@ -39,7 +39,8 @@ class JobRunner final : public JobStore {
   ~JobRunner() override;
 
   // Reads the journal (applying RecoverJob, then the history limit), removes .tmp/converter/,
-  // queues recovered queued jobs and starts the worker threads. InvalidArgument / NotFound for a bad root.
+  // queues recovered queued jobs and starts the worker threads. InvalidArgument / NotFound for a
+  // bad root.
   absl::Status Start();
 
   // Graceful stop: Submit returns Unavailable, queued jobs stay queued (journaled, re-run on

@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
     std::fprintf(s.ok() ? stdout : stderr, "%s", flags.Usage().c_str());
     return s.ok() ? 0 : 2;
   }
-  if (storage_root.empty() || max_jobs < 1 || max_queue < 0 || write_rate < 0 ||
-      job_history < 0 || job_history > (int64_t{1} << 30)) {
+  if (storage_root.empty() || max_jobs < 1 || max_queue < 0 || write_rate < 0 || job_history < 0 ||
+      job_history > (int64_t{1} << 30)) {
     std::fprintf(stderr, "rwkv-converter: --storage-root is required and limits must be >= 0\n");
     return 2;
   }

@@ -82,9 +82,9 @@ absl::Status ModelHost::Load() {
   evaluator_ = std::make_unique<ModelEvaluator>(*model_);
   sessions_ =
       std::make_unique<SessionCache>(config_.session_cache_bytes, config_.session_idle_timeout);
-  states_ = std::make_unique<StateStore>(config_.storage_root, model_->state_shape(),
-                                         static_cast<int32_t>(mc.n_vocab),
-                                         config_.state_cache_bytes);
+  states_ =
+      std::make_unique<StateStore>(config_.storage_root, model_->state_shape(),
+                                   static_cast<int32_t>(mc.n_vocab), config_.state_cache_bytes);
   scheduler_ = std::make_unique<Scheduler>(config_.scheduler, *evaluator_, *tokenizer_, *sessions_,
                                            metrics_);
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);

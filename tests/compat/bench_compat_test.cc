@@ -20,9 +20,9 @@ using rwkv::testing::RunCommand;
 std::string Model() { return ReferenceDir() + "/tiny-rwkv6/tiny-rwkv6-q8_0.gguf"; }
 
 rwkv::testing::JsonValue Bench(const std::string& flags) {
-  const std::string cmd = absl::StrCat("{ ", BinDir(), "/rwkv bench -m ", Model(),
-                                       " -p 8 -n 4 -t 2 --bandwidth-mib 16 --json ", flags,
-                                       " 2>/dev/null; }");
+  const std::string cmd =
+      absl::StrCat("{ ", BinDir(), "/rwkv bench -m ", Model(),
+                   " -p 8 -n 4 -t 2 --bandwidth-mib 16 --json ", flags, " 2>/dev/null; }");
   std::string out;
   EXPECT_EQ(RunCommand(cmd, &out), 0) << cmd;
   auto json = ParseJson(out);
@@ -33,9 +33,9 @@ rwkv::testing::JsonValue Bench(const std::string& flags) {
 TEST(BenchCompatTest, JsonCarriesTheMeasuredFields) {
   const auto j = Bench("");
   ASSERT_TRUE(j.is_object());
-  for (const char* key : {"pp_tok_s", "tg_tok_s", "threads", "batch", "weight_bytes_per_token",
-                          "read_bandwidth_gb_s", "roofline_tok_s", "tg_percent_of_roofline",
-                          "peak_rss_mb", "file_mb", "state_mb"}) {
+  for (const char* key :
+       {"pp_tok_s", "tg_tok_s", "threads", "batch", "weight_bytes_per_token", "read_bandwidth_gb_s",
+        "roofline_tok_s", "tg_percent_of_roofline", "peak_rss_mb", "file_mb", "state_mb"}) {
     EXPECT_NE(j.Find(key), nullptr) << key;
   }
   EXPECT_GT(j["pp_tok_s"].AsNumber(), 0);

@@ -75,10 +75,9 @@ void MakeQxQuants16x8Avx2(int nmax, const float* x, int8_t* L, float* scales) {
       sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(wx[i], lf));
       suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w[i], lf), lf));
     }
-    const __m256 better =
-        _mm256_and_ps(_mm256_cmp_ps(suml2, _mm256_setzero_ps(), _CMP_GT_OQ),
-                      _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2),
-                                    _CMP_GT_OQ));
+    const __m256 better = _mm256_and_ps(
+        _mm256_cmp_ps(suml2, _mm256_setzero_ps(), _CMP_GT_OQ),
+        _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
     if (_mm256_movemask_ps(better) == 0) continue;
     const __m256i take = _mm256_castps_si256(better);
     for (int i = 0; i < kGroup; ++i) best_l[i] = _mm256_blendv_epi8(best_l[i], l[i], take);
@@ -90,9 +89,9 @@ void MakeQxQuants16x8Avx2(int nmax, const float* x, int8_t* L, float* scales) {
   const __m256i offset = _mm256_and_si256(_mm256_set1_epi32(nmax), _mm256_castps_si256(active));
   for (int i = 0; i < kGroup; ++i) {
     alignas(32) int32_t v[kLanes];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(v),
-                       _mm256_and_si256(_mm256_add_epi32(best_l[i], offset),
-                                        _mm256_castps_si256(active)));
+    _mm256_store_si256(
+        reinterpret_cast<__m256i*>(v),
+        _mm256_and_si256(_mm256_add_epi32(best_l[i], offset), _mm256_castps_si256(active)));
     for (int g = 0; g < kLanes; ++g) L[kGroup * g + i] = static_cast<int8_t>(v[g]);
   }
 }
@@ -165,23 +164,21 @@ void MakeQkx2Quants32x8Avx2(int nmax, const float* x, const float* weights, uint
     const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
     const __m256 solvable = _mm256_cmp_ps(D, zero, _CMP_GT_OQ);
     if (_mm256_movemask_ps(solvable) == 0) continue;
-    __m256 this_scale = _mm256_div_ps(
-        _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
-    __m256 this_min = _mm256_div_ps(
-        _mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
+    __m256 this_scale =
+        _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
+    __m256 this_min =
+        _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
     const __m256 positive = _mm256_cmp_ps(this_min, zero, _CMP_GT_OQ);
     this_min = _mm256_blendv_ps(this_min, zero, positive);
     this_scale = _mm256_blendv_ps(this_scale, _mm256_div_ps(sum_xl, sum_l2), positive);
     __m256 error = zero;
     for (int i = 0; i < kGroup32; ++i) {
       __m256 diff = _mm256_sub_ps(
-          _mm256_add_ps(_mm256_mul_ps(this_scale, _mm256_cvtepi32_ps(laux[i])), this_min),
-          xt[i]);
+          _mm256_add_ps(_mm256_mul_ps(this_scale, _mm256_cvtepi32_ps(laux[i])), this_min), xt[i]);
       diff = _mm256_mul_ps(diff, diff);
       error = _mm256_add_ps(error, _mm256_mul_ps(wt[i], diff));
     }
-    const __m256 better =
-        _mm256_and_ps(solvable, _mm256_cmp_ps(error, best_error, _CMP_LT_OQ));
+    const __m256 better = _mm256_and_ps(solvable, _mm256_cmp_ps(error, best_error, _CMP_LT_OQ));
     if (_mm256_movemask_ps(better) == 0) continue;
     const __m256i take = _mm256_castps_si256(better);
     for (int i = 0; i < kGroup32; ++i) best_l[i] = _mm256_blendv_epi8(best_l[i], laux[i], take);
@@ -193,8 +190,8 @@ void MakeQkx2Quants32x8Avx2(int nmax, const float* x, const float* weights, uint
   min = _mm256_blendv_ps(min, first_min, flat);
   _mm256_storeu_ps(the_min, _mm256_xor_ps(min, sign));
   _mm256_storeu_ps(scales, _mm256_andnot_ps(flat, scale));
-  const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(flat, _mm256_castsi256_ps(
-                                                                  _mm256_set1_epi32(-1))));
+  const __m256i keep =
+      _mm256_castps_si256(_mm256_xor_ps(flat, _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
   for (int i = 0; i < kGroup32; ++i) {
     alignas(32) int32_t v[kLanes];
     _mm256_store_si256(reinterpret_cast<__m256i*>(v), _mm256_and_si256(best_l[i], keep));

@@ -66,7 +66,6 @@ bool HaveAvx2Quantizers() {
 #endif
 }
 
-
 void QuantizeRowQ4_0(const float* x, void* y_out, int64_t n, FmaMode fma) {
 #if defined(RWKV_HAVE_X86_VARIANTS)
   if (fma == FmaMode::kFused && HaveAvx2Quantizers()) return QuantizeRowQ4_0Avx2(x, y_out, n);

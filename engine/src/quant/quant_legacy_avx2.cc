@@ -4,6 +4,8 @@
 // and the block statistics (min, max, signed absolute max) are found lane-wise with the
 // scalar code's strict comparisons. The one case where lanes could pick a different value
 // than the sequential scan, a zero of the other sign, falls back to the scalar scan.
+#include "quant/quant_legacy_avx2.h"
+
 #include <immintrin.h>
 
 #include <cfloat>
@@ -12,7 +14,6 @@
 
 #include "quant/blocks.h"
 #include "quant/quant_legacy.h"
-#include "quant/quant_legacy_avx2.h"
 #include "rwkv/engine/fp16.h"
 
 namespace rwkv::engine::quant {
@@ -103,13 +104,12 @@ void Levels(const Block32& b, float off, float id, float add, int cap, __m256i q
 // qs[j] = (q_j & 15) | (q_{j+16} & 15) << 4 for j < 16.
 void PackNibbles(const __m256i q[kVecs], uint8_t* qs) {
   const __m256i m4 = _mm256_set1_epi32(0x0F);
-  const __m256i a = _mm256_or_si256(_mm256_and_si256(q[0], m4),
-                                    _mm256_slli_epi32(_mm256_and_si256(q[2], m4), 4));
-  const __m256i b = _mm256_or_si256(_mm256_and_si256(q[1], m4),
-                                    _mm256_slli_epi32(_mm256_and_si256(q[3], m4), 4));
+  const __m256i a =
+      _mm256_or_si256(_mm256_and_si256(q[0], m4), _mm256_slli_epi32(_mm256_and_si256(q[2], m4), 4));
+  const __m256i b =
+      _mm256_or_si256(_mm256_and_si256(q[1], m4), _mm256_slli_epi32(_mm256_and_si256(q[3], m4), 4));
   const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
-  const __m128i bytes =
-      _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+  const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), bytes);
 }
 
@@ -202,21 +202,19 @@ void QuantizeRowQ8_0Avx2(const float* x, void* y_out, int64_t n) {
       const __m256 v = _mm256_mul_ps(b.v[k], vid);
       const __m256i t = Trunc(v);
       const __m256 frac = _mm256_sub_ps(v, _mm256_cvtepi32_ps(t));
-      const __m256i up =
-          _mm256_castps_si256(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ));
+      const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ));
       const __m256i down =
           _mm256_castps_si256(_mm256_cmp_ps(frac, _mm256_set1_ps(-0.5f), _CMP_LE_OQ));
       q[k] = _mm256_add_epi32(_mm256_sub_epi32(t, up), down);  // masks are -1
     }
     // int32 -> int8 with wrap-around, as the scalar static_cast<int8_t>.
     const __m256i bytes_mask = _mm256_set1_epi32(0xFF);
-    const __m256i ab = _mm256_packus_epi32(_mm256_and_si256(q[0], bytes_mask),
-                                           _mm256_and_si256(q[1], bytes_mask));
-    const __m256i cd = _mm256_packus_epi32(_mm256_and_si256(q[2], bytes_mask),
-                                           _mm256_and_si256(q[3], bytes_mask));
+    const __m256i ab =
+        _mm256_packus_epi32(_mm256_and_si256(q[0], bytes_mask), _mm256_and_si256(q[1], bytes_mask));
+    const __m256i cd =
+        _mm256_packus_epi32(_mm256_and_si256(q[2], bytes_mask), _mm256_and_si256(q[3], bytes_mask));
     const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi16(ab, cd), 0xD8);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs),
-                        _mm256_shuffle_epi32(w, 0xD8));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), _mm256_shuffle_epi32(w, 0xD8));
   }
 }
 

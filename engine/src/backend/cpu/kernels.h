@@ -1,12 +1,12 @@
 // CPU kernel tables: one per instruction set, chosen once at start-up (or by tests).
 //
 // Matrix products run row by row of the weight against up to kMaxCols (f32) or kMaxQ16Cols
-// (Q16) activation columns at once, so every weight byte is read once per group of columns. Float weights (F32, F16,
-// BF16) take f32 activations. On the SIMD tables the block-quantized types take activations
-// quantized to 16-bit integers per 32-element block ("Q16": an f32 scale d per block, the
-// values q = round(x/d) in [-32767, 32767], and s = d·Σq), which keeps the relative error
-// of a dot product near 1e-5 while the products run as int16 multiply-adds. The scalar table
-// is the exact oracle: every type takes f32 activations and dequantizes the weight.
+// (Q16) activation columns at once, so every weight byte is read once per group of columns. Float
+// weights (F32, F16, BF16) take f32 activations. On the SIMD tables the block-quantized types take
+// activations quantized to 16-bit integers per 32-element block ("Q16": an f32 scale d per block,
+// the values q = round(x/d) in [-32767, 32767], and s = d·Σq), which keeps the relative error of a
+// dot product near 1e-5 while the products run as int16 multiply-adds. The scalar table is the
+// exact oracle: every type takes f32 activations and dequantizes the weight.
 #pragma once
 
 #include <cstdint>

@@ -189,8 +189,7 @@ inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* ou
 // one-column kernel does (pairwise hadd, one convert and one FMA per eight blocks). The
 // unpack, the costliest part for the 4/5-bit and K types, is shared by all the columns.
 template <class U>
-inline void DotQ16Many(const uint8_t* row, int64_t k, const Q16View* x, int n_cols,
-                       float* out) {
+inline void DotQ16Many(const uint8_t* row, int64_t k, const Q16View* x, int n_cols, float* out) {
   const int64_t nb = k / 32;
   __m256 acc[kMaxQ16Cols], acc_min[kMaxQ16Cols];
   for (int c = 0; c < n_cols; ++c) acc[c] = acc_min[c] = _mm256_setzero_ps();
@@ -211,8 +210,9 @@ inline void DotQ16Many(const uint8_t* row, int64_t k, const Q16View* x, int n_co
     for (int c = 0; c < n_cols; ++c) {
       const __m256i* xq = reinterpret_cast<const __m256i*>(x[c].q + b * 32);
       const auto block = [&](int j) __attribute__((always_inline)) {
-        return _mm256_add_epi32(_mm256_madd_epi16(w[2 * j], _mm256_loadu_si256(xq + 2 * j)),
-                                _mm256_madd_epi16(w[2 * j + 1], _mm256_loadu_si256(xq + 2 * j + 1)));
+        return _mm256_add_epi32(
+            _mm256_madd_epi16(w[2 * j], _mm256_loadu_si256(xq + 2 * j)),
+            _mm256_madd_epi16(w[2 * j + 1], _mm256_loadu_si256(xq + 2 * j + 1)));
       };
       const __m256i sums = EightBlockSums(block);
       const __m256 scale = _mm256_mul_ps(scales, _mm256_loadu_ps(x[c].d + b));

@@ -202,8 +202,7 @@ inline void K4ScaleBytes(const uint8_t* sb, uint64_t* scales, uint64_t* mins) {
 }
 
 inline __m256 BytesToF32x8(uint64_t bytes) {
-  return _mm256_cvtepi32_ps(
-      _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes))));
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes))));
 }
 
 inline void K4Scales8(const uint8_t* sb, __m256* scale, __m256* min) {

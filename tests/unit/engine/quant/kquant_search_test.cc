@@ -1,6 +1,8 @@
 // The grouped symmetric K-quant search (eight groups per AVX2 lane set) against the scalar
 // search, group by group: scales bit for bit and identical levels, on random data of several
 // spreads and on the degenerate groups the scalar code special-cases.
+#include "quant/kquant_search.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -10,7 +12,6 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "quant/kquant_search.h"
 
 namespace rwkv::engine::quant {
 namespace {
@@ -50,11 +51,11 @@ TEST(KQuantSearchTest, GroupedSearchMatchesScalarOnDegenerateGroups) {
   std::vector<float> x(16 * 21);  // not a multiple of eight groups: the tail runs scalar
   for (float& v : x) v = uniform(rng);
   auto group = [&](int g) { return x.data() + 16 * g; };
-  std::fill(group(0), group(1), 0.0f);                   // all zero
-  std::fill(group(1), group(2), 1e-20f);                 // below the tiny-group threshold
-  std::fill(group(2), group(3), -2.5f);                  // constant, negative
-  group(3)[7] = 1e6f;                                    // one outlier
-  group(4)[0] = -1e6f;                                   // negative outlier first
+  std::fill(group(0), group(1), 0.0f);                    // all zero
+  std::fill(group(1), group(2), 1e-20f);                  // below the tiny-group threshold
+  std::fill(group(2), group(3), -2.5f);                   // constant, negative
+  group(3)[7] = 1e6f;                                     // one outlier
+  group(4)[0] = -1e6f;                                    // negative outlier first
   for (int i = 0; i < 16; ++i) group(5)[i] = 1e-40f * i;  // subnormals
   group(6)[3] = std::numeric_limits<float>::min();
   for (int i = 0; i < 16; ++i) group(9)[i] = (i % 2 ? 1.0f : -1.0f) * 3e-15f;
@@ -107,12 +108,12 @@ TEST(KQuantSearchTest, AsymmetricGroupedSearchMatchesScalar) {
 TEST(KQuantSearchTest, AsymmetricGroupedSearchMatchesScalarOnDegenerateGroups) {
   std::vector<float> x(256);
   for (int i = 0; i < 256; ++i) x[i] = 0.01f * static_cast<float>(i % 29) - 0.1f;
-  std::fill(x.begin(), x.begin() + 32, 0.0f);            // flat at zero
-  std::fill(x.begin() + 32, x.begin() + 64, 2.0f);       // flat, positive (min clamps to 0)
-  std::fill(x.begin() + 64, x.begin() + 96, -1.5f);      // flat, negative
+  std::fill(x.begin(), x.begin() + 32, 0.0f);                  // flat at zero
+  std::fill(x.begin() + 32, x.begin() + 64, 2.0f);             // flat, positive (min clamps to 0)
+  std::fill(x.begin() + 64, x.begin() + 96, -1.5f);            // flat, negative
   for (int i = 96; i < 128; ++i) x[i] = i % 2 ? 1.0f : -0.0f;  // two values, a signed zero
   for (int i = 128; i < 160; ++i) x[i] = 1e-40f * (i - 140);   // subnormals
-  x[170] = 1e6f;                                          // outlier
+  x[170] = 1e6f;                                               // outlier
   x[200] = std::numeric_limits<float>::quiet_NaN();
   ExpectQkx2GroupsMatchScalar(x, 15, -1.0f, 20);
   ExpectQkx2GroupsMatchScalar(x, 31, -0.5f, 15);

@@ -1,6 +1,8 @@
 // The AVX2 legacy quantizers against the portable ones: the same bytes for random rows of
 // several spreads and for the blocks whose statistics or rounding are delicate (zeros of
 // both signs, ties at .5, NaN, infinities, the largest floats, subnormals).
+#include "quant/quant_legacy_avx2.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -10,7 +12,6 @@
 
 #include "gtest/gtest.h"
 #include "quant/quant_legacy.h"
-#include "quant/quant_legacy_avx2.h"
 #include "rwkv/engine/ggml_types.h"
 #include "rwkv/engine/quant.h"
 

@@ -87,9 +87,9 @@ TEST(StateStoreTest, ChangedFileIsReadAgain) {
   StateStore store(root, kShape, 16);
   ASSERT_TRUE(store.Get("a").ok());
   WriteState(root, "a", 3.0f);
-  std::filesystem::last_write_time(root / "states" / "a.bin",
-                                   std::filesystem::file_time_type::clock::now() +
-                                       std::chrono::seconds(5));
+  std::filesystem::last_write_time(
+      root / "states" / "a.bin",
+      std::filesystem::file_time_type::clock::now() + std::chrono::seconds(5));
   auto a = store.Get("a");
   ASSERT_TRUE(a.ok());
   EXPECT_EQ((*a)->state.wkv[0], 3.0f);
