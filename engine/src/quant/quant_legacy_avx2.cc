@@ -125,67 +125,69 @@ uint32_t FifthBits(const __m256i q[kVecs]) {
 
 }  // namespace
 
-void QuantizeRowQ4_0Avx2(const float* x, void* y_out, int64_t n) {
-  auto* y = static_cast<BlockQ4_0*>(y_out);
+namespace {
+
+// Q4_0 / Q5_0: d = (signed absolute max) / −(kLevels/2), q = min(kLevels − 1,
+// trunc(x/d + kLevels/2 + 0.5)); Q5_0 also stores the fifth bits.
+template <class Block, int kLevels>
+void QuantizeSymmetric(const float* x, void* y_out, int64_t n) {
+  auto* y = static_cast<Block*>(y_out);
+  constexpr float kHalf = static_cast<float>(kLevels / 2);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     const Block32 b(x);
-    const float d = SignedAbsMax(x, b) / -8.0f;
+    const float d = SignedAbsMax(x, b) / -kHalf;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = Fp32ToFp16(d);
     __m256i q[kVecs];
-    Levels<false>(b, 0.0f, id, 8.5f, 15, q);
+    Levels<false>(b, 0.0f, id, kHalf + 0.5f, kLevels - 1, q);
     PackNibbles(q, y[i].qs);
+    if constexpr (kLevels == 32) {
+      const uint32_t qh = FifthBits(q);
+      std::memcpy(y[i].qh, &qh, sizeof(qh));
+    }
   }
 }
 
-void QuantizeRowQ4_1Avx2(const float* x, void* y_out, int64_t n) {
-  auto* y = static_cast<BlockQ4_1*>(y_out);
+// Q4_1 / Q5_1: d = (max − min) / (kLevels − 1), m = min, q = min(kCap,
+// trunc((x − min)/d + 0.5)); Q5_1 has no cap (finite input stays below 31.5) and stores the
+// fifth bits.
+template <class Block, int kLevels, int kCap>
+void QuantizeAsymmetric(const float* x, void* y_out, int64_t n) {
+  auto* y = static_cast<Block*>(y_out);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     const Block32 b(x);
     float mn, mx;
     MinMax(x, b, &mn, &mx);
-    const float d = (mx - mn) / 15.0f;
+    const float d = (mx - mn) / static_cast<float>(kLevels - 1);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = Fp32ToFp16(d);
     y[i].m = Fp32ToFp16(mn);
     __m256i q[kVecs];
-    Levels<true>(b, mn, id, 0.5f, 15, q);
+    Levels<true>(b, mn, id, 0.5f, kCap, q);
     PackNibbles(q, y[i].qs);
+    if constexpr (kLevels == 32) {
+      const uint32_t qh = FifthBits(q);
+      std::memcpy(y[i].qh, &qh, sizeof(qh));
+    }
   }
 }
 
-void QuantizeRowQ5_0Avx2(const float* x, void* y_out, int64_t n) {
-  auto* y = static_cast<BlockQ5_0*>(y_out);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    const Block32 b(x);
-    const float d = SignedAbsMax(x, b) / -16.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[i].d = Fp32ToFp16(d);
-    __m256i q[kVecs];
-    Levels<false>(b, 0.0f, id, 16.5f, 31, q);
-    PackNibbles(q, y[i].qs);
-    const uint32_t qh = FifthBits(q);
-    std::memcpy(y[i].qh, &qh, sizeof(qh));
-  }
+}  // namespace
+
+void QuantizeRowQ4_0Avx2(const float* x, void* y, int64_t n) {
+  QuantizeSymmetric<BlockQ4_0, 16>(x, y, n);
 }
 
-void QuantizeRowQ5_1Avx2(const float* x, void* y_out, int64_t n) {
-  auto* y = static_cast<BlockQ5_1*>(y_out);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    const Block32 b(x);
-    float mn, mx;
-    MinMax(x, b, &mn, &mx);
-    const float d = (mx - mn) / 31.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[i].d = Fp32ToFp16(d);
-    y[i].m = Fp32ToFp16(mn);
-    __m256i q[kVecs];
-    // No cap, as in the scalar code: finite input stays below 31.5.
-    Levels<true>(b, mn, id, 0.5f, 0x7FFFFFFF, q);
-    PackNibbles(q, y[i].qs);
-    const uint32_t qh = FifthBits(q);
-    std::memcpy(y[i].qh, &qh, sizeof(qh));
-  }
+void QuantizeRowQ5_0Avx2(const float* x, void* y, int64_t n) {
+  QuantizeSymmetric<BlockQ5_0, 32>(x, y, n);
+}
+
+void QuantizeRowQ4_1Avx2(const float* x, void* y, int64_t n) {
+  QuantizeAsymmetric<BlockQ4_1, 16, 15>(x, y, n);
+}
+
+void QuantizeRowQ5_1Avx2(const float* x, void* y, int64_t n) {
+  QuantizeAsymmetric<BlockQ5_1, 32, 0x7FFFFFFF>(x, y, n);
 }
 
 void QuantizeRowQ8_0Avx2(const float* x, void* y_out, int64_t n) {
