@@ -145,6 +145,40 @@ __attribute__((always_inline)) inline __m256i EightBlockSums(const BlockFn& bloc
                           _mm256_permute2x128_si256(q0, q1, 0x31));
 }
 
+// The eight-block groups both Q16 kernels walk: group start b (a multiple of 8) begins at
+// the returned pointer, whose next bytes are prefetched, with the eight blocks' scales and
+// mins as vectors.
+template <class U>
+__attribute__((always_inline)) inline const uint8_t* GroupStart(const uint8_t* row, int64_t b,
+                                                                __m256* scales, __m256* mins) {
+  const uint8_t* sb = row + (b / U::kBlocks) * U::kBytes;
+  PrefetchAhead(sb, 8 * 32 * U::kBytes / (32 * U::kBlocks));
+  U::Scales8(sb, scales, mins);
+  return sb;
+}
+
+// Block j (< 8) of the group at sb, as 32 int16 weights.
+template <class U>
+__attribute__((always_inline)) inline void GroupQuants(const uint8_t* sb, int j, __m256i* lo,
+                                                       __m256i* hi) {
+  if constexpr (U::kBlocks == 8) {
+    U::Quants(sb, j, lo, hi);
+  } else {
+    U::Quants(sb + j * U::kBytes, 0, lo, hi);
+  }
+}
+
+// The dot product over blocks [b, nb) of a legacy-type row, fewer than eight.
+template <class U>
+float TailDot(const uint8_t* row, int64_t b, int64_t nb, const Q16View& x) {
+  float tail = 0.0f;
+  if (b < nb) {
+    const Q16View rest{x.q + b * 32, x.d + b, x.s + b};
+    DotQ16N<U, 1>(row + b * U::kBytes, (nb - b) * 32, &rest, &tail);
+  }
+  return tail;
+}
+
 // One column, eight blocks at a time: the eight blocks' int32 sums are reduced into one
 // vector (three levels of hadd), converted once and scaled by a vector of the eight
 // weight×activation scales, instead of a convert, a scalar multiply, a broadcast and an FMA
@@ -155,18 +189,12 @@ inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* ou
   __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
-    const uint8_t* sb = row + (b / U::kBlocks) * U::kBytes;
-    PrefetchAhead(sb, 8 * 32 * U::kBytes / (32 * U::kBlocks));
     __m256 scales, mins;
-    U::Scales8(sb, &scales, &mins);
+    const uint8_t* sb = GroupStart<U>(row, b, &scales, &mins);
     // Block j's eight int32 partial sums.
     const auto block = [&](int j) __attribute__((always_inline)) {
       __m256i lo, hi;
-      if constexpr (U::kBlocks == 8) {
-        U::Quants(sb, j, &lo, &hi);
-      } else {
-        U::Quants(sb + j * U::kBytes, 0, &lo, &hi);
-      }
+      GroupQuants<U>(sb, j, &lo, &hi);
       const __m256i* xq = reinterpret_cast<const __m256i*>(x.q + (b + j) * 32);
       return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256(xq)),
                               _mm256_madd_epi16(hi, _mm256_loadu_si256(xq + 1)));
@@ -176,12 +204,7 @@ inline void DotQ16One(const uint8_t* row, int64_t k, const Q16View& x, float* ou
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
     if constexpr (U::kHasMin) acc_min = _mm256_fmadd_ps(mins, _mm256_loadu_ps(x.s + b), acc_min);
   }
-  float tail = 0.0f;
-  if (b < nb) {  // fewer than eight legacy blocks left
-    const Q16View rest{x.q + b * 32, x.d + b, x.s + b};
-    DotQ16N<U, 1>(row + b * U::kBytes, (nb - b) * 32, &rest, &tail);
-  }
-  *out = HorizontalSum(_mm256_add_ps(acc, acc_min)) + tail;
+  *out = HorizontalSum(_mm256_add_ps(acc, acc_min)) + TailDot<U>(row, b, nb, x);
 }
 
 // Several columns (2..kMaxQ16Cols): each group of eight blocks is unpacked once into sixteen
@@ -196,17 +219,9 @@ inline void DotQ16Many(const uint8_t* row, int64_t k, const Q16View* x, int n_co
   alignas(32) __m256i w[16];
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
-    const uint8_t* sb = row + (b / U::kBlocks) * U::kBytes;
-    PrefetchAhead(sb, 8 * 32 * U::kBytes / (32 * U::kBlocks));
     __m256 scales, mins;
-    U::Scales8(sb, &scales, &mins);
-    for (int j = 0; j < 8; ++j) {
-      if constexpr (U::kBlocks == 8) {
-        U::Quants(sb, j, &w[2 * j], &w[2 * j + 1]);
-      } else {
-        U::Quants(sb + j * U::kBytes, 0, &w[2 * j], &w[2 * j + 1]);
-      }
-    }
+    const uint8_t* sb = GroupStart<U>(row, b, &scales, &mins);
+    for (int j = 0; j < 8; ++j) GroupQuants<U>(sb, j, &w[2 * j], &w[2 * j + 1]);
     for (int c = 0; c < n_cols; ++c) {
       const __m256i* xq = reinterpret_cast<const __m256i*>(x[c].q + b * 32);
       const auto block = [&](int j) __attribute__((always_inline)) {
@@ -223,12 +238,7 @@ inline void DotQ16Many(const uint8_t* row, int64_t k, const Q16View* x, int n_co
     }
   }
   for (int c = 0; c < n_cols; ++c) {
-    float tail = 0.0f;
-    if (b < nb) {  // fewer than eight legacy blocks left
-      const Q16View rest{x[c].q + b * 32, x[c].d + b, x[c].s + b};
-      DotQ16N<U, 1>(row + b * U::kBytes, (nb - b) * 32, &rest, &tail);
-    }
-    out[c] = HorizontalSum(_mm256_add_ps(acc[c], acc_min[c])) + tail;
+    out[c] = HorizontalSum(_mm256_add_ps(acc[c], acc_min[c])) + TailDot<U>(row, b, nb, x[c]);
   }
 }
 
