@@ -26,10 +26,8 @@ struct Case {
 
 class MatMulParityTest : public ::testing::TestWithParam<Case> {};
 
-TEST_P(MatMulParityTest, SimdDriverMatchesScalar) {
-  const Case& c = GetParam();
-  const KernelTable* simd = KernelsFor(Isa::kAvx2);
-  if (simd == nullptr || !CpuSupports(Isa::kAvx2)) GTEST_SKIP() << "no avx2";
+// Runs case c on the SIMD table `simd` and on the scalar table.
+void CheckAgainstScalar(const Case& c, const KernelTable* simd) {
   std::mt19937 rng(static_cast<uint32_t>(c.rows * 7 + c.k + c.n));
   std::normal_distribution<float> normal(0.0f, 0.3f);
   std::vector<float> wf(c.rows * c.k);
@@ -70,6 +68,20 @@ TEST_P(MatMulParityTest, SimdDriverMatchesScalar) {
     }
   }
   EXPECT_LE(max_err, 1e-3);
+}
+
+TEST_P(MatMulParityTest, Avx2DriverMatchesScalar) {
+  const KernelTable* simd = KernelsFor(Isa::kAvx2);
+  if (simd == nullptr || !CpuSupports(Isa::kAvx2)) GTEST_SKIP() << "no avx2";
+  CheckAgainstScalar(GetParam(), simd);
+}
+
+TEST_P(MatMulParityTest, Avx512DriverMatchesScalar) {
+  const KernelTable* simd = KernelsFor(Isa::kAvx512);
+  if (simd == nullptr || !CpuSupports(Isa::kAvx512)) {
+    GTEST_SKIP() << "avx512 kernels are not available on this machine/build";
+  }
+  CheckAgainstScalar(GetParam(), simd);
 }
 
 INSTANTIATE_TEST_SUITE_P(

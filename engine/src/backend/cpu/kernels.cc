@@ -38,6 +38,7 @@ namespace {
 struct Tables {
   KernelTable scalar;
   KernelTable avx2;
+  KernelTable avx512;
   bool have_avx2 = false;
 
   Tables() {
@@ -48,6 +49,10 @@ struct Tables {
     FillAvx2Kernels(avx2);
     FillAvx2Gemm(avx2);
     have_avx2 = true;
+    // What the AVX-512 table does not replace (WKV6, the Q16 quantizer, dequantizers, panel
+    // packing) stays AVX2.
+    avx512 = avx2;
+    FillAvx512Kernels(avx512);
 #endif
   }
 };
@@ -67,13 +72,16 @@ const KernelTable* KernelsFor(Isa isa) {
     case Isa::kAvx2:
       return t.have_avx2 ? &t.avx2 : nullptr;
     case Isa::kAvx512:
-      return nullptr;
+      return t.have_avx2 ? &t.avx512 : nullptr;
   }
   return nullptr;
 }
 
 const KernelTable& BestKernels() {
   static const KernelTable* best = [] {
+    if (CpuSupports(Isa::kAvx512)) {
+      if (const KernelTable* t = KernelsFor(Isa::kAvx512)) return t;
+    }
     if (CpuSupports(Isa::kAvx2)) {
       if (const KernelTable* t = KernelsFor(Isa::kAvx2)) return t;
     }

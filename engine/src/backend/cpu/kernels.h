@@ -108,5 +108,7 @@ void QuantizeQ16Scalar(const float* x, int64_t k, int16_t* q, float* d, float* s
 void FillScalarKernels(KernelTable& table);
 void FillAvx2Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
 void FillAvx2Gemm(KernelTable& table);     // only where RWKV_HAVE_X86_VARIANTS
+// Replaces entries of a copy of the AVX2 table; only where RWKV_HAVE_X86_VARIANTS.
+void FillAvx512Kernels(KernelTable& table);
 
 }  // namespace rwkv::engine::cpu

@@ -1,5 +1,5 @@
 // AVX2 helpers shared by the AVX2 kernel files: horizontal sum, f16 scalar load and the
-// 8-wide f32/f16/bf16 loaders. Include only from *_avx2.cc files.
+// 8-wide f32/f16/bf16 loaders. Include only from *_avx2.cc and *_avx512.cc files.
 #pragma once
 
 #include <immintrin.h>
@@ -9,7 +9,14 @@
 
 #include "rwkv/engine/fp16.h"
 
-namespace rwkv::engine::cpu::avx2 {
+// These helpers are compiled with each file's own ISA flags. Every ISA puts them in its own
+// namespace (the AVX-512 files define RWKV_X86_NAMESPACE as avx512 before including), so the
+// linker can never merge an AVX-512 copy of an inline helper into the AVX2 kernels.
+#ifndef RWKV_X86_NAMESPACE
+#define RWKV_X86_NAMESPACE avx2
+#endif
+
+namespace rwkv::engine::cpu::RWKV_X86_NAMESPACE {
 
 inline float HorizontalSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -57,4 +64,4 @@ struct LoadBF16 {
   }
 };
 
-}  // namespace rwkv::engine::cpu::avx2
+}  // namespace rwkv::engine::cpu::RWKV_X86_NAMESPACE

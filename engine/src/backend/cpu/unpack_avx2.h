@@ -1,6 +1,6 @@
 // AVX2 block unpackers: one 32-element block of a quantized weight row becomes 32 int16
 // values q (two vectors, elements 0-15 and 16-31) with weight = scale·q + min. Include only
-// from *_avx2.cc files.
+// from *_avx2.cc and *_avx512.cc files (see simd_avx2.h for the namespace).
 #pragma once
 
 #include <immintrin.h>
@@ -13,7 +13,7 @@
 #include "backend/cpu/simd_avx2.h"
 #include "rwkv/engine/fp16.h"
 
-namespace rwkv::engine::cpu::avx2 {
+namespace rwkv::engine::cpu::RWKV_X86_NAMESPACE {
 
 // ---- block-quantized weights ----------------------------------------------------------
 //
@@ -280,7 +280,8 @@ struct UnpackQ6_K {
     *scale = _mm256_set1_ps(F16At(sb + 208));
     *min = _mm256_setzero_ps();
   }
-  static void Quants(const uint8_t* sb, int j, __m256i* lo, __m256i* hi) {
+  // Block j's 32 weights as signed bytes in [-32, 31], before the sub-scales.
+  static __m256i Bytes(const uint8_t* sb, int j) {
     const int h = j / 4, c = j % 4;
     const __m256i ql =
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 64 * h + 32 * (c & 1)));
@@ -290,12 +291,17 @@ struct UnpackQ6_K {
     const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h));
     const __m256i bits =
         _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), _mm256_set1_epi8(3));
-    const __m256i q =
-        _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(bits, 4)), _mm256_set1_epi8(32));
-    Split32(q, lo, hi, true);
-    const int8_t* sc = reinterpret_cast<const int8_t*>(sb + 192);
-    *lo = _mm256_mullo_epi16(*lo, _mm256_set1_epi16(sc[2 * j]));
-    *hi = _mm256_mullo_epi16(*hi, _mm256_set1_epi16(sc[2 * j + 1]));
+    return _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(bits, 4)), _mm256_set1_epi8(32));
+  }
+  // The sub-scales of block j's two halves.
+  static const int8_t* SubScales(const uint8_t* sb, int j) {
+    return reinterpret_cast<const int8_t*>(sb + 192) + 2 * j;
+  }
+  static void Quants(const uint8_t* sb, int j, __m256i* lo, __m256i* hi) {
+    Split32(Bytes(sb, j), lo, hi, true);
+    const int8_t* sc = SubScales(sb, j);
+    *lo = _mm256_mullo_epi16(*lo, _mm256_set1_epi16(sc[0]));
+    *hi = _mm256_mullo_epi16(*hi, _mm256_set1_epi16(sc[1]));
   }
   static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
                     float* scale, float*) {
@@ -304,4 +310,4 @@ struct UnpackQ6_K {
   }
 };
 
-}  // namespace rwkv::engine::cpu::avx2
+}  // namespace rwkv::engine::cpu::RWKV_X86_NAMESPACE
