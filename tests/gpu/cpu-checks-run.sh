@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs inside an archive made by scripts/bundle-cpu-checks.sh: reports the CPU, runs the
+# kernel parity, matmul parity, forward-mode and logits tests with the bundled C library,
+# then benchmarks the kernel tables this CPU supports side by side on a 1.6B-shape model.
+# Writes cpu-checks.log (bench JSON included) to $OUT (or ./out). RWKV_CHECKS_BENCH=0 skips
+# the benchmarks; RWKV_CHECKS_SYNTH_ARGS adds rwkv synth options (default: the 1.6B shape).
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${OUT:-$PWD/out}"
+mkdir -p "$out"
+exec > >(tee "$out/cpu-checks.log") 2>&1
+
+loader="$(ls "$here"/lib/ld-linux-x86-64.so.* | head -1)"
+run() {  # run BINARY ARGS...: with the bundled loader and libraries
+  local bin="$1"
+  shift
+  "$loader" --library-path "$here/lib" "$bin" "$@"
+}
+
+grep -m1 "model name" /proc/cpuinfo
+echo "cores: $(nproc)"
+grep -m1 -o -w -E "avx512(f|bw|vl|dq|_vnni|vnni|_bf16)" /proc/cpuinfo | sort -u | tr '\n' ' '
+echo
+grep -m1 "^flags" /proc/cpuinfo | tr ' ' '\n' | grep -E "^avx512" | tr '\n' ' '
+echo
+
+# The tests call the CLI at <build dir>/bin/rwkv: put a launcher there (unless that build
+# tree exists on this machine).
+build_dir="$(cat "$here/build-dir")"
+if [ ! -e "$build_dir/bin/rwkv" ]; then
+  mkdir -p "$build_dir/bin"
+  printf '#!/usr/bin/env bash\nexec "%s" --library-path "%s" "%s" "$@"\n' \
+    "$loader" "$here/lib" "$here/bin/rwkv" >"$build_dir/bin/rwkv"
+  chmod +x "$build_dir/bin/rwkv"
+fi
+export RWKV_REFERENCE_DIR="$here/reference"
+
+rc=0
+for t in backend_cpu_kernels_parity_test backend_cpu_matmul_parity_test compat_forward_modes_test \
+         compat_logits_compat_test; do
+  echo "== $t"
+  filter="*"
+  # The session test needs the large F16 reference GGUF, which the bundle leaves out.
+  [ "$t" = compat_logits_compat_test ] && filter="-LogitsCompatSessionTest.*"
+  run "$here/bin/$t" --gtest_brief=1 --gtest_filter="$filter" 2>&1 |
+    grep -v -E "^\[  SKIPPED \]|: Skipped$|not available on this machine" | tail -40
+  status=${PIPESTATUS[0]}
+  echo "== $t exit $status"
+  [ "$status" -eq 0 ] || rc=1
+done
+
+# Side-by-side speed of the tables on the 1.6B shape, two threads as on a 2-core machine.
+models="$(mktemp -d)"
+types="q8_0 q5_1 q4_0"
+[ "${RWKV_CHECKS_BENCH:-1}" = 0 ] && types=""
+rwkv="$build_dir/bin/rwkv"
+for type in $types; do
+  "$rwkv" synth -o "$models/$type.gguf" --vocab "$RWKV_REFERENCE_DIR/rwkv_vocab_v20230424.txt" \
+    --type "$type" ${RWKV_CHECKS_SYNTH_ARGS:-} >/dev/null 2>&1 || { echo "synth $type failed"; rc=1; continue; }
+  for isa in avx2 avx512; do
+    for args in "-t 2 -p 128 -n 32" "-t 2 -p 0 -n 8 --batch 16"; do
+      name="bench-$type-$isa-$(echo "$args" | tr -d ' -')"
+      # shellcheck disable=SC2086
+      timeout 120 "$rwkv" bench -m "$models/$type.gguf" --backend "cpu-$isa" $args --json \
+        >"$models/$name.json" 2>"$models/$name.err" ||
+        echo "bench $name failed: $(tail -1 "$models/$name.err")"
+      echo "$name $(cat "$models/$name.json")"
+    done
+  done
+  rm -f "$models/$type.gguf"
+done
+rm -rf "$models"
+echo "cpu checks rc=$rc"
+exit "$rc"
