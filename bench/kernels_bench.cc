@@ -1,7 +1,9 @@
 // CPU kernel benchmarks on the shapes of the 1.6B model (C 2048, F 7168): matrix-vector
 // products from memory and from cache, the many-column GEMM, WKV6. Run with
 // --benchmark_counters_tabular=true; "bytes_per_second" is weight bytes, "MACs" multiply-adds
-// per second of CPU time (the CPU-time column is robust on a shared machine).
+// per second of CPU time (the CPU-time column is robust on a shared machine). The last
+// argument of each product benchmark is the kernel table (Isa: 0 scalar, 1 avx2, 2 avx512);
+// a table this CPU cannot run reports an error instead of a time.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -41,14 +43,17 @@ Weights MakeWeights(GgmlType type, int64_t rows, int64_t k) {
   return w;
 }
 
+enum class Path { kTable, kDotOnly, kGemmOnly };
+
 void RunProduct(benchmark::State& state, GgmlType type, int64_t rows, int64_t k, int64_t n,
-                int threads, Isa isa, bool allow_gemm = true) {
+                int threads, Isa isa, Path path = Path::kTable) {
   const KernelTable* table = KernelsFor(isa);
-  KernelTable no_gemm;
-  if (table != nullptr && !allow_gemm) {
-    no_gemm = *table;
-    no_gemm.gemm_panel = nullptr;
-    table = &no_gemm;
+  KernelTable forced;
+  if (table != nullptr && path != Path::kTable) {
+    forced = *table;
+    if (path == Path::kDotOnly) forced.gemm_panel = nullptr;
+    if (path == Path::kGemmOnly) forced.types[static_cast<uint32_t>(type)].gemm_min_cols = 1;
+    table = &forced;
   }
   if (table == nullptr || !CpuSupports(isa)) {
     state.SkipWithError("kernel table not available");
@@ -77,36 +82,48 @@ void BM_MatVecMemory(benchmark::State& state) {
   const GgmlType type = kTypes[state.range(0)];
   const int64_t k = 2048;
   const int64_t rows = (int64_t{160} << 20) / static_cast<int64_t>(RowBytes(type, k));
-  RunProduct(state, type, rows, k, 1, static_cast<int>(state.range(1)), Isa::kAvx2);
+  RunProduct(state, type, rows, k, 1, static_cast<int>(state.range(1)),
+             static_cast<Isa>(state.range(2)));
 }
 BENCHMARK(BM_MatVecMemory)
-    ->ArgsProduct({benchmark::CreateDenseRange(0, 10, 1), {1, 2}})
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 10, 1), {1, 2}, {1, 2}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
 // Decode from cache (compute bound): a 512 × 2048 matrix, one column, one thread.
 void BM_MatVecCache(benchmark::State& state) {
-  RunProduct(state, kTypes[state.range(0)], 512, 2048, 1, 1,
-             state.range(1) == 0 ? Isa::kAvx2 : Isa::kScalar);
+  RunProduct(state, kTypes[state.range(0)], 512, 2048, 1, 1, static_cast<Isa>(state.range(1)));
 }
 BENCHMARK(BM_MatVecCache)
-    ->ArgsProduct({benchmark::CreateDenseRange(0, 10, 1), {0, 1}})
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 10, 1), {0, 1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
-// Batched decode / prompt chunks: 2048 × 2048 weights against 16 or 128 columns.
+// Batched decode / prompt chunks: 2048 × 2048 weights against 4 to 512 columns, on the path
+// the table picks (GEMM from its gemm_min_cols on).
 void BM_Gemm(benchmark::State& state) {
-  RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1, Isa::kAvx2);
+  RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1,
+             static_cast<Isa>(state.range(2)));
 }
 BENCHMARK(BM_Gemm)
-    ->ArgsProduct({{0, 2, 3, 5, 7}, {4, 16, 32, 64, 128, 512}})
+    ->ArgsProduct({{0, 2, 3, 5, 7}, {4, 8, 16, 32, 64, 128, 512}, {1, 2}})
     ->Unit(benchmark::kMillisecond);
 
 // The same products on the row-by-row dot kernels (no GEMM), for the crossover.
 void BM_DotCols(benchmark::State& state) {
-  RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1, Isa::kAvx2, false);
+  RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1,
+             static_cast<Isa>(state.range(2)), Path::kDotOnly);
 }
 BENCHMARK(BM_DotCols)
-    ->ArgsProduct({{0, 2, 3, 5, 7}, {1, 4, 16, 32, 64, 128}})
+    ->ArgsProduct({{0, 2, 3, 5, 7}, {1, 4, 8, 16, 32, 64, 128}, {1, 2}})
+    ->Unit(benchmark::kMillisecond);
+
+// The same products always on the GEMM: with BM_DotCols, where the crossover lies.
+void BM_GemmOnly(benchmark::State& state) {
+  RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1,
+             static_cast<Isa>(state.range(2)), Path::kGemmOnly);
+}
+BENCHMARK(BM_GemmOnly)
+    ->ArgsProduct({{0, 2, 3, 5, 7}, {4, 8, 16, 32, 64, 128}, {1, 2}})
     ->Unit(benchmark::kMillisecond);
 
 void BM_Wkv6(benchmark::State& state) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the CPU kernel checks into one self-contained archive for a machine that has no build
 # dependencies (another CPU generation, e.g. one with AVX-512): the kernel/matmul parity
-# tests, the forward-mode and logits compatibility tests, the rwkv CLI, every shared library
+# tests, the forward-mode and logits compatibility tests, the rwkv CLI, the kernel benchmarks, every shared library
 # they load (the C library and its loader included, so the target's own libraries never
 # matter) and the small reference models. On the target:
 #   python3 -c 'import tarfile; tarfile.open("cpu-checks.tar.xz").extractall("/tmp/rwkv-cpu-checks")'
@@ -14,13 +14,13 @@ ref="${RWKV_REFERENCE_DIR:-$PWD/../shared/reference}"
 tests=(backend_cpu_kernels_parity_test backend_cpu_matmul_parity_test compat_forward_modes_test
        compat_logits_compat_test)
 
-bash scripts/build.sh >/dev/null
+bash scripts/build.sh -DRWKV_BUILD_BENCH=ON >/dev/null
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 root="$stage/rwkv-cpu-checks"
 mkdir -p "$root/bin" "$root/lib" "$root/reference/tiny-rwkv6" "$root/reference/tiny-rwkv6-r"
 
-binaries=(build/bin/rwkv)
+binaries=(build/bin/rwkv build/bench/kernels_bench)
 for t in "${tests[@]}"; do binaries+=("build/tests/$t"); done
 for b in "${binaries[@]}"; do cp "$b" "$root/bin/"; done
 # Every library the binaries load, and the loader that goes with this C library.

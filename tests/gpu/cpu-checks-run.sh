@@ -3,7 +3,9 @@
 # kernel parity, matmul parity, forward-mode and logits tests with the bundled C library,
 # then benchmarks the kernel tables this CPU supports side by side on a 1.6B-shape model.
 # Writes cpu-checks.log (bench JSON included) to $OUT (or ./out). RWKV_CHECKS_BENCH=0 skips
-# the benchmarks; RWKV_CHECKS_SYNTH_ARGS adds rwkv synth options (default: the 1.6B shape).
+# the benchmarks; RWKV_CHECKS_SYNTH_ARGS adds rwkv synth options (default: the 1.6B shape);
+# RWKV_CHECKS_TESTS=0 skips the tests; RWKV_CHECKS_KERNELS=REGEX runs those kernel
+# benchmarks (kernels_bench --benchmark_filter) first.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$PWD/out}"
@@ -36,8 +38,14 @@ fi
 export RWKV_REFERENCE_DIR="$here/reference"
 
 rc=0
-for t in backend_cpu_kernels_parity_test backend_cpu_matmul_parity_test compat_forward_modes_test \
-         compat_logits_compat_test; do
+if [ -n "${RWKV_CHECKS_KERNELS:-}" ]; then
+  run "$here/bin/kernels_bench" --benchmark_filter="$RWKV_CHECKS_KERNELS" \
+    --benchmark_min_time=0.2 --benchmark_counters_tabular=true 2>&1 | grep -v "^\*\*\*"
+fi
+tests="backend_cpu_kernels_parity_test backend_cpu_matmul_parity_test compat_forward_modes_test
+       compat_logits_compat_test"
+[ "${RWKV_CHECKS_TESTS:-1}" = 0 ] && tests=""
+for t in $tests; do
   echo "== $t"
   filter="*"
   # The session test needs the large F16 reference GGUF, which the bundle leaves out.
@@ -51,7 +59,7 @@ done
 
 # Side-by-side speed of the tables on the 1.6B shape, two threads as on a 2-core machine.
 models="$(mktemp -d)"
-types="q8_0 q5_1 q4_0"
+types="q8_0 q5_1 q4_0 f16"
 [ "${RWKV_CHECKS_BENCH:-1}" = 0 ] && types=""
 rwkv="$build_dir/bin/rwkv"
 for type in $types; do

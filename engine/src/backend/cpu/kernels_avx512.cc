@@ -1,11 +1,13 @@
 // AVX-512 (F, BW, VL, DQ, VNNI) kernel table. It starts as a copy of the AVX2 table and
 // replaces the products that gain from 512-bit registers:
-//  * block-quantized weights × Q16 activations: one 32-element block is exactly one zmm of
-//    int16, and VNNI's vpdpwssd multiplies and adds it into 16 int32 lanes in one
-//    instruction; each block's sums are converted and scaled straight into f32 lanes
-//    (convert + FMA with a broadcast scale), so no horizontal reductions run per block;
+//  * block-quantized weights × Q16 activations (Q8_0, Q5_0, Q5_1 and the K-quants): one
+//    32-element block is exactly one zmm of int16, and VNNI's vpdpwssd multiplies and adds
+//    it into 16 int32 lanes in one instruction; each block's sums are converted and scaled
+//    straight into f32 lanes (convert + FMA with a broadcast scale), so no horizontal
+//    reductions run per block; the 5-bit types set their fifth bits with one masked add;
 //  * float weights (F32, F16, BF16) against f32 activations, 32 elements per step;
-//  * the GEMM register tile: one zmm covers the panel's 16 rows.
+//  * the GEMM register tile: one zmm covers the panel's 16 rows, and the GEMM takes over
+//    from 12 columns on.
 // The Q16 activation quantizer, WKV6, the dequantizers and the panel packing stay AVX2.
 #include <immintrin.h>
 
@@ -16,6 +18,7 @@
 
 // The 256-bit helpers, compiled here with AVX-512 flags, live in their own namespace.
 #define RWKV_X86_NAMESPACE avx512
+#include "backend/cpu/q16_dot_avx2.h"
 #include "backend/cpu/simd_avx2.h"
 #include "backend/cpu/unpack_avx2.h"
 
@@ -26,14 +29,6 @@
 
 namespace rwkv::engine::cpu::avx512 {
 namespace {
-
-constexpr int64_t kPrefetchBytes = 2048;
-
-__attribute__((always_inline)) inline void PrefetchAhead(const uint8_t* p, int64_t bytes) {
-  for (int64_t o = 0; o < bytes; o += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + o), _MM_HINT_T0);
-  }
-}
 
 // ---- float weights --------------------------------------------------------------------
 
@@ -107,7 +102,7 @@ void DotFloat(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k
 // legacy block) with Quants32(sb, j): block j's 32 int16 weights q, lane e = element e.
 
 // Lanes 0-15 take the low nibbles of the 16 bytes at qs (elements 0-15), lanes 16-31 the
-// high nibbles (elements 16-31).
+// high nibbles (elements 16-31): the 4-bit part of a Q5_0/Q5_1 block.
 inline __m512i LegacyNibbles(const uint8_t* qs) {
   const __m256i bytes =
       _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
@@ -127,12 +122,6 @@ struct Q8_0 : UnpackQ8_0 {
   static __m512i Quants32(const uint8_t* b, int) {
     return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2)));
   }
-};
-struct Q4_0 : UnpackQ4_0 {
-  static __m512i Quants32(const uint8_t* b, int) { return LegacyNibbles(b + 2); }
-};
-struct Q4_1 : UnpackQ4_1 {
-  static __m512i Quants32(const uint8_t* b, int) { return LegacyNibbles(b + 4); }
 };
 struct Q5_0 : UnpackQ5_0 {
   static __m512i Quants32(const uint8_t* b, int) { return AddFifthBits(b + 2, LegacyNibbles(b + 6)); }
@@ -163,6 +152,8 @@ struct Q6_K : UnpackQ6_K {
   }
 };
 
+namespace wide {
+
 // Block j (< 8) of the eight-block group at sb.
 template <class U>
 __attribute__((always_inline)) inline __m512i GroupQuants(const uint8_t* sb, int j) {
@@ -178,17 +169,6 @@ __attribute__((always_inline)) inline __m512 BlockFma(__m512i w, const int16_t* 
                                                       __m512 acc) {
   const __m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(xq));
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(scale), acc);
-}
-
-// The group of eight blocks starting at block b: its bytes (next ones prefetched) and the
-// eight weight scales and mins.
-template <class U>
-__attribute__((always_inline)) inline const uint8_t* GroupStart(const uint8_t* row, int64_t b,
-                                                                __m256* scales, __m256* mins) {
-  const uint8_t* sb = row + (b / U::kBlocks) * U::kBytes;
-  PrefetchAhead(sb, 8 * U::kBytes / U::kBlocks);
-  U::Scales8(sb, scales, mins);
-  return sb;
 }
 
 // Blocks [b, nb) of a legacy-type row (fewer than eight), one column, one block at a time.
@@ -290,6 +270,8 @@ void DotQ16(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, 
   }
 }
 
+}  // namespace wide
+
 // ---- GEMM register tile ----------------------------------------------------------------
 
 // The 16 panel rows are one zmm; two accumulator sets (even and odd k) give 12 independent
@@ -341,6 +323,8 @@ void GemmPanel(const float* panel, int64_t kc, const float* const* x, int n_cols
   }
 }
 
+constexpr int kCrossover = 12;
+
 template <GgmlType kType, class L>
 void SetFloat(KernelTable& t) {
   TypeKernels& tk = t.types[static_cast<uint32_t>(kType)];
@@ -354,7 +338,7 @@ void SetQ16(KernelTable& t) {
   TypeKernels& tk = t.types[static_cast<uint32_t>(kType)];
   tk.act = ActFormat::kQ16;
   tk.dot_f32 = nullptr;
-  tk.dot_q16 = &DotQ16<U>;
+  tk.dot_q16 = &wide::DotQ16<U>;
 }
 
 }  // namespace
@@ -369,14 +353,22 @@ void FillAvx512Kernels(KernelTable& t) {
   SetFloat<GgmlType::kF16, Load16F16>(t);
   SetFloat<GgmlType::kBF16, Load16BF16>(t);
   SetQ16<GgmlType::kQ8_0, Q8_0>(t);
-  SetQ16<GgmlType::kQ4_0, Q4_0>(t);
-  SetQ16<GgmlType::kQ4_1, Q4_1>(t);
+  // Q4_0 and Q4_1 keep the AVX2 kernels: their one-zmm unpack (a 512-bit byte widening and a
+  // masked shift per block) made decode 10-20 % slower than the 256-bit kernels
+  // (kernels_bench BM_MatVecCache, rwkv bench tg on an AVX-512 Xeon).
   SetQ16<GgmlType::kQ5_0, Q5_0>(t);
   SetQ16<GgmlType::kQ5_1, Q5_1>(t);
   SetQ16<GgmlType::kQ4_K, Q4_K>(t);
   SetQ16<GgmlType::kQ5_K, Q5_K>(t);
   SetQ16<GgmlType::kQ6_K, Q6_K>(t);
   t.gemm_panel = &GemmPanel;
+  // kernels_bench BM_DotCols vs BM_GemmOnly on an AVX-512 Xeon (one thread, 2048 × 2048): at
+  // 8 columns the two paths are within ±15 % of each other, from 16 columns on the GEMM's
+  // 512-bit FMA tile is 1.5-1.9× faster than the dot kernels for every type measured (F16,
+  // Q8_0, Q5_1, Q4_0, Q4_K), so batched decode of 16 sequences runs as one GEMM.
+  for (TypeKernels& tk : t.types) {
+    if (tk.dequant != nullptr) tk.gemm_min_cols = kCrossover;
+  }
 }
 
 }  // namespace rwkv::engine::cpu
