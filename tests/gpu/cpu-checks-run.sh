@@ -4,6 +4,7 @@
 # then benchmarks the kernel tables this CPU supports side by side on a 1.6B-shape model.
 # Writes cpu-checks.log (bench JSON included) to $OUT (or ./out). RWKV_CHECKS_BENCH=0 skips
 # the benchmarks; RWKV_CHECKS_SYNTH_ARGS adds rwkv synth options (default: the 1.6B shape);
+# RWKV_CHECKS_TYPES lists the benchmarked types (default q8_0 q5_1 q4_0 f16);
 # RWKV_CHECKS_TESTS=0 skips the tests; RWKV_CHECKS_KERNELS=REGEX runs those kernel
 # benchmarks (kernels_bench --benchmark_filter) first.
 set -uo pipefail
@@ -59,7 +60,7 @@ done
 
 # Side-by-side speed of the tables on the 1.6B shape, two threads as on a 2-core machine.
 models="$(mktemp -d)"
-types="q8_0 q5_1 q4_0 f16"
+types="${RWKV_CHECKS_TYPES:-q8_0 q5_1 q4_0 f16}"
 [ "${RWKV_CHECKS_BENCH:-1}" = 0 ] && types=""
 rwkv="$build_dir/bin/rwkv"
 for type in $types; do
