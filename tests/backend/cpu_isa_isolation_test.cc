@@ -39,16 +39,17 @@ bool IsAvx512(std::string_view insn) {
   if (HasRegister(insn, "%k", 1, 7)) return true;
   if (HasRegister(insn, "%xmm", 16, 31) || HasRegister(insn, "%ymm", 16, 31)) return true;
   static constexpr std::string_view kMnemonics[] = {
-      "vpternlog", "vpermt2",   "vpermi2",   "vpdpwssd",  "vpdpbusd",  "vpmovm2",   "vpmovb2m",
-      "vpmovw2m",  "vpmovd2m",  "vpmovq2m",  "vextractf32x", "vextractf64x", "vextracti32x",
-      "vextracti64x", "vinsertf32x", "vinsertf64x", "vinserti32x", "vinserti64x", "vshuff32x4",
-      "vshuff64x2", "vshufi32x4", "vshufi64x2", "valignd",  "valignq",   "vblendmp",  "vpblendm",
-      "vpcompress", "vpexpand", "vcompressp", "vexpandp", "vpconflict", "vplzcnt",  "vrndscale",
-      "vgetexp",   "vgetmant",  "vscalef",   "vrangep",   "vfixupimm", "vpabsq",    "vpmaxsq",
-      "vpmaxuq",   "vpminsq",   "vpminuq",   "vpsraq",    "vpmullq",   "vpermw",    "vpsllvw",
-      "vpsrlvw",   "vpsravw",   "vcvtps2udq", "vcvttps2udq", "vcvtudq2",  "vcvtuqq2", "vcvtqq2",
-      "vcvtps2qq", "vcvttps2qq", "vcvtpd2qq", "vcvttpd2qq", "vprold",    "vprolq",    "vprord",
-      "vprorq",    "vprolv",    "vprorv"};
+      "vpternlog",    "vpermt2",      "vpermi2",     "vpdpwssd",    "vpdpbusd",     "vpmovm2",
+      "vpmovb2m",     "vpmovw2m",     "vpmovd2m",    "vpmovq2m",    "vextractf32x", "vextractf64x",
+      "vextracti32x", "vextracti64x", "vinsertf32x", "vinsertf64x", "vinserti32x",  "vinserti64x",
+      "vshuff32x4",   "vshuff64x2",   "vshufi32x4",  "vshufi64x2",  "valignd",      "valignq",
+      "vblendmp",     "vpblendm",     "vpcompress",  "vpexpand",    "vcompressp",   "vexpandp",
+      "vpconflict",   "vplzcnt",      "vrndscale",   "vgetexp",     "vgetmant",     "vscalef",
+      "vrangep",      "vfixupimm",    "vpabsq",      "vpmaxsq",     "vpmaxuq",      "vpminsq",
+      "vpminuq",      "vpsraq",       "vpmullq",     "vpermw",      "vpsllvw",      "vpsrlvw",
+      "vpsravw",      "vcvtps2udq",   "vcvttps2udq", "vcvtudq2",    "vcvtuqq2",     "vcvtqq2",
+      "vcvtps2qq",    "vcvttps2qq",   "vcvtpd2qq",   "vcvttpd2qq",  "vprold",       "vprolq",
+      "vprord",       "vprorq",       "vprolv",      "vprorv"};
   const size_t start = insn.find_first_not_of(" \t");
   if (start == std::string_view::npos) return false;
   const std::string_view mnemonic = insn.substr(start);
@@ -60,13 +61,14 @@ bool IsAvx512(std::string_view insn) {
 
 struct Scan {
   bool ok = false;
-  int inside = 0;                               // AVX-512 instructions in avx512 functions
+  int inside = 0;                              // AVX-512 instructions in avx512 functions
   std::map<std::string, std::string> outside;  // function → its first AVX-512 instruction
 };
 
 Scan Disassemble(const std::string& binary) {
   Scan scan;
-  FILE* pipe = popen(("objdump -d --no-show-raw-insn -C '" + binary + "' 2>/dev/null").c_str(), "r");
+  FILE* pipe =
+      popen(("objdump -d --no-show-raw-insn -C '" + binary + "' 2>/dev/null").c_str(), "r");
   if (pipe == nullptr) return scan;
   std::string function;
   char buffer[4096];

@@ -64,7 +64,6 @@ void DotFloat(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k
   }
 }
 
-
 void QuantizeQ16Avx2(const float* x, int64_t k, int16_t* q, float* d, float* s) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < k / 32; ++b) {

@@ -124,10 +124,14 @@ struct Q8_0 : UnpackQ8_0 {
   }
 };
 struct Q5_0 : UnpackQ5_0 {
-  static __m512i Quants32(const uint8_t* b, int) { return AddFifthBits(b + 2, LegacyNibbles(b + 6)); }
+  static __m512i Quants32(const uint8_t* b, int) {
+    return AddFifthBits(b + 2, LegacyNibbles(b + 6));
+  }
 };
 struct Q5_1 : UnpackQ5_1 {
-  static __m512i Quants32(const uint8_t* b, int) { return AddFifthBits(b + 4, LegacyNibbles(b + 8)); }
+  static __m512i Quants32(const uint8_t* b, int) {
+    return AddFifthBits(b + 4, LegacyNibbles(b + 8));
+  }
 };
 struct Q4_K : UnpackQ4_K {
   static __m512i Quants32(const uint8_t* sb, int j) {
@@ -253,8 +257,8 @@ inline void DotQ16Many(const uint8_t* row, int64_t k, const Q16View* x, int n_co
     }
   }
   for (int c = 0; c < n_cols; ++c) {
-    out[c] = _mm512_reduce_add_ps(acc[c]) + HorizontalSum(acc_min[c]) +
-             TailDot<U>(row, b, nb, x[c]);
+    out[c] =
+        _mm512_reduce_add_ps(acc[c]) + HorizontalSum(acc_min[c]) + TailDot<U>(row, b, nb, x[c]);
   }
 }
 
