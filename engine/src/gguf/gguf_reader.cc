@@ -206,6 +206,10 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path
       ::close(fd);
       return absl::InternalError(absl::StrCat(path, ": mmap failed: ", std::strerror(err)));
     }
+    // Decode streams every weight once per token: 2 MB pages, where the file system and the
+    // kernel can give them, spare a TLB miss (and a stop of the hardware prefetchers) every
+    // 4 KB. Only advice: it can fail without harm.
+    (void)madvise(map, size, MADV_HUGEPAGE);
     file->mapping_ = map;
     file->mapping_size_ = size;
     file->bytes_ = std::span<const uint8_t>(static_cast<const uint8_t*>(map), size);
