@@ -106,21 +106,8 @@ void GemmPanelN(const float* panel, int64_t kc, const float* const* x, float* ac
 }
 
 void GemmPanel(const float* panel, int64_t kc, const float* const* x, int n_cols, float* acc) {
-  static_assert(kGemmPanelCols == 6);
-  switch (n_cols) {
-    case 1:
-      return GemmPanelN<1>(panel, kc, x, acc);
-    case 2:
-      return GemmPanelN<2>(panel, kc, x, acc);
-    case 3:
-      return GemmPanelN<3>(panel, kc, x, acc);
-    case 4:
-      return GemmPanelN<4>(panel, kc, x, acc);
-    case 5:
-      return GemmPanelN<5>(panel, kc, x, acc);
-    default:
-      return GemmPanelN<6>(panel, kc, x, acc);
-  }
+  WithColumns<kGemmPanelCols>(n_cols,
+                              [&](auto nc) { GemmPanelN<decltype(nc)::value>(panel, kc, x, acc); });
 }
 
 template <GgmlType kType>

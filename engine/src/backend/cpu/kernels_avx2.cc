@@ -46,22 +46,11 @@ inline void DotFloatN(const uint8_t* row, int64_t k, const float* const* x, floa
 template <class L>
 void DotFloat(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
               const float* const* x, int n_cols, float* out) {
-  for (int64_t r = 0; r < n_rows; ++r, rows += row_bytes, out += n_cols) {
-    switch (n_cols) {
-      case 1:
-        DotFloatN<L, 1>(rows, k, x, out);
-        break;
-      case 2:
-        DotFloatN<L, 2>(rows, k, x, out);
-        break;
-      case 3:
-        DotFloatN<L, 3>(rows, k, x, out);
-        break;
-      default:
-        DotFloatN<L, 4>(rows, k, x, out);
-        break;
-    }
-  }
+  WithColumns<kMaxCols>(n_cols, [&](auto nc) {
+    constexpr int kCols = decltype(nc)::value;
+    for (int64_t r = 0; r < n_rows; ++r)
+      DotFloatN<L, kCols>(rows + r * row_bytes, k, x, out + kCols * r);
+  });
 }
 
 void QuantizeQ16Avx2(const float* x, int64_t k, int16_t* q, float* d, float* s) {
@@ -151,7 +140,7 @@ void SetQ16(KernelTable& t) {
   TypeKernels& tk = t.types[static_cast<uint32_t>(kType)];
   tk.act = ActFormat::kQ16;
   tk.dot_f32 = nullptr;
-  tk.dot_q16 = &DotQ16<U>;
+  tk.dot_q16 = kDotQ16<U>;
 }
 
 }  // namespace

@@ -197,17 +197,19 @@ inline void DotQ16Many(const uint8_t* row, int64_t k, const Q16View* x, int n_co
   }
 }
 
-template <class U>
-void DotQ16(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, const Q16View* x,
-            int n_cols, float* out) {
-  // The column count is fixed for the whole call: dispatch once, loop rows inside.
+// The row loop of a Q16 product, shared by the ISAs' kernels: kOne for one column (decode),
+// kMany for 2..kMaxQ16Cols; the column count is fixed for the whole call.
+template <auto kOne, auto kMany>
+void DotQ16Rows(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
+                const Q16View* x, int n_cols, float* out) {
   if (n_cols == 1) {
-    for (int64_t r = 0; r < n_rows; ++r) DotQ16One<U>(rows + r * row_bytes, k, x[0], out + r);
+    for (int64_t r = 0; r < n_rows; ++r) kOne(rows + r * row_bytes, k, x[0], out + r);
     return;
   }
-  for (int64_t r = 0; r < n_rows; ++r) {
-    DotQ16Many<U>(rows + r * row_bytes, k, x, n_cols, out + n_cols * r);
-  }
+  for (int64_t r = 0; r < n_rows; ++r) kMany(rows + r * row_bytes, k, x, n_cols, out + n_cols * r);
 }
+
+template <class U>
+inline constexpr DotQ16Fn kDotQ16 = &DotQ16Rows<&DotQ16One<U>, &DotQ16Many<U>>;
 
 }  // namespace rwkv::engine::cpu::RWKV_X86_NAMESPACE

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "rwkv/engine/fp16.h"
 
@@ -17,6 +18,16 @@
 #endif
 
 namespace rwkv::engine::cpu::RWKV_X86_NAMESPACE {
+
+// Calls f(std::integral_constant<int, N>()) with N = n clamped to [1, kMax]: a column count
+// fixed for a whole call becomes a template argument once, outside the row loops.
+template <int kMax, class F>
+__attribute__((always_inline)) inline void WithColumns(int n, const F& f) {
+  if constexpr (kMax > 1) {
+    if (n < kMax) return WithColumns<kMax - 1>(n, f);
+  }
+  f(std::integral_constant<int, kMax>());
+}
 
 inline float HorizontalSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
