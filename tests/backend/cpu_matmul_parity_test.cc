@@ -104,7 +104,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{GgmlType::kF32, 21, 37, 20, Epilogue::kSigmoid, false},
                       Case{GgmlType::kQ8_0, 33, 96, 100, Epilogue::kNone, true},
                       Case{GgmlType::kQ4_1, 17, 288, 24, Epilogue::kTanh, false},
-                      Case{GgmlType::kQ4_K, 40, 512, 8, Epilogue::kNone, false}),
+                      Case{GgmlType::kQ4_K, 40, 512, 8, Epilogue::kNone, false},
+                      // Last GEMM column tile of 5 and of 3 columns.
+                      Case{GgmlType::kQ4_0, 35, 256, 29, Epilogue::kSilu, true},
+                      Case{GgmlType::kF16, 19, 64, 21, Epilogue::kNone, false}),
     [](const ::testing::TestParamInfo<Case>& info) {
       return std::string(GgmlTypeName(info.param.type)) + "_r" + std::to_string(info.param.rows) +
              "_n" + std::to_string(info.param.n) + "_e" +
