@@ -45,14 +45,19 @@ inline __m256 F16Strided8(const uint8_t* p) {
   return F16Strided8<kStride>(p, std::make_index_sequence<8>());
 }
 
-// Legacy blocks: scale d at offset 0, the min (when stored) at offset 2, or a fixed offset
-// folded into min = offset·d.
-template <int kBytes, bool kStoredMin, int kOffset>
-struct LegacyScales {
+// Legacy blocks (one 32-element block each): scale d at offset 0, the min (when stored) at
+// offset 2, or a fixed offset folded into min = offset·d. Derived supplies Quants; this base
+// gives the rest of the unpacker interface.
+template <class Derived, int kBlockBytes, bool kStoredMin, int kOffset>
+struct LegacyBlock {
+  static constexpr int kBlocks = 1, kBytes = kBlockBytes;
+  static constexpr bool kHasMin = kStoredMin || kOffset != 0;
+  struct Ctx {};
+  static void Super(const uint8_t*, Ctx&) {}
   static void Scales8(const uint8_t* p, __m256* scale, __m256* min) {
-    *scale = F16Strided8<kBytes>(p);
+    *scale = F16Strided8<kBlockBytes>(p);
     if constexpr (kStoredMin) {
-      *min = F16Strided8<kBytes>(p + 2);
+      *min = F16Strided8<kBlockBytes>(p + 2);
     } else {
       *min = _mm256_mul_ps(*scale, _mm256_set1_ps(static_cast<float>(kOffset)));
     }
@@ -61,21 +66,17 @@ struct LegacyScales {
     *scale = F16At(b);
     *min = kStoredMin ? F16At(b + 2) : static_cast<float>(kOffset) * *scale;
   }
+  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
+                    float* min) {
+    Derived::Quants(b, j, lo, hi);
+    Scalar(b, scale, min);
+  }
 };
 
-struct UnpackQ8_0 : LegacyScales<34, false, 0> {
-  static constexpr int kBlocks = 1, kBytes = 34;
-  static constexpr bool kHasMin = false;
-  struct Ctx {};
-  static void Super(const uint8_t*, Ctx&) {}
+struct UnpackQ8_0 : LegacyBlock<UnpackQ8_0, 34, false, 0> {
   static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
     *lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
     *hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 18)));
-  }
-  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
-                    float* min) {
-    Quants(b, j, lo, hi);
-    Scalar(b, scale, min);
   }
 };
 
@@ -122,63 +123,27 @@ inline void FiveBit16x2(const uint8_t* qh, const uint8_t* qs, __m256i* lo, __m25
 
 // Q4_0's -8 and Q5_0's -16 are returned as min = offset·scale rather than subtracted from
 // every element: the products then take the activation block's sum once.
-struct UnpackQ4_0 : LegacyScales<18, false, -8> {
-  static constexpr int kBlocks = 1, kBytes = 18;
-  static constexpr bool kHasMin = true;
-  struct Ctx {};
-  static void Super(const uint8_t*, Ctx&) {}
+struct UnpackQ4_0 : LegacyBlock<UnpackQ4_0, 18, false, -8> {
   static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
     Nibbles16x2(b + 2, lo, hi);
   }
-  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
-                    float* min) {
-    Quants(b, j, lo, hi);
-    Scalar(b, scale, min);
-  }
 };
 
-struct UnpackQ4_1 : LegacyScales<20, true, 0> {
-  static constexpr int kBlocks = 1, kBytes = 20;
-  static constexpr bool kHasMin = true;
-  struct Ctx {};
-  static void Super(const uint8_t*, Ctx&) {}
+struct UnpackQ4_1 : LegacyBlock<UnpackQ4_1, 20, true, 0> {
   static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
     Nibbles16x2(b + 4, lo, hi);
   }
-  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
-                    float* min) {
-    Quants(b, j, lo, hi);
-    Scalar(b, scale, min);
-  }
 };
 
-struct UnpackQ5_0 : LegacyScales<22, false, -16> {
-  static constexpr int kBlocks = 1, kBytes = 22;
-  static constexpr bool kHasMin = true;
-  struct Ctx {};
-  static void Super(const uint8_t*, Ctx&) {}
+struct UnpackQ5_0 : LegacyBlock<UnpackQ5_0, 22, false, -16> {
   static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
     FiveBit16x2(b + 2, b + 6, lo, hi);
   }
-  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
-                    float* min) {
-    Quants(b, j, lo, hi);
-    Scalar(b, scale, min);
-  }
 };
 
-struct UnpackQ5_1 : LegacyScales<24, true, 0> {
-  static constexpr int kBlocks = 1, kBytes = 24;
-  static constexpr bool kHasMin = true;
-  struct Ctx {};
-  static void Super(const uint8_t*, Ctx&) {}
+struct UnpackQ5_1 : LegacyBlock<UnpackQ5_1, 24, true, 0> {
   static void Quants(const uint8_t* b, int, __m256i* lo, __m256i* hi) {
     FiveBit16x2(b + 4, b + 8, lo, hi);
-  }
-  static void Block(const uint8_t* b, const Ctx&, int j, __m256i* lo, __m256i* hi, float* scale,
-                    float* min) {
-    Quants(b, j, lo, hi);
-    Scalar(b, scale, min);
   }
 };
 
