@@ -41,5 +41,7 @@ cp tests/gpu/cpu-checks-run.sh "$root/run.sh"
 echo "$PWD/build" >"$root/build-dir"
 
 mkdir -p "$(dirname "$output")"
-tar -C "$stage" -cJf "$output" rwkv-cpu-checks
+# Written beside the target and renamed, so a failed run never leaves a partial archive.
+tar -C "$stage" -cJf "$output.partial" rwkv-cpu-checks
+mv "$output.partial" "$output"
 echo "$output: $(du -h "$output" | cut -f1)"
