@@ -16,7 +16,7 @@ tests=(backend_cpu_kernels_parity_test backend_cpu_matmul_parity_test compat_for
 
 bash scripts/build.sh -DRWKV_BUILD_BENCH=ON >/dev/null
 stage="$(mktemp -d)"
-trap 'rm -rf "$stage"' EXIT
+trap 'rm -rf "$stage" "$output.partial"' EXIT
 root="$stage/rwkv-cpu-checks"
 mkdir -p "$root/bin" "$root/lib" "$root/reference/tiny-rwkv6" "$root/reference/tiny-rwkv6-r"
 
