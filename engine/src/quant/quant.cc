@@ -119,7 +119,7 @@ absl::Status DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n
 }
 
 absl::Status QuantizeRow(GgmlType type, const float* src, void* dst, int64_t n) {
-  return QuantizeRowWith(type, src, dst, n, FmaMode::kFused);
+  return QuantizeRowWith(type, src, dst, n, FmaMode::kUnfused);
 }
 
 absl::Status QuantizeRowWith(GgmlType type, const float* src, void* dst, int64_t n, FmaMode fma) {

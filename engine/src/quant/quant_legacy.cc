@@ -68,7 +68,7 @@ bool HaveAvx2Quantizers() {
 
 void QuantizeRowQ4_0(const float* x, void* y_out, int64_t n, FmaMode fma) {
 #if defined(RWKV_HAVE_X86_VARIANTS)
-  if (fma == FmaMode::kFused && HaveAvx2Quantizers()) return QuantizeRowQ4_0Avx2(x, y_out, n);
+  if (HaveAvx2Quantizers()) return QuantizeRowQ4_0Avx2(x, y_out, n, fma);
 #endif
   QuantizeRowQ4_0Scalar(x, y_out, n, fma);
 }
@@ -89,7 +89,7 @@ void QuantizeRowQ4_0Scalar(const float* x, void* y_out, int64_t n, FmaMode fma) 
 
 void QuantizeRowQ4_1(const float* x, void* y_out, int64_t n, FmaMode fma) {
 #if defined(RWKV_HAVE_X86_VARIANTS)
-  if (fma == FmaMode::kFused && HaveAvx2Quantizers()) return QuantizeRowQ4_1Avx2(x, y_out, n);
+  if (HaveAvx2Quantizers()) return QuantizeRowQ4_1Avx2(x, y_out, n, fma);
 #endif
   QuantizeRowQ4_1Scalar(x, y_out, n, fma);
 }
@@ -113,7 +113,7 @@ void QuantizeRowQ4_1Scalar(const float* x, void* y_out, int64_t n, FmaMode fma) 
 
 void QuantizeRowQ5_0(const float* x, void* y_out, int64_t n, FmaMode fma) {
 #if defined(RWKV_HAVE_X86_VARIANTS)
-  if (fma == FmaMode::kFused && HaveAvx2Quantizers()) return QuantizeRowQ5_0Avx2(x, y_out, n);
+  if (HaveAvx2Quantizers()) return QuantizeRowQ5_0Avx2(x, y_out, n, fma);
 #endif
   QuantizeRowQ5_0Scalar(x, y_out, n, fma);
 }
@@ -138,7 +138,7 @@ void QuantizeRowQ5_0Scalar(const float* x, void* y_out, int64_t n, FmaMode fma) 
 
 void QuantizeRowQ5_1(const float* x, void* y_out, int64_t n, FmaMode fma) {
 #if defined(RWKV_HAVE_X86_VARIANTS)
-  if (fma == FmaMode::kFused && HaveAvx2Quantizers()) return QuantizeRowQ5_1Avx2(x, y_out, n);
+  if (HaveAvx2Quantizers()) return QuantizeRowQ5_1Avx2(x, y_out, n, fma);
 #endif
   QuantizeRowQ5_1Scalar(x, y_out, n, fma);
 }

@@ -1,6 +1,8 @@
 // AVX2 + FMA versions of the legacy reference quantizers, byte-identical to quant_legacy.cc
-// (fused mode): the same f32 operations per element (vfmadd is the fused multiply-add the
-// scalar code gets from fmaf; truncation and the half-away rounding are emulated exactly),
+// in both FmaModes: the same f32 operations per element (vfmadd is the fused multiply-add the
+// scalar code gets from fmaf, vmul + vadd its two roundings; the module builds with
+// -ffp-contract=off, so those are never contracted; truncation and the half-away rounding are
+// emulated exactly),
 // and the block statistics (min, max, signed absolute max) are found lane-wise with the
 // scalar code's strict comparisons. The one case where lanes could pick a different value
 // than the sequential scan, a zero of the other sign, falls back to the scalar scan.
@@ -90,14 +92,17 @@ inline __m256i Trunc(__m256 v) {
   return _mm256_and_si256(_mm256_cvttps_epi32(v), _mm256_castps_si256(in_range));
 }
 
-// Levels q = min(cap, TruncToInt(fma(x − off, id, add))) of the block's four vectors.
-template <bool kSubtract>
+// Levels q = min(cap, TruncToInt((x − off)·id + add)) of the block's four vectors, the
+// multiply-add rounded once (kFused) or twice (kUnfused).
+template <bool kSubtract, FmaMode kMode>
 void Levels(const Block32& b, float off, float id, float add, int cap, __m256i q[kVecs]) {
   const __m256 vid = _mm256_set1_ps(id), vadd = _mm256_set1_ps(add), voff = _mm256_set1_ps(off);
   const __m256i vcap = _mm256_set1_epi32(cap);
   for (int i = 0; i < kVecs; ++i) {
     const __m256 v = kSubtract ? _mm256_sub_ps(b.v[i], voff) : b.v[i];
-    q[i] = _mm256_min_epi32(vcap, Trunc(_mm256_fmadd_ps(v, vid, vadd)));
+    const __m256 level = kMode == FmaMode::kFused ? _mm256_fmadd_ps(v, vid, vadd)
+                                                  : _mm256_add_ps(_mm256_mul_ps(v, vid), vadd);
+    q[i] = _mm256_min_epi32(vcap, Trunc(level));
   }
 }
 
@@ -129,7 +134,7 @@ namespace {
 
 // Q4_0 / Q5_0: d = (signed absolute max) / −(kLevels/2), q = min(kLevels − 1,
 // trunc(x/d + kLevels/2 + 0.5)); Q5_0 also stores the fifth bits.
-template <class Block, int kLevels>
+template <class Block, int kLevels, FmaMode kMode>
 void QuantizeSymmetric(const float* x, void* y_out, int64_t n) {
   auto* y = static_cast<Block*>(y_out);
   constexpr float kHalf = static_cast<float>(kLevels / 2);
@@ -139,7 +144,7 @@ void QuantizeSymmetric(const float* x, void* y_out, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = Fp32ToFp16(d);
     __m256i q[kVecs];
-    Levels<false>(b, 0.0f, id, kHalf + 0.5f, kLevels - 1, q);
+    Levels<false, kMode>(b, 0.0f, id, kHalf + 0.5f, kLevels - 1, q);
     PackNibbles(q, y[i].qs);
     if constexpr (kLevels == 32) {
       const uint32_t qh = FifthBits(q);
@@ -151,7 +156,7 @@ void QuantizeSymmetric(const float* x, void* y_out, int64_t n) {
 // Q4_1 / Q5_1: d = (max − min) / (kLevels − 1), m = min, q = min(kCap,
 // trunc((x − min)/d + 0.5)); Q5_1 has no cap (finite input stays below 31.5) and stores the
 // fifth bits.
-template <class Block, int kLevels, int kCap>
+template <class Block, int kLevels, int kCap, FmaMode kMode>
 void QuantizeAsymmetric(const float* x, void* y_out, int64_t n) {
   auto* y = static_cast<Block*>(y_out);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
@@ -163,7 +168,7 @@ void QuantizeAsymmetric(const float* x, void* y_out, int64_t n) {
     y[i].d = Fp32ToFp16(d);
     y[i].m = Fp32ToFp16(mn);
     __m256i q[kVecs];
-    Levels<true>(b, mn, id, 0.5f, kCap, q);
+    Levels<true, kMode>(b, mn, id, 0.5f, kCap, q);
     PackNibbles(q, y[i].qs);
     if constexpr (kLevels == 32) {
       const uint32_t qh = FifthBits(q);
@@ -172,22 +177,57 @@ void QuantizeAsymmetric(const float* x, void* y_out, int64_t n) {
   }
 }
 
+// One instantiation per FmaMode, chosen once per row.
+template <template <FmaMode> class Quantizer>
+void WithMode(FmaMode fma, const float* x, void* y, int64_t n) {
+  if (fma == FmaMode::kFused) {
+    Quantizer<FmaMode::kFused>::Run(x, y, n);
+  } else {
+    Quantizer<FmaMode::kUnfused>::Run(x, y, n);
+  }
+}
+
+template <FmaMode kMode>
+struct Q4_0 {
+  static void Run(const float* x, void* y, int64_t n) {
+    QuantizeSymmetric<BlockQ4_0, 16, kMode>(x, y, n);
+  }
+};
+template <FmaMode kMode>
+struct Q5_0 {
+  static void Run(const float* x, void* y, int64_t n) {
+    QuantizeSymmetric<BlockQ5_0, 32, kMode>(x, y, n);
+  }
+};
+template <FmaMode kMode>
+struct Q4_1 {
+  static void Run(const float* x, void* y, int64_t n) {
+    QuantizeAsymmetric<BlockQ4_1, 16, 15, kMode>(x, y, n);
+  }
+};
+template <FmaMode kMode>
+struct Q5_1 {
+  static void Run(const float* x, void* y, int64_t n) {
+    QuantizeAsymmetric<BlockQ5_1, 32, 0x7FFFFFFF, kMode>(x, y, n);
+  }
+};
+
 }  // namespace
 
-void QuantizeRowQ4_0Avx2(const float* x, void* y, int64_t n) {
-  QuantizeSymmetric<BlockQ4_0, 16>(x, y, n);
+void QuantizeRowQ4_0Avx2(const float* x, void* y, int64_t n, FmaMode fma) {
+  WithMode<Q4_0>(fma, x, y, n);
 }
 
-void QuantizeRowQ5_0Avx2(const float* x, void* y, int64_t n) {
-  QuantizeSymmetric<BlockQ5_0, 32>(x, y, n);
+void QuantizeRowQ5_0Avx2(const float* x, void* y, int64_t n, FmaMode fma) {
+  WithMode<Q5_0>(fma, x, y, n);
 }
 
-void QuantizeRowQ4_1Avx2(const float* x, void* y, int64_t n) {
-  QuantizeAsymmetric<BlockQ4_1, 16, 15>(x, y, n);
+void QuantizeRowQ4_1Avx2(const float* x, void* y, int64_t n, FmaMode fma) {
+  WithMode<Q4_1>(fma, x, y, n);
 }
 
-void QuantizeRowQ5_1Avx2(const float* x, void* y, int64_t n) {
-  QuantizeAsymmetric<BlockQ5_1, 32, 0x7FFFFFFF>(x, y, n);
+void QuantizeRowQ5_1Avx2(const float* x, void* y, int64_t n, FmaMode fma) {
+  WithMode<Q5_1>(fma, x, y, n);
 }
 
 void QuantizeRowQ8_0Avx2(const float* x, void* y_out, int64_t n) {

@@ -3,10 +3,10 @@
 // DequantizeRow is the scalar oracle every SIMD/GPU kernel is checked against. QuantizeRow
 // runs llama.cpp's reference quantizers (quantize_row_*_ref, no importance matrix) and is
 // byte-identical to what llama-quantize writes, with these documented choices:
-//   * Q4_0, Q5_0, Q4_1, Q5_1: the `x·id + c` rounding step is fused (fmaf) by default, as a
-//     gcc -march=native build of llama-quantize does it (the reference files were made by
-//     such a build). QuantizeRowWith(..., FmaMode::kUnfused) gives the strictly-IEEE form
-//     (clang or -ffp-contract=off builds, gguf-py for Q4_1/Q5_1).
+//   * Q4_0, Q5_0, Q4_1, Q5_1: the `x·id + c` level is rounded twice (the product, then the
+//     sum), as llama.cpp's reference quantizers compute it: they are built without -march
+//     flags, so on x86-64 there is no fused multiply-add. QuantizeRowWith(...,
+//     FmaMode::kFused) gives the one-rounding form of an FMA-contracting build.
 //   * K-quants follow the reference algorithm in plain IEEE f32 arithmetic, sums in element
 //     order.
 // Inputs should be finite; NaN/Inf produce unspecified (but memory-safe) blocks.

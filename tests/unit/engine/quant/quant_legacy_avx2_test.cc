@@ -24,19 +24,35 @@ struct Pair {
   const char* name;
   GgmlType type;
   RowFn simd;
-  void (*scalar)(const float*, void*, int64_t);
+  RowFn scalar;
 };
 
-template <void (*F)(const float*, void*, int64_t, FmaMode)>
-void Fused(const float* x, void* y, int64_t n) {
-  F(x, y, n, FmaMode::kFused);
+template <void (*F)(const float*, void*, int64_t, FmaMode), FmaMode kMode>
+void WithMode(const float* x, void* y, int64_t n) {
+  F(x, y, n, kMode);
 }
 
+constexpr FmaMode kFused = FmaMode::kFused;
+constexpr FmaMode kUnfused = FmaMode::kUnfused;
+
+// Both rounding modes of the four legacy types; Q8_0 has no multiply-add.
 const Pair kPairs[] = {
-    {"q4_0", GgmlType::kQ4_0, &QuantizeRowQ4_0Avx2, &Fused<QuantizeRowQ4_0Scalar>},
-    {"q4_1", GgmlType::kQ4_1, &QuantizeRowQ4_1Avx2, &Fused<QuantizeRowQ4_1Scalar>},
-    {"q5_0", GgmlType::kQ5_0, &QuantizeRowQ5_0Avx2, &Fused<QuantizeRowQ5_0Scalar>},
-    {"q5_1", GgmlType::kQ5_1, &QuantizeRowQ5_1Avx2, &Fused<QuantizeRowQ5_1Scalar>},
+    {"q4_0_unfused", GgmlType::kQ4_0, &WithMode<QuantizeRowQ4_0Avx2, kUnfused>,
+     &WithMode<QuantizeRowQ4_0Scalar, kUnfused>},
+    {"q4_1_unfused", GgmlType::kQ4_1, &WithMode<QuantizeRowQ4_1Avx2, kUnfused>,
+     &WithMode<QuantizeRowQ4_1Scalar, kUnfused>},
+    {"q5_0_unfused", GgmlType::kQ5_0, &WithMode<QuantizeRowQ5_0Avx2, kUnfused>,
+     &WithMode<QuantizeRowQ5_0Scalar, kUnfused>},
+    {"q5_1_unfused", GgmlType::kQ5_1, &WithMode<QuantizeRowQ5_1Avx2, kUnfused>,
+     &WithMode<QuantizeRowQ5_1Scalar, kUnfused>},
+    {"q4_0_fused", GgmlType::kQ4_0, &WithMode<QuantizeRowQ4_0Avx2, kFused>,
+     &WithMode<QuantizeRowQ4_0Scalar, kFused>},
+    {"q4_1_fused", GgmlType::kQ4_1, &WithMode<QuantizeRowQ4_1Avx2, kFused>,
+     &WithMode<QuantizeRowQ4_1Scalar, kFused>},
+    {"q5_0_fused", GgmlType::kQ5_0, &WithMode<QuantizeRowQ5_0Avx2, kFused>,
+     &WithMode<QuantizeRowQ5_0Scalar, kFused>},
+    {"q5_1_fused", GgmlType::kQ5_1, &WithMode<QuantizeRowQ5_1Avx2, kFused>,
+     &WithMode<QuantizeRowQ5_1Scalar, kFused>},
     {"q8_0", GgmlType::kQ8_0, &QuantizeRowQ8_0Avx2, &QuantizeRowQ8_0Scalar},
 };
 

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -188,7 +189,8 @@ TEST(QuantRowTest, Q5TypesPutFifthBitsInLittleEndianQh) {
 
 TEST(QuantRowTest, FusedAndUnfusedQ4_0RoundDifferentlyOnAKnownBlock) {
   // x[1]·id lies just below 4.5 in exact arithmetic; rounding the product first lifts the
-  // sum to 14.0, the fused form stays below it (llama-quantize built by gcc -march=native).
+  // sum to 14.0, the fused form stays below it. llama-quantize rounds twice (its reference
+  // quantizers are built without -march flags), and so does QuantizeRow.
   std::vector<float> x(32, 0.0f);
   x[0] = -0x1.01097cp+0f;
   x[1] = 0x1.616d08p-1f;
@@ -199,7 +201,61 @@ TEST(QuantRowTest, FusedAndUnfusedQ4_0RoundDifferentlyOnAKnownBlock) {
   EXPECT_EQ(unfused.qs[1] & 0xF, 14);
   BlockQ4_0 dflt;
   ASSERT_TRUE(QuantizeRow(GgmlType::kQ4_0, x.data(), &dflt, 32).ok());
-  EXPECT_EQ(std::memcmp(&dflt, &fused, sizeof(dflt)), 0);
+  EXPECT_EQ(std::memcmp(&dflt, &unfused, sizeof(dflt)), 0);
+}
+
+// The level of every legacy type, recomputed here as llama.cpp's reference quantizers do on
+// x86-64 (product stored to a float, then the offset added: two roundings), must be what
+// QuantizeRow writes — on rows chosen so that many levels sit next to a rounding boundary.
+TEST(QuantRowTest, LegacyLevelsAreRoundedTwiceAsLlamaQuantizeDoes) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> scale(0.5f, 2.0f);
+  std::uniform_int_distribution<int> ulps(-2, 2);
+  int differs_from_fused = 0;
+  for (int trial = 0; trial < 2000; ++trial) {
+    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0}) {
+      const bool q5 = type == GgmlType::kQ5_0;
+      const float half = q5 ? 16.0f : 8.0f;
+      // x[0] sets the scale; every other element sits a few ulps from a level's midpoint.
+      std::vector<float> x(32);
+      x[0] = (trial % 2 ? 1.0f : -1.0f) * scale(rng);
+      const float step = std::fabs(x[0]) / half;
+      std::uniform_int_distribution<int> level(-static_cast<int>(half) + 1,
+                                               static_cast<int>(half) - 2);
+      for (int j = 1; j < 32; ++j) {
+        float v = (static_cast<float>(level(rng)) + 0.5f) * step;
+        for (int k = ulps(rng); k != 0; k += k > 0 ? -1 : 1) {
+          v = std::nextafter(v, k > 0 ? 1e9f : -1e9f);
+        }
+        x[j] = v;
+      }
+      float amax = 0.0f, max = 0.0f;
+      for (float v : x) {
+        if (amax < std::fabs(v)) {
+          amax = std::fabs(v);
+          max = v;
+        }
+      }
+      const float d = max / -half;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      std::vector<uint8_t> got(RowBytes(type, 32)), fused(RowBytes(type, 32));
+      ASSERT_TRUE(QuantizeRow(type, x.data(), got.data(), 32).ok());
+      ASSERT_TRUE(QuantizeRowWith(type, x.data(), fused.data(), 32, FmaMode::kFused).ok());
+      if (got != fused) ++differs_from_fused;
+      std::vector<float> levels(32);
+      ASSERT_TRUE(DequantizeRow(type, got.data(), levels.data(), 32).ok());
+      const float dh = Fp16ToFp32(Fp32ToFp16(d));
+      for (int j = 0; j < 32; ++j) {
+        volatile float product = x[j] * id;  // stored: its own rounding
+        const float sum = product + (half + 0.5f);
+        const int want = std::min(static_cast<int>(2 * half) - 1, static_cast<int>(sum));
+        EXPECT_EQ(levels[j], (static_cast<float>(want) - half) * dh)
+            << (q5 ? "Q5_0" : "Q4_0") << " trial " << trial << " element " << j;
+      }
+    }
+  }
+  // The rows above must reach the boundary cases where the two roundings matter.
+  EXPECT_GT(differs_from_fused, 0);
 }
 
 // Element e of a Q4_K/Q5_K block uses sub-block e/32; pack 6-bit scales/mins per the spec.
