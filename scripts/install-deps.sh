@@ -11,7 +11,7 @@ required=(
   libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc
-  zlib1g-dev unzip
+  zlib1g-dev unzip libssl-dev nlohmann-json3-dev
 )
 # Deploy checks only (helm, manifest and Dockerfile linting via npm): a machine that already
 # has node/npm from elsewhere keeps them, and a failure here only makes tests/deploy skip.

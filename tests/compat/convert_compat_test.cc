@@ -13,7 +13,7 @@
 #include "rwkv/engine/fp16.h"
 #include "rwkv/engine/gguf.h"
 #include "rwkv/engine/pth_reader.h"
-#include "support/json_lite.h"
+#include "support/json_file.h"
 #include "support/sha256.h"
 #include "support/test_paths.h"
 #include "unit/engine/pth/pth_builder.h"
@@ -23,15 +23,12 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Ref(const std::string& rel) { return rwkv::testing::ReferenceDir() + "/" + rel; }
+std::string Ref(const std::string& rel) { return rwkv::testing::DataPath(rel); }
 
-#define SKIP_IF_MISSING(path) \
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "reference data missing: " << (path)
+#define SKIP_IF_MISSING(path) RWKV_SKIP_WITHOUT_DATA(path)
 
-rwkv::testing::JsonValue LoadManifest(const std::string& model) {
-  auto json = rwkv::testing::ParseJson(rwkv::testing::ReadFileOrDie(Ref(model + "/manifest.json")));
-  EXPECT_TRUE(json.ok()) << json.status();
-  return json.ok() ? *json : rwkv::testing::JsonValue();
+nlohmann::json LoadManifest(const std::string& model) {
+  return rwkv::testing::ReadJsonFile(Ref(model + "/manifest.json"));
 }
 
 std::vector<std::string> DirEntries(const std::string& dir) {
@@ -42,24 +39,24 @@ std::vector<std::string> DirEntries(const std::string& dir) {
 
 // Compares every tensor (name, type, ne, offset, sha256) and every KV key/type with the
 // manifest's table for `gguf_key`.
-void ExpectMatchesManifest(const GgufFile& file, const rwkv::testing::JsonValue& table) {
-  ASSERT_EQ(file.tensors().size(), table["tensors"].size());
+void ExpectMatchesManifest(const GgufFile& file, const nlohmann::json& table) {
+  ASSERT_EQ(file.tensors().size(), table.at("tensors").size());
   for (size_t i = 0; i < file.tensors().size(); ++i) {
     const GgufTensorInfo& t = file.tensors()[i];
-    const auto& want = table["tensors"][i];
-    EXPECT_EQ(t.name, want["name"].AsString()) << i;
-    EXPECT_EQ(absl::AsciiStrToUpper(std::string(GgmlTypeName(t.type))), want["type"].AsString())
+    const auto& want = table.at("tensors").at(i);
+    EXPECT_EQ(t.name, want.at("name").get<std::string>()) << i;
+    EXPECT_EQ(absl::AsciiStrToUpper(std::string(GgmlTypeName(t.type))), want.at("type").get<std::string>())
         << t.name;
-    const std::vector<int64_t> ne = want["ne"].AsIntVector();
+    const std::vector<int64_t> ne = want.at("ne").get<std::vector<int64_t>>();
     EXPECT_EQ(t.n_dims, ne.size()) << t.name;
     for (size_t d = 0; d < ne.size(); ++d) EXPECT_EQ(t.ne[d], ne[d]) << t.name;
-    EXPECT_EQ(t.offset, static_cast<uint64_t>(want["offset"].AsInt())) << t.name;
-    EXPECT_EQ(rwkv::testing::Sha256Hex({t.data, t.size_bytes}), want["sha256"].AsString())
+    EXPECT_EQ(t.offset, static_cast<uint64_t>(want.at("offset").get<int64_t>())) << t.name;
+    EXPECT_EQ(rwkv::testing::Sha256Hex({t.data, t.size_bytes}), want.at("sha256").get<std::string>())
         << t.name;
   }
-  ASSERT_EQ(file.kvs().size(), table["kv"].size());
+  ASSERT_EQ(file.kvs().size(), table.at("kv").size());
   for (size_t i = 0; i < file.kvs().size(); ++i) {
-    EXPECT_EQ(file.kvs()[i].key, table["kv"][i]["key"].AsString()) << i;
+    EXPECT_EQ(file.kvs()[i].key, table.at("kv").at(i).at("key").get<std::string>()) << i;
   }
 }
 
@@ -79,7 +76,7 @@ TEST_P(ConvertCompatTest, MatchesReferenceGgufByteForByte) {
   const std::string pth = Ref(c.model + "/" + c.pth);
   SKIP_IF_MISSING(pth);
   const auto manifest = LoadManifest(c.model);
-  const auto& table = manifest["gguf"][c.outtype];
+  const auto& table = manifest.at("gguf").at(c.outtype);
   ASSERT_TRUE(table.is_object());
   const std::string dir = rwkv::testing::MakeTempDir("convert_compat");
   ConvertOptions options;
@@ -97,13 +94,13 @@ TEST_P(ConvertCompatTest, MatchesReferenceGgufByteForByte) {
   config.model_name = c.name;
   auto result = convert::ConvertCheckpointWithConfig(options, config);
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->tensor_count, static_cast<uint64_t>(table["n_tensors"].AsInt()));
-  EXPECT_EQ(result->output_bytes, static_cast<uint64_t>(table["size"].AsInt()));
+  EXPECT_EQ(result->tensor_count, static_cast<uint64_t>(table.at("n_tensors").get<int64_t>()));
+  EXPECT_EQ(result->output_bytes, static_cast<uint64_t>(table.at("size").get<int64_t>()));
   EXPECT_EQ(reports.load(), result->tensor_count);
   auto file = GgufFile::Open(options.output_path);
   ASSERT_TRUE(file.ok()) << file.status();
   ExpectMatchesManifest(**file, table);
-  EXPECT_EQ(rwkv::testing::Sha256FileHex(options.output_path), table["sha256"].AsString());
+  EXPECT_EQ(rwkv::testing::Sha256FileHex(options.output_path), table.at("sha256").get<std::string>());
   EXPECT_THAT(DirEntries(dir), ::testing::ElementsAre("out.gguf"));
 }
 
@@ -137,7 +134,7 @@ TEST(ConvertCheckpointTest, PublicApiMatchesManifestTensorByTensor) {
   ASSERT_TRUE(result.ok()) << result.status();
   auto file = GgufFile::Open(options.output_path);
   ASSERT_TRUE(file.ok()) << file.status();
-  ExpectMatchesManifest(**file, manifest["gguf"]["f16"]);
+  ExpectMatchesManifest(**file, manifest.at("gguf").at("f16"));
   EXPECT_EQ(*(*file)->GetString("general.name"), "Tiny Rwkv6 Bf16");
   EXPECT_EQ(*(*file)->GetString("general.size_label"), "18M");
   EXPECT_EQ(*(*file)->GetUint32("rwkv6.rescale_every_n_layers"), 6u);

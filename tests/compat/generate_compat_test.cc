@@ -1,5 +1,6 @@
 // `rwkv generate` end to end: greedy decoding follows the reference argmax and our own logits,
 // is deterministic, and a seed reproduces a sampled completion.
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -8,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
-#include "support/json_lite.h"
+#include "support/json_file.h"
 #include "support/test_paths.h"
 
 namespace rwkv {
@@ -16,7 +17,7 @@ namespace {
 
 using rwkv::testing::BinDir;
 using rwkv::testing::MakeTempDir;
-using rwkv::testing::ReferenceDir;
+using rwkv::testing::DataPath;
 using rwkv::testing::RunCommand;
 
 const char kChat[] = "User: What's Spring Festival?\n\nAssistant:";
@@ -41,18 +42,18 @@ std::string Generate(const std::string& model, const std::string& prompt_file,
 }
 
 int64_t ReferenceArgmax(const std::string& model_dir, const std::string& run, size_t position) {
-  auto json = rwkv::testing::ParseJson(
-      rwkv::testing::ReadFileOrDie(ReferenceDir() + "/" + model_dir + "/logits/summary.json"));
-  EXPECT_TRUE(json.ok());
-  const auto& rows = (*json)["runs"][run];
+  const nlohmann::json summary =
+      rwkv::testing::ReadJsonFile(DataPath(model_dir) + "/logits/summary.json");
+  const nlohmann::json& rows = summary.at("runs").at(run);
   EXPECT_LT(position, rows.size());
-  return rows[position]["argmax"].AsInt();
+  return rows.at(position).at("argmax").get<int64_t>();
 }
 
 TEST(GenerateCompatTest, GreedyFirstTokenIsTheReferenceArgmax) {
   const std::string dir = MakeTempDir("generate-first");
   const std::string prompt = WritePrompt(dir, kChat);
-  const std::string model = ReferenceDir() + "/tiny-rwkv6/tiny-rwkv6-f16.gguf";
+  const std::string model = DataPath("tiny-rwkv6/tiny-rwkv6-f16.gguf");
+  RWKV_SKIP_WITHOUT_DATA(model);
   const std::string out = Generate(model, prompt, "--temp 0 -n 1 --ignore-eos");
   const int64_t argmax = ReferenceArgmax("tiny-rwkv6", "llamacpp-f16gguf-chat", 10);
   std::string expected;
@@ -66,7 +67,7 @@ TEST(GenerateCompatTest, GreedyDecodingFollowsOwnLogitsAndIsDeterministic) {
   // Byte vocabulary: every output byte is the token id, so the path can be checked exactly.
   const std::string dir = MakeTempDir("generate-greedy");
   const std::string prompt = WritePrompt(dir, kChat);
-  const std::string model = ReferenceDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf";
+  const std::string model = DataPath("tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf");
   const std::string out = Generate(model, prompt, "--temp 0 -n 12");
   ASSERT_EQ(out.size(), 12u);
   EXPECT_EQ(out, Generate(model, prompt, "--temp 0 -n 12"));
@@ -98,7 +99,7 @@ TEST(GenerateCompatTest, GreedyDecodingFollowsOwnLogitsAndIsDeterministic) {
 TEST(GenerateCompatTest, SameSeedGivesSameText) {
   const std::string dir = MakeTempDir("generate-seed");
   const std::string prompt = WritePrompt(dir, kChat);
-  const std::string model = ReferenceDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f16.gguf";
+  const std::string model = DataPath("tiny-rwkv6-r/tiny-rwkv6-r-f16.gguf");
   const std::string a = Generate(model, prompt, "--temp 1.0 --top-k 0 --top-p 1 -n 24 --seed 7");
   const std::string b = Generate(model, prompt, "--temp 1.0 --top-k 0 --top-p 1 -n 24 --seed 7");
   const std::string c = Generate(model, prompt, "--temp 1.0 --top-k 0 --top-p 1 -n 24 --seed 8");
@@ -115,16 +116,23 @@ TEST(GenerateCompatTest, BadInputFailsWithOneLine) {
       0);
   EXPECT_NE(out.find("missing.gguf"), std::string::npos) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
-  const std::string model = ReferenceDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf";
+  const std::string model = DataPath("tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf");
   EXPECT_NE(
       RunCommand(absl::StrCat(BinDir(), "/rwkv generate -m ", model, " -p hi --top-p 2"), &out), 0);
   EXPECT_NE(out.find("top_p"), std::string::npos) << out;
   // A state file made for another model shape is refused.
-  EXPECT_NE(RunCommand(absl::StrCat(BinDir(), "/rwkv generate -m ", model, " -p hi --state ",
-                                    ReferenceDir(), "/tiny-rwkv6/tiny-rwkv6-state.session-v9.bin"),
+  const std::string other = dir + "/other-shape.gguf";
+  ASSERT_EQ(RunCommand(absl::StrCat(BinDir(), "/rwkv synth -o ", other,
+                                    " --n-embd 128 --n-layer 2 --vocab bytes"),
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(RunCommand(absl::StrCat(BinDir(), "/rwkv generate -m ", other, " -p hi --state ",
+                                    DataPath("tiny-rwkv6-r/tiny-rwkv6-r-state.session-v9.bin")),
                        &out),
             0);
-  EXPECT_NE(out.find("tiny-rwkv6-state.session-v9.bin"), std::string::npos) << out;
+  EXPECT_NE(out.find("tiny-rwkv6-r-state.session-v9.bin"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
 }
 
 }  // namespace

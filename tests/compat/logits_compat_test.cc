@@ -1,4 +1,5 @@
-// Whole-model logits against the reference data ($RWKV_REFERENCE_DIR): every run listed in
+// Whole-model logits against the reference data (tests/data, and $RWKV_REFERENCE_DIR for the
+// World-vocabulary model): every run listed in
 // <model>/logits/index.json is evaluated with our engine on the matching GGUF and state file,
 // then compared with the stored logit rows (where the run has a file) and, at every
 // position, with summary.json (argmax, top-10 logits, logsumexp).
@@ -13,13 +14,13 @@
 #include "gtest/gtest.h"
 #include "rwkv/engine/model.h"
 #include "rwkv/engine/state_file.h"
-#include "support/json_lite.h"
+#include "nlohmann/json.hpp"
 #include "support/test_paths.h"
 
 namespace rwkv::engine {
 namespace {
 
-using testing::JsonValue;
+using JsonValue = nlohmann::json;
 
 struct RunCase {
   std::string model_dir;  // "tiny-rwkv6"
@@ -53,31 +54,33 @@ constexpr double kNoRescaleEmulation = 1e-3;
 constexpr double kLlamaF16 = 1e-2;
 constexpr double kLlamaQuant = 0.3;
 
-std::string RefDir() { return rwkv::testing::ReferenceDir(); }
+// A model folder ("tiny-rwkv6-r" is shipped in tests/data, "tiny-rwkv6" comes with the
+// reference set) or a file of the reference set.
+std::string Data(const std::string& rel) { return rwkv::testing::DataPath(rel); }
 
 absl::StatusOr<JsonValue> ReadJson(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError("cannot open " + path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return testing::ParseJson(text);
+  JsonValue parsed = JsonValue::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return absl::InvalidArgumentError("not JSON: " + path);
+  return parsed;
 }
 
 // Chooses the GGUF, state and tolerance for one index.json run; false when we have no
 // file that stands for the run's weights.
 bool MakeCase(const std::string& dir, const JsonValue& run, RunCase* c) {
-  const std::string name = run["run"].AsString();
-  const std::string weights = run["weights"].AsString();
+  const std::string name = run.at("run").get<std::string>();
   c->model_dir = dir;
   c->run = name;
-  if (const JsonValue& st = run["initial_state"]; st.is_string()) {
-    std::string s = st.AsString();
+  if (run.contains("initial_state") && run.at("initial_state").is_string()) {
+    std::string s = run.at("initial_state").get<std::string>();
     // The .pth state runs were converted to the shipped tutorial-format session file.
     if (s.ends_with(".pth")) s = s.substr(0, s.size() - 4) + ".session-v9.bin";
     c->state = s;
   }
   const bool r_model = dir == "tiny-rwkv6-r";
   auto has = [&](const std::string& f) {
-    return std::filesystem::exists(RefDir() + "/" + dir + "/" + f);
+    return std::filesystem::exists(Data(dir) + "/" + f);
   };
   if (name.starts_with("torch-fp32-dequant-q8_0")) {
     *c = {dir,
@@ -140,9 +143,9 @@ bool MakeCase(const std::string& dir, const JsonValue& run, RunCase* c) {
 std::vector<RunCase> AllCases() {
   std::vector<RunCase> cases;
   for (const std::string dir : {"tiny-rwkv6", "tiny-rwkv6-r"}) {
-    absl::StatusOr<JsonValue> index = ReadJson(RefDir() + "/" + dir + "/logits/index.json");
+    absl::StatusOr<JsonValue> index = ReadJson(Data(dir) + "/logits/index.json");
     if (!index.ok()) continue;
-    for (const JsonValue& run : (*index)["runs"].items()) {
+    for (const JsonValue& run : index->at("runs")) {
       RunCase c;
       if (MakeCase(dir, run, &c)) cases.push_back(c);
     }
@@ -169,13 +172,13 @@ class LogitsCompatTest : public ::testing::TestWithParam<RunCase> {
 
 TEST_P(LogitsCompatTest, MatchesReference) {
   const RunCase& c = GetParam();
-  const std::string dir = RefDir() + "/" + c.model_dir;
+  const std::string dir = Data(c.model_dir);
   absl::StatusOr<JsonValue> index = ReadJson(dir + "/logits/index.json");
   absl::StatusOr<JsonValue> summary = ReadJson(dir + "/logits/summary.json");
   ASSERT_TRUE(index.ok() && summary.ok());
   const JsonValue* run = nullptr;
-  for (const JsonValue& r : (*index)["runs"].items()) {
-    if (r["run"].AsString() == c.run) run = &r;
+  for (const JsonValue& r : index->at("runs")) {
+    if (r.at("run").get<std::string>() == c.run) run = &r;
   }
   ASSERT_NE(run, nullptr);
   Model* model = GetModel(dir + "/" + c.gguf);
@@ -190,15 +193,17 @@ TEST_P(LogitsCompatTest, MatchesReference) {
     state = std::move(sf->state);
   }
   std::vector<int32_t> tokens;
-  for (int64_t id : (*run)["token_ids"].AsIntVector()) tokens.push_back(static_cast<int32_t>(id));
+  for (int64_t id : run->at("token_ids").get<std::vector<int64_t>>()) {
+    tokens.push_back(static_cast<int32_t>(id));
+  }
   std::vector<float> logits(tokens.size() * V);
   ASSERT_TRUE(model->EvaluateAll(state, tokens, logits.data()).ok());
 
   SCOPED_TRACE(c.run + " on " + c.gguf + (c.state.empty() ? "" : " + " + c.state) + ", tolerance " +
                std::to_string(c.tolerance) + " (" + c.why + ")");
-  if (const JsonValue* file = run->Find("file"); file != nullptr && file->is_string()) {
-    const std::vector<int64_t> positions = (*run)["positions_stored"].AsIntVector();
-    std::ifstream in(dir + "/" + file->AsString(), std::ios::binary);
+  if (run->contains("file") && run->at("file").is_string()) {
+    const auto positions = run->at("positions_stored").get<std::vector<int64_t>>();
+    std::ifstream in(dir + "/" + run->at("file").get<std::string>(), std::ios::binary);
     std::vector<float> ref(positions.size() * V);
     in.read(reinterpret_cast<char*>(ref.data()), static_cast<std::streamsize>(ref.size() * 4));
     ASSERT_TRUE(in.good());
@@ -212,15 +217,16 @@ TEST_P(LogitsCompatTest, MatchesReference) {
     EXPECT_LE(max_abs, c.tolerance) << "stored rows";
   }
 
-  const JsonValue& per_pos = (*summary)["runs"][c.run];
+  const JsonValue& per_pos = summary->at("runs").at(c.run);
   ASSERT_EQ(per_pos.size(), tokens.size());
   for (size_t p = 0; p < tokens.size(); ++p) {
     const float* row = logits.data() + p * V;
-    const JsonValue& e = per_pos[p];
-    const JsonValue& top = e["top10"];
-    for (const JsonValue& pair : top.items()) {
-      EXPECT_NEAR(row[pair[0].AsInt()], pair[1].AsNumber(), c.tolerance)
-          << "position " << p << " token " << pair[0].AsInt();
+    const JsonValue& e = per_pos.at(p);
+    const JsonValue& top = e.at("top10");
+    for (const JsonValue& pair : top) {
+      const int64_t token = pair.at(0).get<int64_t>();
+      EXPECT_NEAR(row[token], pair.at(1).get<double>(), c.tolerance)
+          << "position " << p << " token " << token;
     }
     double mx = row[0];
     int64_t argmax = 0;
@@ -229,12 +235,12 @@ TEST_P(LogitsCompatTest, MatchesReference) {
     }
     double sum = 0;
     for (int64_t v = 0; v < V; ++v) sum += std::exp(row[v] - mx);
-    EXPECT_NEAR(mx + std::log(sum), e["logsumexp"].AsNumber(), c.tolerance) << "position " << p;
+    EXPECT_NEAR(mx + std::log(sum), e.at("logsumexp").get<double>(), c.tolerance) << "position " << p;
     // A reference whose best two logits are closer than the tolerance does not decide the
     // argmax; everywhere else it must match.
-    const double gap = top[0][1].AsNumber() - top[1][1].AsNumber();
+    const double gap = top.at(0).at(1).get<double>() - top.at(1).at(1).get<double>();
     if (c.strict_argmax && gap > 2 * c.tolerance) {
-      EXPECT_EQ(argmax, e["argmax"].AsInt()) << "position " << p;
+      EXPECT_EQ(argmax, e.at("argmax").get<int64_t>()) << "position " << p;
     }
   }
 }
@@ -253,15 +259,15 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(LogitsCompatTest);
 // `chat+cont` from the zero state (llama.cpp's results are bit-identical; ours go through a
 // state llama.cpp computed, which agrees with ours to ~1e-6).
 TEST(LogitsCompatSessionTest, AfterChatSessionContinuesLikeOneBatch) {
-  const std::string dir = RefDir() + "/tiny-rwkv6";
-  if (!std::filesystem::exists(dir + "/tiny-rwkv6-after-chat.session-v9.bin")) {
-    GTEST_SKIP() << "reference data not found in " << dir;
-  }
-  absl::StatusOr<JsonValue> prompts = ReadJson(RefDir() + "/prompts.json");
+  const std::string dir = Data("tiny-rwkv6");
+  RWKV_SKIP_WITHOUT_DATA(dir + "/tiny-rwkv6-after-chat.session-v9.bin");
+  absl::StatusOr<JsonValue> prompts = ReadJson(Data("prompts.json"));
   ASSERT_TRUE(prompts.ok());
   auto ids = [&](const char* name) {
     std::vector<int32_t> v;
-    for (int64_t id : (*prompts)[name]["ids"].AsIntVector()) v.push_back(static_cast<int32_t>(id));
+    for (int64_t id : prompts->at(name).at("ids").get<std::vector<int64_t>>()) {
+      v.push_back(static_cast<int32_t>(id));
+    }
     return v;
   };
   absl::StatusOr<std::unique_ptr<Model>> model =
@@ -308,9 +314,9 @@ class LogitsCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     rwkv_ = rwkv::testing::BinDir() + "/rwkv";
-    model_ = RefDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf";
+    model_ = Data("tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf");
     if (!std::filesystem::exists(rwkv_)) GTEST_SKIP() << "rwkv binary not built: " << rwkv_;
-    if (!std::filesystem::exists(model_)) GTEST_SKIP() << "reference model not found";
+    RWKV_SKIP_WITHOUT_DATA(model_);
     dir_ = rwkv::testing::MakeTempDir("logits-cli");
   }
   std::string rwkv_, model_, dir_;
@@ -318,7 +324,7 @@ class LogitsCliTest : public ::testing::Test {
 
 TEST_F(LogitsCliTest, WritesTheLogitsAfterEveryToken) {
   const std::string out = dir_ + "/out.f32";
-  const std::string state = RefDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-state.session-v9.bin";
+  const std::string state = Data("tiny-rwkv6-r/tiny-rwkv6-r-state.session-v9.bin");
   std::string log;
   ASSERT_EQ(
       rwkv::testing::RunCommand(rwkv_ + " logits -m " + model_ +
@@ -353,7 +359,8 @@ TEST_F(LogitsCliTest, RejectsATokenOutsideTheVocabulary) {
 
 TEST_F(LogitsCliTest, RejectsAStateOfAnotherModelShape) {
   const std::string out = dir_ + "/bad-state.f32";
-  const std::string other = RefDir() + "/tiny-rwkv6/tiny-rwkv6-state.session-v9.bin";
+  const std::string other = Data("tiny-rwkv6/tiny-rwkv6-state.session-v9.bin");
+  RWKV_SKIP_WITHOUT_DATA(other);
   std::string log;
   EXPECT_EQ(
       rwkv::testing::RunCommand(

@@ -17,134 +17,23 @@
 #include "rwkv/engine/model_quantizer.h"
 #include "rwkv/engine/quant.h"
 #include "support/sha256.h"
+#include "support/json_file.h"
 #include "support/test_paths.h"
 
 namespace rwkv::engine {
 namespace {
 
-// Just enough JSON for manifest.json: objects, arrays, strings (the manifest's escapes),
-// numbers, true/false/null. Malformed input fails the current test.
-struct JsonValue {
-  std::string string;
-  double number = 0;
-  std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
-
-  size_t size() const { return items.size(); }
-  const JsonValue& operator[](size_t i) const { return items[i]; }
-  const JsonValue& operator[](const std::string& key) const {
-    static const JsonValue kNull;
-    for (const auto& [k, v] : members) {
-      if (k == key) return v;
-    }
-    ADD_FAILURE() << "manifest has no member " << key;
-    return kNull;
-  }
-  const std::string& AsString() const { return string; }
-  int64_t AsInt() const { return static_cast<int64_t>(number); }
-  std::vector<int64_t> AsIntVector() const {
-    std::vector<int64_t> v;
-    for (const JsonValue& item : items) v.push_back(item.AsInt());
-    return v;
-  }
-};
-
-class JsonReader {
- public:
-  explicit JsonReader(const std::string& text) : text_(text) {}
-
-  bool Parse(JsonValue* out) {
-    if (!Value(out, 0)) return false;
-    SkipSpace();
-    return pos_ == text_.size();
-  }
-
- private:
-  void SkipSpace() {
-    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
-  }
-  bool Consume(char c) {
-    SkipSpace();
-    if (pos_ < text_.size() && text_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  bool String(std::string* out) {
-    if (!Consume('"')) return false;
-    while (pos_ < text_.size() && text_[pos_] != '"') {
-      char c = text_[pos_++];
-      if (c == '\\') {
-        if (pos_ >= text_.size()) return false;
-        const char e = text_[pos_++];
-        if (e == 'u') {  // the manifest only escapes ASCII this way
-          if (pos_ + 4 > text_.size()) return false;
-          c = static_cast<char>(std::strtol(text_.substr(pos_, 4).c_str(), nullptr, 16));
-          pos_ += 4;
-        } else {
-          const std::map<char, char> simple = {
-              {'n', '\n'}, {'t', '\t'}, {'r', '\r'}, {'b', '\b'}, {'f', '\f'}};
-          c = simple.count(e) ? simple.at(e) : e;
-        }
-      }
-      out->push_back(c);
-    }
-    return Consume('"');
-  }
-  bool Value(JsonValue* out, int depth) {
-    if (depth > 64) return false;
-    SkipSpace();
-    if (pos_ >= text_.size()) return false;
-    const char c = text_[pos_];
-    if (c == '{') {
-      ++pos_;
-      if (Consume('}')) return true;
-      do {
-        std::string key;
-        JsonValue v;
-        if (!String(&key) || !Consume(':') || !Value(&v, depth + 1)) return false;
-        out->members.emplace_back(std::move(key), std::move(v));
-      } while (Consume(','));
-      return Consume('}');
-    }
-    if (c == '[') {
-      ++pos_;
-      if (Consume(']')) return true;
-      do {
-        JsonValue v;
-        if (!Value(&v, depth + 1)) return false;
-        out->items.push_back(std::move(v));
-      } while (Consume(','));
-      return Consume(']');
-    }
-    if (c == '"') return String(&out->string);
-    for (const char* word : {"true", "false", "null"}) {
-      if (text_.compare(pos_, std::strlen(word), word) == 0) {
-        pos_ += std::strlen(word);
-        return true;
-      }
-    }
-    char* end = nullptr;
-    out->number = std::strtod(text_.c_str() + pos_, &end);
-    if (end == text_.c_str() + pos_) return false;
-    pos_ = static_cast<size_t>(end - text_.c_str());
-    return true;
-  }
-
-  const std::string& text_;
-  size_t pos_ = 0;
-};
+using JsonValue = nlohmann::json;
 
 class QuantizeCompatTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    model_dir_ = rwkv::testing::ReferenceDir() + "/tiny-rwkv6";
+    model_dir_ = rwkv::testing::DataPath("tiny-rwkv6");
     f16_path_ = model_dir_ + "/tiny-rwkv6-f16.gguf";
-    if (!std::filesystem::exists(f16_path_))
-      GTEST_SKIP() << "reference data missing: " << f16_path_;
+    RWKV_SKIP_WITHOUT_DATA(f16_path_);
     const std::string text = rwkv::testing::ReadFileOrDie(model_dir_ + "/manifest.json");
-    ASSERT_TRUE(JsonReader(text).Parse(&manifest_)) << "cannot parse manifest.json";
+    manifest_ = rwkv::testing::ParseJsonOrFail(text);
+    ASSERT_TRUE(manifest_.is_object()) << "cannot parse manifest.json";
     out_dir_ = rwkv::testing::MakeTempDir("quantize-compat");
   }
 
@@ -165,23 +54,23 @@ class QuantizeCompatTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(path);
     ASSERT_TRUE(file.ok()) << file.status();
     const GgufFile& f = **file;
-    const JsonValue& tensors = expected["tensors"];
+    const JsonValue& tensors = expected.at("tensors");
     ASSERT_EQ(f.tensors().size(), tensors.size());
     for (size_t i = 0; i < tensors.size(); ++i) {
-      const JsonValue& want = tensors[i];
+      const JsonValue& want = tensors.at(i);
       const GgufTensorInfo& got = f.tensors()[i];
       SCOPED_TRACE(got.name);
-      EXPECT_EQ(got.name, want["name"].AsString());
+      EXPECT_EQ(got.name, want.at("name").get<std::string>());
       EXPECT_EQ(std::string(GgmlTypeName(got.type)),
-                absl::AsciiStrToLower(want["type"].AsString()));
-      const std::vector<int64_t> ne = want["ne"].AsIntVector();
+                absl::AsciiStrToLower(want.at("type").get<std::string>()));
+      const std::vector<int64_t> ne = want.at("ne").get<std::vector<int64_t>>();
       EXPECT_EQ(got.effective_dims(), ne.size());
       EXPECT_EQ(got.n_dims, ne.size());
       for (size_t d = 0; d < ne.size() && d < 4; ++d) EXPECT_EQ(got.ne[d], ne[d]);
-      EXPECT_EQ(got.offset, static_cast<uint64_t>(want["offset"].AsInt()));
-      EXPECT_EQ(got.size_bytes, static_cast<uint64_t>(want["nbytes"].AsInt()));
+      EXPECT_EQ(got.offset, static_cast<uint64_t>(want.at("offset").get<int64_t>()));
+      EXPECT_EQ(got.size_bytes, static_cast<uint64_t>(want.at("nbytes").get<int64_t>()));
       EXPECT_EQ(rwkv::testing::Sha256Hex(std::span<const uint8_t>(got.data, got.size_bytes)),
-                want["sha256"].AsString());
+                want.at("sha256").get<std::string>());
     }
   }
 
@@ -189,10 +78,10 @@ class QuantizeCompatTest : public ::testing::Test {
                                 uint32_t file_type) {
     absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(path);
     ASSERT_TRUE(file.ok()) << file.status();
-    const JsonValue& kvs = expected["kv"];
+    const JsonValue& kvs = expected.at("kv");
     ASSERT_EQ((*file)->kvs().size(), kvs.size());
     for (size_t i = 0; i < kvs.size(); ++i) {
-      EXPECT_EQ((*file)->kvs()[i].key, kvs[i]["key"].AsString()) << i;
+      EXPECT_EQ((*file)->kvs()[i].key, kvs.at(i).at("key").get<std::string>()) << i;
     }
     absl::StatusOr<uint32_t> ft = (*file)->GetUint32("general.file_type");
     ASSERT_TRUE(ft.ok()) << ft.status();
@@ -207,32 +96,33 @@ class QuantizeCompatTest : public ::testing::Test {
 
 TEST_F(QuantizeCompatTest, Q8_0MatchesLlamaQuantizeByteForByte) {
   const std::string out = Quantize("Q8_0", 2);
-  const JsonValue& want = manifest_["gguf"]["q8_0"];
+  const JsonValue& want = manifest_.at("gguf").at("q8_0");
   ExpectMatchesManifestTensors(out, want);
   ExpectMatchesManifestKvs(out, want, 7);
-  EXPECT_EQ(std::filesystem::file_size(out), static_cast<uintmax_t>(want["size"].AsInt()));
-  EXPECT_EQ(rwkv::testing::Sha256FileHex(out), want["sha256"].AsString());
+  EXPECT_EQ(std::filesystem::file_size(out), static_cast<uintmax_t>(want.at("size").get<int64_t>()));
+  EXPECT_EQ(rwkv::testing::Sha256FileHex(out), want.at("sha256").get<std::string>());
 }
 
 TEST_F(QuantizeCompatTest, Q5_1MatchesLlamaQuantizeByteForByte) {
   const std::string out = Quantize("q5_1", 3);
-  const JsonValue& want = manifest_["gguf"]["q5_1"];
+  const JsonValue& want = manifest_.at("gguf").at("q5_1");
   ExpectMatchesManifestTensors(out, want);
   ExpectMatchesManifestKvs(out, want, 9);
-  EXPECT_EQ(std::filesystem::file_size(out), static_cast<uintmax_t>(want["size"].AsInt()));
-  EXPECT_EQ(rwkv::testing::Sha256FileHex(out), want["sha256"].AsString());
+  EXPECT_EQ(std::filesystem::file_size(out), static_cast<uintmax_t>(want.at("size").get<int64_t>()));
+  EXPECT_EQ(rwkv::testing::Sha256FileHex(out), want.at("sha256").get<std::string>());
 }
 
 TEST_F(QuantizeCompatTest, Q6_KOnTinyModelFallsBackToQ8_0Tensors) {
   // Every ne0 is 128 or 448, so Q6_K falls back to Q8_0 everywhere (reference README).
   const std::string out = Quantize("Q6_K", 2);
-  const JsonValue& want = manifest_["gguf"]["q8_0"];
+  const JsonValue& want = manifest_.at("gguf").at("q8_0");
   ExpectMatchesManifestTensors(out, want);
   ExpectMatchesManifestKvs(out, want, 18);
 }
 
 TEST_F(QuantizeCompatTest, Q5_1FusedAndUnfusedRoundingBothReproduceTheReferenceFile) {
-  // Evidence behind the FMA choice: this file cannot tell the two forms apart.
+  // This file cannot tell the two roundings apart (QuantizeRow rounds twice, as llama.cpp's
+  // reference quantizers do; quant_row_test checks that rule where the two differ).
   const std::string q51_path = model_dir_ + "/tiny-rwkv6-q5_1.gguf";
   absl::StatusOr<std::unique_ptr<GgufFile>> src = GgufFile::Open(f16_path_);
   absl::StatusOr<std::unique_ptr<GgufFile>> ref = GgufFile::Open(q51_path);

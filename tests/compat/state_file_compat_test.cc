@@ -14,7 +14,7 @@
 namespace rwkv::engine {
 namespace {
 
-std::string Ref(const std::string& rel) { return rwkv::testing::ReferenceDir() + "/" + rel; }
+std::string Ref(const std::string& rel) { return rwkv::testing::DataPath(rel); }
 
 #define SKIP_IF_MISSING(path) \
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "reference data missing: " << (path)

@@ -8,6 +8,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "integration/converter_process.h"
+#include "support/sha256.h"
 #include "support/test_paths.h"
 
 namespace rwkv::testing {
@@ -96,11 +97,7 @@ class ConverterTest : public ::testing::Test {
     return false;
   }
 
-  static std::string Sha256(const fs::path& path) {
-    std::string out;
-    EXPECT_EQ(RunCommand("sha256sum '" + path.string() + "'", &out), 0);
-    return out.substr(0, 64);
-  }
+  static std::string Sha256(const fs::path& path) { return Sha256FileHex(path.string()); }
 
   bool TmpIsEmpty() const {
     const fs::path tmp = root_ / ".tmp" / "converter";

@@ -19,7 +19,7 @@
 #include "rwkv/engine/synth.h"
 #include "rwkv/engine/tokenizer.h"
 #include "services/common/utf8.h"
-#include "support/json_lite.h"
+#include "support/json_file.h"
 
 namespace rwkv::testing {
 namespace {
@@ -55,7 +55,7 @@ class WorkerTest : public ::testing::Test {
     synth.vocab = "bytes";
     synth.seed = 1;
     ASSERT_TRUE(engine::WriteSyntheticModel(synth).ok());
-    const std::string ref = ReferenceDir() + "/tiny-rwkv6";
+    const std::string ref = DataPath("tiny-rwkv6");
     cluster->have_reference = fs::exists(ref + "/tiny-rwkv6-f16.gguf");
     if (cluster->have_reference) {
       cluster->tiny_path = cluster->root + "/models/tiny.gguf";
@@ -175,7 +175,7 @@ TEST_F(WorkerTest, StreamEqualsLocalGeneration) {
 }
 
 TEST_F(WorkerTest, WorldVocabularyStreamEqualsLocalGeneration) {
-  if (!cluster->have_reference) GTEST_SKIP() << "no reference data";
+  if (!cluster->have_reference) GTEST_SKIP() << "reference data missing: tiny-rwkv6 (set RWKV_REFERENCE_DIR)";
   v1::GenerateRequest r = Request("tiny", "春节是中国最重要的传统节日之一。User: hi\n\n", 40, 7);
   r.set_ignore_eos(false);
   StreamResult got = Generate(*cluster->tiny->Inference(), r);
@@ -237,17 +237,17 @@ TEST_F(WorkerTest, SessionResumeEqualsOneLongRequest) {
 }
 
 TEST_F(WorkerTest, InitialStateFollowsReferenceArgmax) {
-  if (!cluster->have_reference) GTEST_SKIP() << "no reference data";
-  auto summary = ParseJson(ReadFileOrDie(ReferenceDir() + "/tiny-rwkv6/logits/summary.json"));
-  ASSERT_TRUE(summary.ok());
-  const JsonValue& run = (*summary)["runs"]["torch-fp32-chat-state"];
+  if (!cluster->have_reference) GTEST_SKIP() << "reference data missing: tiny-rwkv6 (set RWKV_REFERENCE_DIR)";
+  const nlohmann::json summary = ReadJsonFile(DataPath("tiny-rwkv6/logits/summary.json"));
+  const nlohmann::json& run = summary.at("runs").at("torch-fp32-chat-state");
   ASSERT_TRUE(run.is_array());
   const std::vector<uint32_t> ids = {24281, 59, 30031, 460, 44905, 55038, 64, 261, 5585, 41693, 59};
   auto stub = cluster->tiny->Inference();
   int checked = 0;
   for (size_t k = 1; k <= ids.size(); ++k) {
-    const JsonValue& pos = run[k - 1];
-    const double gap = pos["top10"][0][1].AsNumber() - pos["top10"][1][1].AsNumber();
+    const nlohmann::json& pos = run.at(k - 1);
+    const nlohmann::json& top = pos.at("top10");
+    const double gap = top.at(0).at(1).get<double>() - top.at(1).at(1).get<double>();
     if (gap < 0.05) continue;  // F16 weights move logits by up to ~4e-3
     v1::GenerateRequest r = Greedy("tiny", "", 1);
     r.clear_text();
@@ -256,7 +256,8 @@ TEST_F(WorkerTest, InitialStateFollowsReferenceArgmax) {
     StreamResult got = Generate(*stub, r);
     ASSERT_TRUE(got.status.ok()) << got.status.error_message();
     ASSERT_EQ(got.tokens.size(), 1u);
-    EXPECT_EQ(got.tokens[0], static_cast<uint32_t>(pos["argmax"].AsInt())) << "position " << k;
+    EXPECT_EQ(got.tokens[0], static_cast<uint32_t>(pos.at("argmax").get<int64_t>()))
+        << "position " << k;
     ++checked;
   }
   EXPECT_GE(checked, 6);

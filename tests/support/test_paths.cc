@@ -14,11 +14,19 @@
 
 namespace rwkv::testing {
 
+std::string FixtureDir() { return std::string(RWKV_SOURCE_DIR) + "/tests/data"; }
+
 std::string ReferenceDir() {
   if (const char* env = std::getenv("RWKV_REFERENCE_DIR"); env != nullptr && *env != '\0') {
     return env;
   }
   return std::string(RWKV_SOURCE_DIR) + "/../shared/reference";
+}
+
+std::string DataPath(std::string_view rel) {
+  const std::string shipped = FixtureDir() + "/" + std::string(rel);
+  if (std::filesystem::exists(shipped)) return shipped;
+  return ReferenceDir() + "/" + std::string(rel);
 }
 
 std::string BinDir() { return std::string(RWKV_BINARY_DIR) + "/bin"; }

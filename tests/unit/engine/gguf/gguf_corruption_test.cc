@@ -75,8 +75,8 @@ TEST(GgufCorruptionTest, SyntheticFileParsesBeforeCorruption) {
 }
 
 TEST(GgufCorruptionTest, RejectsCorruptedReferenceFile) {
-  const std::string s = rwkv::testing::ReadFileOrDie(rwkv::testing::ReferenceDir() +
-                                                     "/tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf");
+  const std::string s =
+      rwkv::testing::ReadFileOrDie(rwkv::testing::DataPath("tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf"));
   const Bytes base(s.begin(), s.end());
   ASSERT_TRUE(GgufFile::Parse(base, "bad.gguf").ok());
   const size_t first_tensor = After(base, "token_embd.weight");

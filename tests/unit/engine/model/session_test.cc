@@ -14,7 +14,7 @@ namespace rwkv::engine {
 namespace {
 
 std::unique_ptr<Model> LoadReference() {
-  const std::string path = rwkv::testing::ReferenceDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf";
+  const std::string path = rwkv::testing::DataPath("tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf");
   absl::StatusOr<std::unique_ptr<Model>> m = Model::Load(path, {.threads = 2});
   return m.ok() ? std::move(*m) : nullptr;
 }

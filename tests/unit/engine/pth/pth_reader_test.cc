@@ -27,7 +27,7 @@ absl::StatusOr<std::unique_ptr<PthCheckpoint>> ParseString(const std::string& s)
   return PthCheckpoint::Parse(Bytes(s), "test.pth");
 }
 
-std::string RefPath(const std::string& rel) { return rwkv::testing::ReferenceDir() + "/" + rel; }
+std::string RefPath(const std::string& rel) { return rwkv::testing::DataPath(rel); }
 
 TEST(PthCheckpointTest, ReadsReferenceModelCheckpoint) {
   const std::string path = RefPath("tiny-rwkv6/tiny-rwkv6-bf16.pth");

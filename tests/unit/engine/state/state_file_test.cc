@@ -27,7 +27,7 @@ std::vector<uint8_t> ReadBytes(const std::string& path) {
   return {s.begin(), s.end()};
 }
 
-std::string Ref(const std::string& rel) { return rwkv::testing::ReferenceDir() + "/" + rel; }
+std::string Ref(const std::string& rel) { return rwkv::testing::DataPath(rel); }
 
 TEST(StateFileTest, ReadsTutorialConverterFiles) {
   for (const auto& [rel, layers, embd, head] : std::vector<std::tuple<std::string, int, int, int>>{

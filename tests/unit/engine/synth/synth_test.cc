@@ -253,7 +253,7 @@ TEST(SynthTest, SizeLabelsMatchGgufPy) {
 }
 
 TEST(SynthTest, ByteVocabLayoutMatchesReferenceConverterFile) {
-  const std::string ref_path = testing::ReferenceDir() + "/tiny-rwkv6-r/tiny-rwkv6-r-f16.gguf";
+  const std::string ref_path = testing::DataPath("tiny-rwkv6-r/tiny-rwkv6-r-f16.gguf");
   if (!std::filesystem::exists(ref_path)) GTEST_SKIP() << "no reference file " << ref_path;
   const std::string path = testing::MakeTempDir("synth") + "/r.gguf";
   SynthOptions o;
@@ -271,8 +271,8 @@ TEST(SynthTest, ByteVocabLayoutMatchesReferenceConverterFile) {
 }
 
 TEST(SynthTest, WorldVocabLayoutMatchesReferenceConverterFile) {
-  const std::string ref_path = testing::ReferenceDir() + "/tiny-rwkv6/tiny-rwkv6-f16.gguf";
-  const std::string vocab = testing::ReferenceDir() + "/rwkv_vocab_v20230424.txt";
+  const std::string ref_path = testing::DataPath("tiny-rwkv6/tiny-rwkv6-f16.gguf");
+  const std::string vocab = testing::DataPath("rwkv_vocab_v20230424.txt");
   if (!std::filesystem::exists(ref_path) || !std::filesystem::exists(vocab)) {
     GTEST_SKIP() << "no reference files";
   }
