@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 export RWKV_REFERENCE_DIR="${RWKV_REFERENCE_DIR:-$(cd .. && pwd)/shared/reference}"
-bash scripts/build.sh -DRWKV_BUILD_TESTS=ON
+bash scripts/build.sh -DRWKV_BUILD_TESTS=ON -DRWKV_WERROR=ON
 bash scripts/fuzz-smoke.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600 | tee build/ctest.log
 total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' build/ctest.log | tail -n 1)

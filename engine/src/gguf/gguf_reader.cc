@@ -41,7 +41,7 @@ class Cursor {
   }
 
   absl::Status ReadString(std::string* out, std::string_view what) {
-    uint64_t len;
+    uint64_t len = 0;
     if (auto s = Read(&len, what); !s.ok()) return s;
     if (len > remaining()) {
       return Error(absl::StrCat(std::string(what), " length ", len, " exceeds the file size"));
