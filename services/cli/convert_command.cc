@@ -1,7 +1,8 @@
 // rwkv convert IN.pth OUT.gguf --vocab VOCAB.txt [--outtype f32|f16|bf16|q8_0]
 //   [--rescale-every N] [--name NAME]: an official RWKV-6 checkpoint to a GGUF llama.cpp loads,
-// as convert_hf_to_gguf.py writes it (rwkv6-spec.md §4). `--vocab bytes` gives a 256-entry
-// byte vocabulary. Progress and a summary line go to stderr; OUT appears only when complete.
+// as convert_hf_to_gguf.py writes it (docs/engine/checkpoint-conversion.md). `--vocab bytes`
+// gives a 256-entry byte vocabulary. Progress and a summary line go to stderr; OUT appears only
+// when complete.
 #include <unistd.h>
 
 #include <algorithm>

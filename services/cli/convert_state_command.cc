@@ -1,6 +1,7 @@
 // rwkv convert-state IN.pth OUT.bin: an official state-tuning file (blocks.N.att.time_state)
-// to a llama.cpp state file in the layout of the tutorial's converter (rwkv6-spec.md §7.3),
-// usable with `--state` here and `--prompt-cache OUT.bin --prompt-cache-ro` in llama.cpp.
+// to a llama.cpp state file in the layout of the tutorial's converter (docs/engine/state-file.md,
+// "Initial state files"), usable with `--state` here and `--prompt-cache OUT.bin
+// --prompt-cache-ro` in llama.cpp.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>

@@ -1,4 +1,4 @@
-// The internal backend interface the RWKV-6 layer loop runs on (style.md §5).
+// The internal backend interface the RWKV-6 layer loop runs on (docs/architecture.md, "Backends").
 //
 // Device: properties and capability queries ("can you"), weight preparation, buffers.
 // Buffer: device memory tagged weights/state/scratch, with upload and download.
@@ -118,7 +118,7 @@ class Stream {
                       bool accumulate) = 0;
   // x = exp(-exp(time_decay + x)), time_decay an F32 vector of x.cols.
   virtual void Decay(Tensor x, const WeightView& time_decay) = 0;
-  // The WKV6 recurrence of `layer` (rwkv6-spec.md §5.3 step 8) over every sequence of the
+  // The WKV6 recurrence of `layer` (docs/engine/forward-pass.md, "WKV6") over every sequence of the
   // layout, heads of `head_size` columns, u = time_mix_first; writes y.
   virtual void Wkv6(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v, Tensor w,
                     const WeightView& u, Tensor y) = 0;

@@ -37,7 +37,7 @@ struct OutType {
 };
 absl::StatusOr<OutType> ParseOutType(std::string_view outtype);
 
-// Adds every KV llama.cpp's converter writes, in its order (rwkv6-spec.md §3.2).
+// Adds every KV llama.cpp's converter writes, in its order (docs/engine/gguf.md, "Metadata keys").
 absl::Status AddRwkv6Metadata(GgufWriter& writer, const Rwkv6Hparams& h, const OutType& out,
                               const std::string& vocab_path, const std::string& model_name,
                               uint64_t n_params, uint32_t rescale_every);

@@ -1,4 +1,4 @@
-// Official state-tuning .pth -> llama.cpp state file (rwkv6-spec.md §7.3, §7.8): zero token
+// Official state-tuning .pth -> llama.cpp state file (docs/engine/state-file.md): zero token
 // shift, time_state transposed from [h][value][key] to [h][key][value].
 #include <chrono>
 #include <filesystem>

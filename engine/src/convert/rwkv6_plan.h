@@ -1,6 +1,7 @@
-// Maps an official RWKV-6 (x060) state dict onto llama.cpp's GGUF tensors (rwkv6-spec.md §4):
-// hyper-parameters from shapes, every shape validated, tensors in checkpoint order with the
-// five time_maa_{w,k,v,r,g} fused at the position of time_maa_g.
+// Maps an official RWKV-6 (x060) state dict onto llama.cpp's GGUF tensors
+// (docs/engine/checkpoint-conversion.md): hyper-parameters from shapes, every shape validated,
+// tensors in checkpoint order with the five time_maa_{w,k,v,r,g} fused at the position of
+// time_maa_g.
 #pragma once
 
 #include <cstdint>

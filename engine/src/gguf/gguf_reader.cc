@@ -1,6 +1,6 @@
-// Validating GGUF parser (rwkv6-spec.md §1.4-1.5). Every length and count is checked against
-// the bytes that remain before anything is allocated, so a hostile header cannot make the
-// reader allocate more than a small multiple of the file size.
+// Validating GGUF parser (docs/engine/gguf.md, "What the reader checks"). Every length and count
+// is checked against the bytes that remain before anything is allocated, so a hostile header
+// cannot make the reader allocate more than a small multiple of the file size.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>

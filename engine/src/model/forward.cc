@@ -102,7 +102,8 @@ void ForwardPass::Layer(int l, int64_t n) {
   s.MatMul(w.cm_value, kk, v, Epilogue::kNone, false);
   s.MulAdd(x, r, v);
 
-  // llama.cpp halves the residual stream after every R-th layer (rwkv6-spec.md §4.5).
+  // llama.cpp halves the residual stream after every R-th layer (docs/engine/forward-pass.md,
+  // "Rescaling").
   if (config_.rescale_every > 0 && (l + 1) % config_.rescale_every == 0) s.Scale(x, 0.5f);
 }
 

@@ -1,4 +1,4 @@
-// One forward step of RWKV-6 (rwkv6-spec.md §5.3-§5.4) over a batch of sequences, written
+// One forward step of RWKV-6 (docs/engine/forward-pass.md) over a batch of sequences, written
 // against the backend interface only: embeddings, the layer loop, and the head for the rows
 // whose logits were asked for.
 #pragma once

@@ -1,5 +1,5 @@
-// Reads an RWKV-6 GGUF's hyper-parameters (rwkv6-spec.md §3.2) type-strictly and completes
-// them from the tensor shapes (F, V, Dm, Dd come from the tensors, §4.3).
+// Reads an RWKV-6 GGUF's hyper-parameters (docs/engine/gguf.md, "Metadata keys") type-strictly
+// and completes them from the tensor shapes (F, V, Dm, Dd come from the tensors).
 #pragma once
 
 #include "absl/status/statusor.h"

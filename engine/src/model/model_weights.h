@@ -1,4 +1,4 @@
-// The RWKV-6 tensor set (rwkv6-spec.md §3.3, §3.4), validated by name, shape and type and
+// The RWKV-6 tensor set (docs/engine/gguf.md, "Tensors"), validated by name, shape and type and
 // prepared on a backend device (in place from the mapping on the CPU).
 #pragma once
 

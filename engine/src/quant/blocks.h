@@ -1,6 +1,6 @@
-// Byte layouts of the block-quantized types (rwkv6-spec.md §2.4, §2.6). Packed, no padding,
-// little-endian; `uint16_t` fields hold IEEE f16 bits. Shared by the reference quantizers and
-// the matmul kernels.
+// Byte layouts of the block-quantized types (docs/engine/quantization.md, "Block layouts and
+// decoding"). Packed, no padding, little-endian; `uint16_t` fields hold IEEE f16 bits. Shared by
+// the reference quantizers and the matmul kernels.
 #pragma once
 
 #include <cstdint>

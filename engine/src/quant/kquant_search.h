@@ -1,5 +1,6 @@
-// The scale searches behind the K-quant reference quantizers (rwkv6-spec.md §2.6). All
-// arithmetic is f32 with sums in element order, so results are reproducible bit for bit.
+// The scale searches behind the K-quant reference quantizers (docs/engine/quantization.md,
+// "K-quant helpers"). All arithmetic is f32 with sums in element order, so results are
+// reproducible bit for bit.
 #pragma once
 
 #include <cstdint>

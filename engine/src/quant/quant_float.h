@@ -1,4 +1,5 @@
-// Row conversions between f32 and the 16-bit float storage types (rwkv6-spec.md §2.3).
+// Row conversions between f32 and the 16-bit float storage types (docs/engine/quantization.md,
+// "16-bit floats").
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
-// Reference quantizers and dequantizers of the 256-element K-quant types (rwkv6-spec.md
-// §2.6). `n` is a multiple of 256; callers (quant.cc) check that.
+// Reference quantizers and dequantizers of the 256-element K-quant types
+// (docs/engine/quantization.md, "256-element super-blocks (K-quants)", "Q4_K and Q5_K",
+// "Q6_K"). `n` is a multiple of 256; callers (quant.cc) check that.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
-// Reference quantizers and dequantizers of the 32-element block types (rwkv6-spec.md §2.4,
-// §2.5). `n` is a multiple of 32; callers (quant.cc) check that.
+// Reference quantizers and dequantizers of the 32-element block types (docs/engine/quantization.md,
+// "Block layouts and decoding", "Reference quantizers"). `n` is a multiple of 32; callers
+// (quant.cc) check that.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// ParseQuantizeTarget: llama-quantize's target names and ftype ids (rwkv6-spec.md §2.2, §8.2)
-// restricted to the types this engine can write.
+// ParseQuantizeTarget: llama-quantize's target names and ftype ids (docs/engine/quantization.md,
+// "Target names") restricted to the types this engine can write.
 #include <array>
 #include <cstdint>
 #include <string>

@@ -9,7 +9,8 @@ namespace rwkv::engine::quant {
 namespace {
 
 // RWKV-6 tensors that stay in their input type: the decay and token-shift LoRAs and the
-// bonus, which are tiny and (for the decay) applied recursively (spec §2.8, §9 item 2).
+// bonus, which are tiny and (for the decay) applied recursively (docs/engine/quantization.md,
+// "Step 1").
 constexpr std::array<std::string_view, 6> kKeptRwkvTensors = {
     "time_mix_first.weight",    "time_mix_w1.weight",       "time_mix_w2.weight",
     "time_mix_decay_w1.weight", "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight",

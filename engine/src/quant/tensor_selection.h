@@ -1,6 +1,6 @@
-// llama-quantize's per-tensor decisions for rwkv6 files (rwkv6-spec.md §2.8): whether a
-// tensor is quantized at all, which type it gets (output.weight rule, K-quant fallbacks) and
-// the order tensors are written in.
+// llama-quantize's per-tensor decisions for rwkv6 files (docs/engine/quantization.md,
+// "llama-quantize's rules"): whether a tensor is quantized at all, which type it gets
+// (output.weight rule, K-quant fallbacks) and the order tensors are written in.
 #pragma once
 
 #include <cstdint>

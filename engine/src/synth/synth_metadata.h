@@ -1,5 +1,5 @@
 // Metadata of a synthetic RWKV-6 GGUF: the vocabulary and the KVs in the order llama.cpp's
-// converter writes them (rwkv6-spec.md §3.2).
+// converter writes them (docs/engine/gguf.md, "Metadata keys").
 #pragma once
 
 #include <cstdint>

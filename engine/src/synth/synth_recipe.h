@@ -27,7 +27,7 @@ struct TensorRecipe {
 };
 
 // All 6 + 24·L tensors for `shape` (defaults resolved) in the order llama.cpp's converter
-// writes them (rwkv6-spec.md §4.2).
+// writes them (docs/engine/checkpoint-conversion.md, "Tensor order").
 std::vector<TensorRecipe> BuildRecipes(const SynthShape& shape, int64_t rescale_every);
 
 // Writes the values of elements [begin, begin + count) of `recipe` to `out`, drawing from the

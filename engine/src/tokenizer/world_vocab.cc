@@ -1,4 +1,4 @@
-// rwkv_vocab_v20230424.txt reader and llama.cpp's GGUF token escaping (rwkv6-spec.md §6).
+// rwkv_vocab_v20230424.txt reader and llama.cpp's GGUF token escaping (docs/engine/tokenizer.md).
 #include "rwkv/engine/world_vocab.h"
 
 #include <cerrno>

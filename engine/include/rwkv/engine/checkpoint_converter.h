@@ -1,6 +1,7 @@
 // Official RWKV-6 PyTorch files -> llama.cpp-compatible artifacts:
-//   * a model checkpoint (.pth) -> GGUF (rwkv6-spec.md §4, tokenizer from the vocab file §6.5);
-//   * a state-tuning file (.pth) -> llama.cpp state file (§7.3, §7.8).
+//   * a model checkpoint (.pth) -> GGUF (docs/engine/checkpoint-conversion.md; tokenizer from
+//     the vocab file: docs/engine/tokenizer.md, "Tokens in GGUF");
+//   * a state-tuning file (.pth) -> llama.cpp state file (docs/engine/state-file.md).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,5 @@
-// Bit-exact scalar conversions between f32 and the 16-bit float formats (rwkv6-spec.md §2.3).
+// Bit-exact scalar conversions between f32 and the 16-bit float formats
+// (docs/engine/quantization.md, "16-bit floats").
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // ggml tensor type ids and their block geometry, as stored in GGUF tensor infos
-// (rwkv6-spec.md §2.1). Pure data: no quantization code lives here.
+// (docs/engine/gguf.md, "ggml tensor types"). Pure data: no quantization code lives here.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // GGUF container: typed metadata values, a validating memory-mapped reader and a streaming
-// writer that reproduces llama.cpp's byte layout (rwkv6-spec.md §1).
+// writer that reproduces llama.cpp's byte layout (docs/engine/gguf.md).
 //
 // Reader errors are InvalidArgument (malformed content) or NotFound/PermissionDenied (I/O),
 // with messages that start with the file path. The reader never allocates more than the

@@ -1,4 +1,5 @@
-// An RWKV-6 model loaded from a llama.cpp-compatible GGUF (rwkv6-spec.md §3, §5), and the
+// An RWKV-6 model loaded from a llama.cpp-compatible GGUF (docs/engine/gguf.md,
+// docs/engine/forward-pass.md), and the
 // batched forward pass a continuous-batching worker drives.
 //
 // Weights are used in place from the file's read-only mapping, whatever their type (F32,
@@ -34,7 +35,7 @@ struct ModelConfig {
   uint32_t time_decay_extra_dim = 0;  // Dd
   uint32_t rescale_every = 0;         // rescale_every_n_layers; 0 = never
   float eps = 1e-5f;                  // attention.layer_norm_epsilon (LayerNorm)
-  float group_norm_eps = 64e-5f;      // ln_x, fixed (rwkv6-spec.md §5.1)
+  float group_norm_eps = 64e-5f;      // ln_x, fixed (docs/engine/forward-pass.md, "Group norm")
 
   StateShape state_shape() const { return StateShape{n_layer, n_embd, head_size}; }
 };

@@ -1,5 +1,6 @@
-// Whole-file quantization with llama-quantize's rules for rwkv6 (rwkv6-spec.md §2.8):
-// tensor selection, Q6_K-for-output rule and fallbacks, tensor order, KV order.
+// Whole-file quantization with llama-quantize's rules for rwkv6 (docs/engine/quantization.md,
+// "llama-quantize's rules"): tensor selection, Q6_K-for-output rule and fallbacks, tensor
+// order, KV order.
 #pragma once
 
 #include <cstdint>
@@ -52,9 +53,9 @@ struct TensorQuantPlan {
   uint64_t output_bytes = 0;
 };
 
-// The per-tensor decisions of llama-quantize for `target` (rwkv6-spec.md §2.8), sorted in
-// output order. InvalidArgument, naming the file and tensor, when a tensor is not F32, F16
-// or BF16.
+// The per-tensor decisions of llama-quantize for `target` (docs/engine/quantization.md,
+// "llama-quantize's rules"), sorted in output order. InvalidArgument, naming the file and
+// tensor, when a tensor is not F32, F16 or BF16.
 absl::StatusOr<std::vector<TensorQuantPlan>> PlanQuantization(const GgufFile& file,
                                                               const QuantizeTarget& target);
 

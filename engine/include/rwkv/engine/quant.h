@@ -1,4 +1,4 @@
-// Row conversion between f32 and the stored tensor types (rwkv6-spec.md §2.3-§2.6).
+// Row conversion between f32 and the stored tensor types (docs/engine/quantization.md).
 //
 // DequantizeRow is the scalar oracle every SIMD/GPU kernel is checked against. QuantizeRow
 // runs llama.cpp's reference quantizers (quantize_row_*_ref, no importance matrix) and is

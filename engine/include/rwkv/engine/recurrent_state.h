@@ -1,4 +1,5 @@
-// The recurrent state of one RWKV-6 sequence, in llama.cpp's layout (rwkv6-spec.md §5.2, §5.5).
+// The recurrent state of one RWKV-6 sequence, in llama.cpp's layout (docs/engine/forward-pass.md,
+// "State layout").
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Token sampling from a row of logits: penalties, truncation (top-k, top-p, min-p),
-// temperature and a seeded random draw (rwkv6-spec.md §8.1, §8.4).
+// temperature and a seeded random draw (docs/engine/sampling.md).
 //
 // Two styles share one parameter set:
 //  * kLlamaCpp (llama-cli): repetition, presence and frequency penalties all count the

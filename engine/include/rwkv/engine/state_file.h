@@ -1,5 +1,6 @@
-// llama.cpp whole-context session files ("ggsn", version 9) for RWKV-6 (rwkv6-spec.md §7.1-§7.3,
-// §7.6): the token history, optional stored logits and one sequence's recurrent state.
+// llama.cpp whole-context session files ("ggsn", version 9) for RWKV-6
+// (docs/engine/state-file.md): the token history, optional stored logits and one sequence's
+// recurrent state.
 //
 // Two layouts share version 9. kWithOutputs is what llama.cpp c392e50 (the reference build)
 // and the tutorial's state converter write: an output-ids/logits/embeddings section sits
@@ -51,8 +52,9 @@ struct StateFile {
 // A tutorial-converter style initial state: no tokens, no outputs, pos 0, no seq id.
 StateFile InitialStateFile(RecurrentState state);
 
-// A genuine session after evaluating `tokens` (§7.2): one output row holding `last_logits`
-// (when non-empty) at batch index `last_batch_index`, cell pos = tokens.size() - 1, seq 0.
+// A genuine session after evaluating `tokens` (docs/engine/state-file.md, "Forms the engine
+// writes"): one output row holding `last_logits` (when non-empty) at batch index
+// `last_batch_index`, cell pos = tokens.size() - 1, seq 0.
 StateFile SessionStateFile(std::vector<int32_t> tokens, std::vector<float> last_logits,
                            int32_t last_batch_index, RecurrentState state);
 

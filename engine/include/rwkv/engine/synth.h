@@ -1,9 +1,10 @@
 // Random-weight RWKV-6 models at any shape, written as GGUF files with exactly the metadata,
 // tensor names, shapes, order and F32-forced tensors of llama.cpp's converter
-// (rwkv6-spec.md §3.2, §3.3, §4.2). For demos, tests and benchmarks at real shapes.
+// (docs/engine/gguf.md, docs/engine/checkpoint-conversion.md). For demos, tests and benchmarks
+// at real shapes.
 //
-// Values follow the recipe of the reference tiny models (shared/reference/README.md,
-// "tiny-rwkv6"): emb N(0,0.5²); LayerNorm weights 1+N(0,0.1²), biases N(0,0.05²); lerps the
+// Values follow the recipe of the tiny models of the reference data set
+// ("tiny-rwkv6"): emb N(0,0.5²); LayerNorm weights 1+N(0,0.1²), biases N(0,0.05²); lerps the
 // RWKV-LM init curves + N(0,0.1²) clipped to [0,1]; time_decay the −6…−1 init curve +
 // N(0,0.3²) clipped to [−6.5,−0.5]; time_first the init zigzag + N(0,0.1²); LoRA w1
 // N(0,0.05²), w2 N(0,0.1²); receptance/value N(0,0.09²), key/gate/output N(0,0.06²); ln_x
@@ -15,7 +16,8 @@
 // (seed, tensor, position): the file is byte-identical for a seed whatever the thread count.
 //
 // With rescale_every R > 0 the layer-N time_mix_output and channel_mix_value are divided by
-// 2^⌊N/R⌋ (in f32, before the cast) and R is written to the metadata (§4.5).
+// 2^⌊N/R⌋ (in f32, before the cast) and R is written to the metadata
+// (docs/engine/checkpoint-conversion.md, "Rescaling").
 //
 // Memory: at most one tensor's output bytes plus one work unit per thread.
 #pragma once

@@ -1,4 +1,4 @@
-// The RWKV "World" tokenizer as llama.cpp runs it (rwkv6-spec.md §6): greedy longest match
+// The RWKV "World" tokenizer as llama.cpp runs it (docs/engine/tokenizer.md): greedy longest match
 // over raw bytes, no normalisation, no added BOS/EOS. Works for any byte-string vocabulary,
 // including the 256-entry byte vocabulary (token i = byte i).
 //

@@ -1,5 +1,5 @@
 // The RWKV World vocabulary file (rwkv_vocab_v20230424.txt) and the way llama.cpp's
-// converter stores it in GGUF (rwkv6-spec.md §6.1, §6.5).
+// converter stores it in GGUF (docs/engine/tokenizer.md).
 #pragma once
 
 #include <cstdint>

@@ -70,7 +70,7 @@ using PackPanelFn = void (*)(const float* rows, int64_t kc, int n_rows, float* p
 using GemmPanelFn = void (*)(const float* panel, int64_t kc, const float* const* x, int n_cols,
                              float* acc);
 
-// WKV6 over T tokens of one sequence (rwkv6-spec.md §5.3 step 8): r, k, v, w and y are
+// WKV6 over T tokens of one sequence (docs/engine/forward-pass.md, "WKV6"): r, k, v, w and y are
 // T rows `stride` floats apart, H·S columns; u is [H][S]; state is [H][S key][S value] and
 // is updated in place.
 using Wkv6Fn = void (*)(int64_t t, int64_t h, int64_t s, const float* r, const float* k,

@@ -1,4 +1,5 @@
-// F16/BF16 row conversions (rwkv6-spec.md §2.3) through the QuantizeRow/DequantizeRow API.
+// F16/BF16 row conversions (docs/engine/quantization.md, "16-bit floats") through the
+// QuantizeRow/DequantizeRow API.
 #include <cmath>
 #include <cstdint>
 #include <cstring>

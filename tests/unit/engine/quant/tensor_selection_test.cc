@@ -1,4 +1,5 @@
-// llama-quantize's naming rules for rwkv6 (rwkv6-spec.md §2.8) and target names (§8.2).
+// llama-quantize's naming rules for rwkv6 and its target names (docs/engine/quantization.md,
+// "llama-quantize's rules", "Target names").
 #include "quant/tensor_selection.h"
 
 #include "gtest/gtest.h"
