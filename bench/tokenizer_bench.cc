@@ -1,7 +1,5 @@
 // World tokenizer throughput: Encode on English, Chinese and mixed text (bytes/s), Decode,
-// and building the tokenizer from the vocabulary. Needs rwkv_vocab_v20230424.txt from
-// $RWKV_REFERENCE_DIR (default ../shared/reference beside the repository).
-#include <cstdlib>
+// and building the tokenizer from the vocabulary (tests/data/rwkv_vocab_v20230424.txt).
 #include <memory>
 #include <random>
 #include <string>
@@ -15,13 +13,10 @@ namespace rwkv::engine {
 namespace {
 
 std::string VocabPath() {
-  if (const char* dir = std::getenv("RWKV_REFERENCE_DIR"); dir != nullptr && *dir != '\0') {
-    return std::string(dir) + "/rwkv_vocab_v20230424.txt";
-  }
 #ifdef RWKV_SOURCE_DIR
-  return std::string(RWKV_SOURCE_DIR) + "/../shared/reference/rwkv_vocab_v20230424.txt";
+  return std::string(RWKV_SOURCE_DIR) + "/tests/data/rwkv_vocab_v20230424.txt";
 #else
-  return "../shared/reference/rwkv_vocab_v20230424.txt";
+  return "tests/data/rwkv_vocab_v20230424.txt";
 #endif
 }
 

@@ -70,7 +70,9 @@ class WorkerTest : public ::testing::Test {
                                                 "--max-sequences", "16", "--max-queue", "64",
                                                 "--pool", "cpu-test"});
     ASSERT_TRUE(cluster->demo->WaitServing());
-    if (cluster->tiny) ASSERT_TRUE(cluster->tiny->WaitServing());
+    if (cluster->tiny) {
+      ASSERT_TRUE(cluster->tiny->WaitServing());
+    }
   }
   static void TearDownTestSuite() {
     delete cluster;

@@ -64,7 +64,9 @@ void ExpectSameLayout(const GgufFile& ours, const GgufFile& ref) {
     const GgufKv& b = ref.kvs()[i];
     EXPECT_EQ(a.key, b.key) << i;
     EXPECT_EQ(a.value.type(), b.value.type()) << b.key;
-    if (b.key != "general.name") EXPECT_TRUE(a.value == b.value) << b.key;
+    if (b.key != "general.name") {
+      EXPECT_TRUE(a.value == b.value) << b.key;
+    }
   }
   ASSERT_EQ(ours.tensors().size(), ref.tensors().size());
   for (size_t i = 0; i < ref.tensors().size(); ++i) {
