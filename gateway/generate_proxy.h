@@ -1,0 +1,70 @@
+// The gateway side of one Inference.Generate call: routes the request (WorkerPicker over the
+// WorkerRegistry snapshot), opens the same call on the chosen worker and relays its stream.
+//
+// Flow control: at most one worker message is being read and one client message written at
+// a time, so a slow client slows only its own stream (HTTP/2 windows push back to the
+// worker). Cancellation and deadlines reach the worker: the worker call is a child of the
+// client call (ClientContext::FromCallbackServerContext) and OnCancel cancels it too.
+// A worker call that fails before any message is retried once on another worker (a session
+// moves to the next worker in its ranking); a failure after that ends the stream with
+// UNAVAILABLE naming the worker; nothing is ever duplicated or dropped silently. The final
+// message gets served_by (and session_restarted). Never blocks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "gateway/metrics.h"
+#include "gateway/picker.h"
+#include "gateway/worker_registry.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/server_callback.h"
+#include "rwkv/v1/inference.pb.h"
+
+namespace rwkv::gateway {
+
+// What every proxied call uses; must outlive all calls.
+struct ProxyDeps {
+  WorkerRegistry& registry;
+  WorkerPicker& picker;
+  GatewayMetrics& metrics;
+  // Upper bound applied to max_tokens (0 = none); 0 in a request means the server default.
+  uint32_t max_tokens_cap = 0;
+  // Generate streams open now (admission control); decremented when a call is done.
+  std::atomic<int> open_streams{0};
+};
+
+// Server default for max_tokens = 0 (inference.proto).
+inline constexpr uint32_t kDefaultMaxTokens = 256;
+
+class GenerateProxy : public grpc::ServerWriteReactor<rwkv::v1::GenerateResponse> {
+ public:
+  // Starts the call; the reactor deletes itself in OnDone. The caller has already counted
+  // the stream in deps.open_streams.
+  static GenerateProxy* Start(grpc::CallbackServerContext* context,
+                              const rwkv::v1::GenerateRequest& request, ProxyDeps& deps);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+  class Attempt;
+
+ private:
+  GenerateProxy(grpc::CallbackServerContext* context, ProxyDeps& deps);
+
+  struct State;
+  // Routes and starts an attempt; false (with the status in `error`) when nothing fits.
+  bool Route(grpc::Status* error);
+  void OnAttemptMessage(Attempt* attempt);
+  void OnReadFinished(Attempt* attempt);
+  void OnAttemptDone(Attempt* attempt, const grpc::Status& status);
+  // Calls Finish when the attempt is over and nothing is left to write.
+  void MaybeFinish();
+
+  grpc::CallbackServerContext* const context_;
+  ProxyDeps& deps_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace rwkv::gateway
