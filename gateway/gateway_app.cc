@@ -62,7 +62,8 @@ std::function<uint64_t()> MakeRandom() {
 void SetServing(grpc::Server& server, bool serving) {
   grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
   if (health == nullptr) return;
-  health->SetServingStatus(serving);
+  // Named services only: the all-services overload would also flip "liveness".
+  health->SetServingStatus("", serving);
   health->SetServingStatus("rwkv.v1.Inference", serving);
 }
 
@@ -201,6 +202,11 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
   if (!server.ok()) return server.status();
   grpc::Server& grpc_server = (*server)->server();
   SetServing(grpc_server, false);
+  // "liveness" answers SERVING while the process runs, whatever the workers do (Kubernetes
+  // liveness probes); "" and rwkv.v1.Inference follow the workers.
+  if (auto* health = grpc_server.GetHealthCheckService()) {
+    health->SetServingStatus("liveness", true);
+  }
   registry.SetHealthListener([&grpc_server](bool any) {
     services::LogLine(any ? "a worker is healthy: SERVING" : "no healthy worker: NOT_SERVING");
     SetServing(grpc_server, any);

@@ -28,6 +28,13 @@ bool Retriable(grpc::StatusCode code) {
 
 }  // namespace
 
+std::unique_ptr<grpc::ClientContext> WorkerCallContext(
+    const grpc::CallbackServerContext& server_context) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(server_context.deadline());  // infinite stays infinite
+  return context;
+}
+
 // One call to one worker. A hold keeps it alive (gRPC calls OnDone only after the hold is
 // removed) until its stream has been read to the end, so the proxy may start the next read
 // at any time before that.
@@ -139,8 +146,7 @@ bool GenerateProxy::Route(grpc::Status* error) {
   for (const WorkerView& w : workers) {
     if (w.address == decision->address) pool = w.pool;
   }
-  auto* attempt = new Attempt(this, decision->address,
-                              grpc::ClientContext::FromCallbackServerContext(*context_));
+  auto* attempt = new Attempt(this, decision->address, WorkerCallContext(*context_));
   {
     absl::MutexLock lock(&s.mu);
     s.attempt = attempt;

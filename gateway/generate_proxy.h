@@ -3,8 +3,8 @@
 //
 // Flow control: at most one worker message is being read and one client message written at
 // a time, so a slow client slows only its own stream (HTTP/2 windows push back to the
-// worker). Cancellation and deadlines reach the worker: the worker call is a child of the
-// client call (ClientContext::FromCallbackServerContext) and OnCancel cancels it too.
+// worker). Cancellation and deadlines reach the worker: the worker call gets the client's
+// deadline and OnCancel cancels it.
 // A worker call that fails before any message is retried once on another worker (a session
 // moves to the next worker in its ranking); a failure after that ends the stream with
 // UNAVAILABLE naming the worker; nothing is ever duplicated or dropped silently. The final
@@ -13,8 +13,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "gateway/metrics.h"
+#include "grpcpp/client_context.h"
 #include "gateway/picker.h"
 #include "gateway/worker_registry.h"
 #include "grpcpp/server_context.h"
@@ -33,6 +35,11 @@ struct ProxyDeps {
   // Generate streams open now (admission control); decremented when a call is done.
   std::atomic<int> open_streams{0};
 };
+
+// A context for a backend call made on behalf of `server_context`: the same deadline.
+// (Cancellation is forwarded by the caller's OnCancel.)
+std::unique_ptr<grpc::ClientContext> WorkerCallContext(
+    const grpc::CallbackServerContext& server_context);
 
 // Server default for max_tokens = 0 (inference.proto).
 inline constexpr uint32_t kDefaultMaxTokens = 256;

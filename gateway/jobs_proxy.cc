@@ -13,13 +13,15 @@ namespace v1 = ::rwkv::v1;
 namespace {
 
 // Relays one Watch stream: read a job from the converter, write it to the client, read the
-// next. Deletes itself when both calls are done.
+// next. The converter call gets the client's deadline; OnCancel cancels it. Deletes itself
+// when both calls are done.
 class WatchRelay : public grpc::ServerWriteReactor<v1::Job> {
  public:
   WatchRelay(grpc::CallbackServerContext* context, std::shared_ptr<grpc::Channel> converter,
              const v1::WatchJobRequest& request)
       : client_(this), request_(request) {
-    client_context_ = grpc::ClientContext::FromCallbackServerContext(*context);
+    client_context_ = std::make_unique<grpc::ClientContext>();
+    client_context_->set_deadline(context->deadline());
     v1::Jobs::NewStub(std::move(converter))
         ->async()
         ->Watch(client_context_.get(), &request_, &client_);

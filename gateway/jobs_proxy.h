@@ -1,7 +1,8 @@
 // rwkv.v1.Jobs at the gateway, forwarded to the converter (--converter host:port) so a client
 // needs one address for generation and jobs. Unary calls are forwarded as they are; Watch is
 // relayed message by message (one read or write in flight, so a slow client slows only its
-// own stream). Deadlines and cancellation reach the converter. The bearer token and drain
+// own stream). Deadlines reach the converter, and a cancelled Watch cancels its converter
+// call. The bearer token and drain
 // state are checked as for Inference.
 #pragma once
 

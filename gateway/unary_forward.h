@@ -1,6 +1,6 @@
-// Forwards one unary call to a backend on the callback API: the backend call is a child of
-// the client's (deadline and cancellation propagate), its response is written straight into
-// the server's response, and its status is returned as is. Never blocks.
+// Forwards one unary call to a backend on the callback API: the backend call gets the
+// client's deadline, its response is written straight into the server's response, and its
+// status is returned as is. Never blocks.
 #pragma once
 
 #include <memory>
@@ -22,8 +22,8 @@ grpc::ServerUnaryReactor* ForwardUnary(grpc::CallbackServerContext* context,
                                        Invoke invoke) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   std::shared_ptr<typename Service::Stub> stub = Service::NewStub(std::move(channel));
-  std::shared_ptr<grpc::ClientContext> client =
-      grpc::ClientContext::FromCallbackServerContext(*context);
+  auto client = std::make_shared<grpc::ClientContext>();
+  client->set_deadline(context->deadline());
   grpc::ClientContext* raw = client.get();
   invoke(stub->async(), raw, request, response,
          [reactor, stub, client](grpc::Status status) { reactor->Finish(status); });
