@@ -233,6 +233,9 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
     registry.SetHealthListener(nullptr);
   }
   server->reset();
+  // Worker calls finish on gRPC threads after their client calls are done; let them.
+  const absl::Time limit = absl::Now() + absl::Seconds(5);
+  while (deps.live_attempts.load() > 0 && absl::Now() < limit) absl::SleepFor(absl::Milliseconds(5));
   services::LogLine("drained, exiting");
   return absl::OkStatus();
 }

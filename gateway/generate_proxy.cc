@@ -41,7 +41,9 @@ std::unique_ptr<grpc::ClientContext> WorkerCallContext(
 class GenerateProxy::Attempt : public grpc::ClientReadReactor<v1::GenerateResponse> {
  public:
   Attempt(GenerateProxy* parent, std::string address, std::unique_ptr<grpc::ClientContext> context)
-      : parent_(parent), address(std::move(address)), context(std::move(context)) {}
+      : parent_(parent), address(std::move(address)), context(std::move(context)) {
+    parent_->deps_.live_attempts.fetch_add(1);
+  }
 
   void OnReadDone(bool ok) override {
     if (ok) {
@@ -52,8 +54,10 @@ class GenerateProxy::Attempt : public grpc::ClientReadReactor<v1::GenerateRespon
   }
 
   void OnDone(const grpc::Status& status) override {
+    std::atomic<int>& live = parent_->deps_.live_attempts;  // the parent may go first
     parent_->OnAttemptDone(this, status);
     delete this;
+    live.fetch_sub(1);
   }
 
  private:

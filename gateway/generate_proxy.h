@@ -34,6 +34,8 @@ struct ProxyDeps {
   uint32_t max_tokens_cap = 0;
   // Generate streams open now (admission control); decremented when a call is done.
   std::atomic<int> open_streams{0};
+  // Worker calls whose objects still exist; shutdown waits for 0 before tearing down.
+  std::atomic<int> live_attempts{0};
 };
 
 // A context for a backend call made on behalf of `server_context`: the same deadline.

@@ -15,8 +15,7 @@ namespace health = ::grpc::health::v1;
 
 struct WorkerWatch::Shared {
   Shared(std::string a, uint64_t g, WorkerWatchEvents& e)
-      : address(std::move(a)), generation(g), events(e) {}
-  ~Shared() { events.OnWatchReleased(); }
+      : released(e), address(std::move(a)), generation(g), events(e) {}
 
   void End(const std::string& why) {
     if (ended.exchange(true)) return;
@@ -25,6 +24,13 @@ struct WorkerWatch::Shared {
     events.OnWatchEnded(address, generation, why);
   }
 
+  // First member, so destroyed last: the sink hears OnWatchReleased only after the client
+  // contexts (and their calls) are gone, and may then tear everything down.
+  struct ReleaseNotice {
+    explicit ReleaseNotice(WorkerWatchEvents& e) : events(e) {}
+    ~ReleaseNotice() { events.OnWatchReleased(); }
+    WorkerWatchEvents& events;
+  } released;
   const std::string address;
   const uint64_t generation;
   WorkerWatchEvents& events;
