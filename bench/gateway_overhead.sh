@@ -27,6 +27,7 @@ wait_port() {  # file
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 field() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" <<<"$1"; }
+add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a + b }'; }
 
 mkdir -p "$dir/models"
 "$bin/rwkv" synth -o "$dir/models/bench.gguf" --n-embd "$n_embd" --n-layer "$n_layer" \
@@ -65,12 +66,13 @@ for c in ${CONCURRENCY:-1 64}; do
     printf 'C=%-3s round %s: direct TTFT p50 %6s ms %9s tok/s | gateway TTFT p50 %6s ms %9s tok/s\n' \
       "$c" "$r" "$(field "$d" ttft_ms_p50)" "$(field "$d" generated_tokens_per_second)" \
       "$(field "$g" ttft_ms_p50)" "$(field "$g" generated_tokens_per_second)"
-    sum_dt="$(echo "$sum_dt + $(field "$d" ttft_ms_p50)" | bc -l)"
-    sum_dr="$(echo "$sum_dr + $(field "$d" generated_tokens_per_second)" | bc -l)"
-    sum_gt="$(echo "$sum_gt + $(field "$g" ttft_ms_p50)" | bc -l)"
-    sum_gr="$(echo "$sum_gr + $(field "$g" generated_tokens_per_second)" | bc -l)"
+    sum_dt="$(add "$sum_dt" "$(field "$d" ttft_ms_p50)")"
+    sum_dr="$(add "$sum_dr" "$(field "$d" generated_tokens_per_second)")"
+    sum_gt="$(add "$sum_gt" "$(field "$g" ttft_ms_p50)")"
+    sum_gr="$(add "$sum_gr" "$(field "$g" generated_tokens_per_second)")"
   done
-  printf 'C=%-3s mean: added TTFT p50 %.3f ms, tokens/s gateway/direct %.4f, gateway CPU %.1f ms per 1000 tokens\n' \
-    "$c" "$(echo "($sum_gt - $sum_dt) / $rounds" | bc -l)" "$(echo "$sum_gr / $sum_dr" | bc -l)" \
-    "$(echo "$ticks * 1000 / $hz * 1000 / $tokens" | bc -l)"
+  awk -v c="$c" -v dt="$sum_dt" -v dr="$sum_dr" -v gt="$sum_gt" -v gr="$sum_gr" -v n="$rounds" \
+      -v ticks="$ticks" -v hz="$hz" -v tokens="$tokens" 'BEGIN {
+    printf "C=%-3s mean: added TTFT p50 %.3f ms, tokens/s gateway/direct %.4f, gateway CPU %.1f ms per 1000 tokens\n",
+      c, (gt - dt) / n, gr / dr, ticks * 1000 / hz * 1000 / tokens }'
 done
