@@ -183,8 +183,8 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
   std::vector<std::string> errors;
   const std::vector<std::string> initial = discovery.Refresh(&errors);
   for (const std::string& e : errors) services::LogLine(absl::StrCat("discovery: ", e));
-  services::LogLine(absl::StrCat("workers: ", initial.empty() ? "none yet"
-                                                               : absl::StrJoin(initial, ", ")));
+  services::LogLine(
+      absl::StrCat("workers: ", initial.empty() ? "none yet" : absl::StrJoin(initial, ", ")));
   registry.SetWorkers(initial);
 
   ExpectedWaitPicker picker(MakeRandom());
@@ -212,7 +212,8 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
     SetServing(grpc_server, any);
   });
   services::LogLine(absl::StrCat("serving gRPC on ", server_options.listen, " (port ",
-                                 (*server)->port(), ")", server_options.credentials ? " with TLS" : ""));
+                                 (*server)->port(), ")",
+                                 server_options.credentials ? " with TLS" : ""));
 
   {
     DiscoveryLoop loop(discovery, registry, config.dns_interval);
@@ -235,7 +236,8 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
   server->reset();
   // Worker calls finish on gRPC threads after their client calls are done; let them.
   const absl::Time limit = absl::Now() + absl::Seconds(5);
-  while (deps.live_attempts.load() > 0 && absl::Now() < limit) absl::SleepFor(absl::Milliseconds(5));
+  while (deps.live_attempts.load() > 0 && absl::Now() < limit)
+    absl::SleepFor(absl::Milliseconds(5));
   services::LogLine("drained, exiting");
   return absl::OkStatus();
 }

@@ -249,20 +249,19 @@ void GenerateProxy::OnAttemptDone(Attempt* attempt, const grpc::Status& status) 
       s.tried.push_back(attempt->address);
       retry = true;
     } else if (!attempt->received) {
-      const grpc::StatusCode out =
-          Retriable(code) && code != grpc::StatusCode::RESOURCE_EXHAUSTED
-              ? grpc::StatusCode::UNAVAILABLE
-              : code;
+      const grpc::StatusCode out = Retriable(code) && code != grpc::StatusCode::RESOURCE_EXHAUSTED
+                                       ? grpc::StatusCode::UNAVAILABLE
+                                       : code;
       s.final_status = grpc::Status(
-          out, Retriable(code) ? absl::StrCat("worker ", attempt->address,
-                                              " failed before the first token: ",
-                                              status.error_message())
-                               : status.error_message());
+          out, Retriable(code)
+                   ? absl::StrCat("worker ", attempt->address,
+                                  " failed before the first token: ", status.error_message())
+                   : status.error_message());
     } else {
-      s.final_status = grpc::Status(
-          grpc::StatusCode::UNAVAILABLE,
-          absl::StrCat("worker ", attempt->address, " failed mid-stream after ", attempt->tokens,
-                       " tokens: ", status.error_message()));
+      s.final_status =
+          grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       absl::StrCat("worker ", attempt->address, " failed mid-stream after ",
+                                    attempt->tokens, " tokens: ", status.error_message()));
     }
     if (!retry) s.finish_pending = true;
   }
@@ -272,10 +271,10 @@ void GenerateProxy::OnAttemptDone(Attempt* attempt, const grpc::Status& status) 
     if (!Route(&error)) {
       absl::MutexLock lock(&s.mu);
       const bool full = status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
-      s.final_status = grpc::Status(
-          full ? grpc::StatusCode::RESOURCE_EXHAUSTED : grpc::StatusCode::UNAVAILABLE,
-          absl::StrCat("worker ", attempt->address, " failed before the first token (",
-                       status.error_message(), "); ", error.error_message()));
+      s.final_status =
+          grpc::Status(full ? grpc::StatusCode::RESOURCE_EXHAUSTED : grpc::StatusCode::UNAVAILABLE,
+                       absl::StrCat("worker ", attempt->address, " failed before the first token (",
+                                    status.error_message(), "); ", error.error_message()));
       s.finish_pending = true;
     }
   }

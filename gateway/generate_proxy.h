@@ -16,9 +16,9 @@
 #include <memory>
 
 #include "gateway/metrics.h"
-#include "grpcpp/client_context.h"
 #include "gateway/picker.h"
 #include "gateway/worker_registry.h"
+#include "grpcpp/client_context.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
 #include "rwkv/v1/inference.pb.h"

@@ -49,12 +49,10 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceProxy::Generate(
   return GenerateProxy::Start(context, *request, deps_);
 }
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> InferenceProxy::AnyWorker(
-    const std::string& model) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> InferenceProxy::AnyWorker(const std::string& model) {
   RouteRequest route;
   route.model = model;
-  absl::StatusOr<RouteDecision> decision =
-      deps_.picker.Pick(route, deps_.registry.Snapshot(), {});
+  absl::StatusOr<RouteDecision> decision = deps_.picker.Pick(route, deps_.registry.Snapshot(), {});
   if (!decision.ok()) return decision.status();
   std::shared_ptr<grpc::Channel> channel = deps_.registry.Channel(decision->address);
   if (channel == nullptr) {

@@ -67,8 +67,7 @@ class WatchRelay : public grpc::ServerWriteReactor<v1::Job> {
       absl::MutexLock lock(&mu_);
       broken = broken_;
     }
-    Finish(broken ? grpc::Status(grpc::StatusCode::CANCELLED, "client stopped reading")
-                  : status);
+    Finish(broken ? grpc::Status(grpc::StatusCode::CANCELLED, "client stopped reading") : status);
     bool done = false;
     {
       absl::MutexLock lock(&mu_);

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   config.metrics_listen = "0.0.0.0:9101";
   svc::FlagSet flags("rwkv-gateway", "Routes rwkv.v1.Inference calls to a cluster of workers.");
   flags.AddString("listen", &server.listen, "gRPC address host:port (port 0 = any free port)");
-  flags.AddString("metrics-listen", &config.metrics_listen, "Prometheus /metrics address; empty = off");
+  flags.AddString("metrics-listen", &config.metrics_listen,
+                  "Prometheus /metrics address; empty = off");
   flags.AddString("port-file", &server.port_file, "write the bound gRPC port to this file");
   flags.AddString("workers", &config.workers, "static workers host:port[,host:port...]");
   flags.AddString("worker-dns", &config.worker_dns,

@@ -35,9 +35,9 @@ absl::Status NothingFits(const RouteRequest& r, const std::vector<const WorkerVi
     absl::StrAppend(&wanted, " with backend ", BackendLabel(r.backend));
   }
   return absl::UnavailableError(absl::StrCat("no healthy worker", wanted, " serves model '",
-                                             r.model, "' (healthy pools: ",
-                                             absl::StrJoin(pools, ", "), "; backends: ",
-                                             absl::StrJoin(backends, ", "), ")"));
+                                             r.model,
+                                             "' (healthy pools: ", absl::StrJoin(pools, ", "),
+                                             "; backends: ", absl::StrJoin(backends, ", "), ")"));
 }
 
 }  // namespace
@@ -56,8 +56,8 @@ std::string BackendLabel(v1::Backend backend) {
 }
 
 double ExpectedWaitSeconds(const WorkerView& worker, double fallback_rate) {
-  const double reported = static_cast<double>(worker.slots_busy) + worker.queue_depth +
-                          worker.own_unreported;
+  const double reported =
+      static_cast<double>(worker.slots_busy) + worker.queue_depth + worker.own_unreported;
   const double ahead = std::max(reported, static_cast<double>(worker.own_streams));
   const double per_request =
       worker.own_streams > 0
@@ -88,14 +88,13 @@ absl::StatusOr<RouteDecision> ExpectedWaitPicker::Pick(const RouteRequest& r,
       return absl::UnavailableError(absl::StrCat("no healthy worker (", workers.size(),
                                                  " known) to serve model '", r.model, "'"));
     }
-    return absl::NotFoundError(absl::StrCat("model '", r.model,
-                                            "' is not served by any worker (served: ",
-                                            absl::StrJoin(models, ", "), ")"));
+    return absl::NotFoundError(
+        absl::StrCat("model '", r.model,
+                     "' is not served by any worker (served: ", absl::StrJoin(models, ", "), ")"));
   }
   if (healthy.empty()) {
-    return absl::UnavailableError(
-        absl::StrCat("no healthy worker serves model '", r.model, "' (", known.size(),
-                     " unhealthy or draining)"));
+    return absl::UnavailableError(absl::StrCat("no healthy worker serves model '", r.model, "' (",
+                                               known.size(), " unhealthy or draining)"));
   }
   if (eligible.empty()) return NothingFits(r, healthy);
 

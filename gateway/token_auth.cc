@@ -29,8 +29,8 @@ absl::Status TokenAuthenticator::Reload(bool force) {
   if (::stat(path_.c_str(), &st) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_));
   }
-  const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
-                           st.st_mtim.tv_nsec;
+  const int64_t mtime_ns =
+      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   if (!force && mtime_ns == mtime_ns_ && st.st_size == size_) return absl::OkStatus();
   std::ifstream in(path_);
   if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_));

@@ -18,8 +18,7 @@ namespace rwkv::gateway {
 template <typename Service, typename Request, typename Response, typename Invoke>
 grpc::ServerUnaryReactor* ForwardUnary(grpc::CallbackServerContext* context,
                                        std::shared_ptr<grpc::Channel> channel,
-                                       const Request* request, Response* response,
-                                       Invoke invoke) {
+                                       const Request* request, Response* response, Invoke invoke) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   std::shared_ptr<typename Service::Stub> stub = Service::NewStub(std::move(channel));
   auto client = std::make_shared<grpc::ClientContext>();

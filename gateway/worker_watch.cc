@@ -65,8 +65,8 @@ class StreamReader : public grpc::ClientReadReactor<Message> {
   }
 
   void OnDone(const grpc::Status& status) override {
-    shared_->End(absl::StrCat(name_, " ended: ", status.ok() ? "stream closed"
-                                                             : status.error_message()));
+    shared_->End(
+        absl::StrCat(name_, " ended: ", status.ok() ? "stream closed" : status.error_message()));
     delete this;
   }
 

@@ -32,8 +32,7 @@ class WorkerWatch {
   // Starts both streams. `events` must outlive the watch's calls (until OnWatchReleased).
   static std::shared_ptr<WorkerWatch> Start(std::shared_ptr<grpc::Channel> channel,
                                             std::string address, uint64_t generation,
-                                            uint32_t status_interval_ms,
-                                            WorkerWatchEvents& events);
+                                            uint32_t status_interval_ms, WorkerWatchEvents& events);
   // Cancels both streams; OnWatchEnded follows unless it already came. Thread-safe.
   void Cancel();
 

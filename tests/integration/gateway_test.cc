@@ -45,7 +45,7 @@ std::vector<std::string> WorkerArgs(const std::string& root, const std::string& 
 
 // Generates until the stream ends; the test's own deadline.
 StreamResult Call(ServerProcess& server, const v1::GenerateRequest& r,
-                 milliseconds deadline = seconds(60)) {
+                  milliseconds deadline = seconds(60)) {
   return Generate(*server.Inference(), r, deadline);
 }
 
@@ -107,8 +107,7 @@ class GatewayTest : public ::testing::Test {
     fleet->gateway = std::make_unique<GatewayProcess>(
         fleet->root,
         std::vector<std::string>{
-            "--workers",
-            Join({fleet->a->address(), fleet->b->address(), fleet->c->address()})});
+            "--workers", Join({fleet->a->address(), fleet->b->address(), fleet->c->address()})});
     ASSERT_TRUE(fleet->gateway->WaitServing());
     ASSERT_TRUE(fleet->gateway->WaitHealthy("alpha", 2));
     ASSERT_TRUE(fleet->gateway->WaitHealthy("beta", 1));
@@ -293,13 +292,13 @@ TEST_F(GatewayTest, ExposesPrometheusMetrics) {
   const std::string body = HttpGet(fleet->gateway->MetricsPort(), "/metrics");
   for (const std::string& name : std::vector<std::string>{
            "rwkv_gateway_requests_total{code=\"OK\",model=\"demo\",pool=\"beta\"}",
-        "rwkv_gateway_routing_decisions_total{worker=\"" + fleet->c->address() + "\"}",
-        std::string("rwkv_gateway_retries_total"),
-        std::string("rwkv_gateway_time_to_first_token_seconds_count"),
-        std::string("rwkv_gateway_request_duration_seconds_count"),
-        std::string("rwkv_gateway_streams_in_flight"),
-        std::string("rwkv_gateway_healthy_workers{pool=\"alpha\"} 2"),
-        std::string("rwkv_gateway_worker_status_age_seconds{")}) {
+           "rwkv_gateway_routing_decisions_total{worker=\"" + fleet->c->address() + "\"}",
+           std::string("rwkv_gateway_retries_total"),
+           std::string("rwkv_gateway_time_to_first_token_seconds_count"),
+           std::string("rwkv_gateway_request_duration_seconds_count"),
+           std::string("rwkv_gateway_streams_in_flight"),
+           std::string("rwkv_gateway_healthy_workers{pool=\"alpha\"} 2"),
+           std::string("rwkv_gateway_worker_status_age_seconds{")}) {
     EXPECT_NE(body.find(name), std::string::npos) << name << "\n" << body;
   }
 }
@@ -333,9 +332,8 @@ TEST_F(GatewayTest, TokensStreamLimitAndTokenCap) {
   std::unique_ptr<OpenStream> occupant = Open(solo, Greedy("occupant", 65536));
   std::optional<StreamResult> queued;
   std::thread queued_thread([&] { queued = run("secret-1", Greedy("capped", 500)); });
-  ASSERT_TRUE(WaitWorkerStatus(solo, [](const v1::WorkerStatus& s) {
-    return s.queue_depth() == 1;
-  }));
+  ASSERT_TRUE(
+      WaitWorkerStatus(solo, [](const v1::WorkerStatus& s) { return s.queue_depth() == 1; }));
   StreamResult over = run("secret-1", Greedy("second", 3));
   EXPECT_EQ(over.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << over.status.error_message();
@@ -487,9 +485,8 @@ TEST_F(GatewayFailoverTest, KillBeforeTheFirstTokenIsRetriedOnAnotherWorker) {
   std::unique_ptr<OpenStream> occupant = Open(*x_, Greedy("occupant", 65536));
   std::optional<StreamResult> result;
   std::thread request([&] { result = Call(*gateway_, Greedy("retry me", 5, "", session)); });
-  ASSERT_TRUE(WaitWorkerStatus(*x_, [](const v1::WorkerStatus& s) {
-    return s.queue_depth() == 1;
-  }));
+  ASSERT_TRUE(
+      WaitWorkerStatus(*x_, [](const v1::WorkerStatus& s) { return s.queue_depth() == 1; }));
   x_->Kill();
   request.join();
   ASSERT_TRUE(result.has_value());

@@ -55,13 +55,9 @@ class ServerProcess {
     const std::string tag = std::to_string(counter++);
     port_file_ = dir + "/" + binary + "-" + tag + ".port";
     log_ = dir + "/" + binary + "-" + tag + ".log";
-    std::vector<std::string> argv = {BinDir() + "/" + binary,
-                                     "--listen",
-                                     host_ + ":0",
-                                     "--metrics-listen",
-                                     "127.0.0.1:0",
-                                     "--port-file",
-                                     port_file_};
+    std::vector<std::string> argv = {
+        BinDir() + "/" + binary, "--listen",    host_ + ":0", "--metrics-listen",
+        "127.0.0.1:0",           "--port-file", port_file_};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> cargv;
     for (std::string& a : argv) cargv.push_back(a.data());
