@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "integration/converter_process.h"
 #include "integration/gateway_harness.h"
 #include "rwkv/engine/synth.h"
 
@@ -418,6 +419,47 @@ TEST_F(GatewayTest, SigtermDrainsOpenStreamsAndExitsZero) {
   EXPECT_EQ(stream->first.token_ids_size() + rest.tokens.size(), 3000u);
   EXPECT_EQ(rest.final.finish_reason(), v1::FINISH_REASON_LENGTH);
   EXPECT_EQ(gateway.Wait(), 0) << gateway.Log();
+}
+
+TEST_F(GatewayTest, ForwardsJobsToTheConverter) {
+  ConverterProcess converter(Root(), MakeTempDir("gateway-converter"), {});
+  ASSERT_TRUE(converter.Start()) << converter.Log();
+  GatewayProcess gateway(MakeTempDir("gateway-jobs"),
+                         {"--workers", fleet->b->address(), "--converter", converter.Address()});
+  ASSERT_TRUE(gateway.WaitServing());
+  auto jobs = v1::Jobs::NewStub(gateway.Channel());
+  v1::SubmitJobRequest submit;
+  submit.mutable_spec()->set_kind(v1::JOB_KIND_QUANTIZE);
+  submit.mutable_spec()->set_input("models/demo.gguf");
+  submit.mutable_spec()->set_output("models/demo-q8.gguf");
+  submit.mutable_spec()->set_quant_type("Q8_0");
+  v1::Job job;
+  {
+    grpc::ClientContext context;
+    const grpc::Status s = jobs->Submit(&context, submit, &job);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  // Watch relays every update until the final state.
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + seconds(60));
+  v1::WatchJobRequest watch;
+  watch.set_id(job.id());
+  auto reader = jobs->Watch(&watch_context, watch);
+  v1::Job update;
+  v1::JobState last = v1::JOB_STATE_UNSPECIFIED;
+  while (reader->Read(&update)) last = update.state();
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last, v1::JOB_STATE_SUCCEEDED);
+  EXPECT_TRUE(fs::exists(Root() + "/models/demo-q8.gguf"));
+  // Get and the converter's errors pass through.
+  grpc::ClientContext get_context;
+  v1::GetJobRequest get;
+  get.set_id(job.id());
+  ASSERT_TRUE(jobs->Get(&get_context, get, &update).ok());
+  EXPECT_EQ(update.state(), v1::JOB_STATE_SUCCEEDED);
+  grpc::ClientContext missing_context;
+  get.set_id("no-such-job");
+  EXPECT_EQ(jobs->Get(&missing_context, get, &update).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 // Workers X and Y (X with one slot) behind their own gateway, for tests that kill workers.
