@@ -41,7 +41,7 @@ std::unique_ptr<grpc::ClientContext> WorkerCallContext(
 class GenerateProxy::Attempt : public grpc::ClientReadReactor<v1::GenerateResponse> {
  public:
   Attempt(GenerateProxy* parent, std::string address, std::unique_ptr<grpc::ClientContext> context)
-      : parent_(parent), address(std::move(address)), context(std::move(context)) {
+      : address(std::move(address)), context(std::move(context)), parent_(parent) {
     parent_->deps_.live_attempts.fetch_add(1);
   }
 
@@ -60,15 +60,14 @@ class GenerateProxy::Attempt : public grpc::ClientReadReactor<v1::GenerateRespon
     live.fetch_sub(1);
   }
 
- private:
-  GenerateProxy* const parent_;
-
- public:
   const std::string address;
   const std::unique_ptr<grpc::ClientContext> context;
   v1::GenerateResponse message;  // being read
   uint64_t tokens = 0;
   bool received = false;
+
+ private:
+  GenerateProxy* const parent_;
 };
 
 struct GenerateProxy::State {
