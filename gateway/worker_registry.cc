@@ -233,6 +233,7 @@ void WorkerRegistry::OnStatus(const std::string& address, uint64_t generation,
     e.accepting = status.accepting();
     e.status_time = absl::Now();
     e.backoff = options_.min_backoff;
+    if (metrics_ != nullptr) metrics_->SetStatusAge(address, 0);
     UpdateHealthLocked(e, status.accepting() ? "status stream up" : "worker is not accepting");
   }
   Publish();
