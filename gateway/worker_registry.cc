@@ -50,11 +50,11 @@ WorkerRegistry::~WorkerRegistry() {
 
 void WorkerRegistry::SetHealthListener(HealthListener listener) {
   {
+    // Publish calls the listener under publish_mu_: once this lock is held no call of the old
+    // listener is running, and none starts after.
+    absl::MutexLock publish_lock(&publish_mu_);
     absl::MutexLock lock(&mu_);
     listener_ = std::move(listener);
-  }
-  {
-    absl::MutexLock lock(&publish_mu_);
     published_any_healthy_ = -1;
   }
   Publish();

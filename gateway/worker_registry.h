@@ -46,6 +46,8 @@ class WorkerRegistry : private WorkerWatchEvents {
   // Cancels every watch and waits until their calls are done.
   ~WorkerRegistry() override;
 
+  // Replaces the listener and calls it with the current state. After it returns, the previous
+  // listener is never called again.
   void SetHealthListener(HealthListener listener);
   // Adds watches for new addresses and drops workers no longer listed.
   void SetWorkers(const std::vector<std::string>& addresses);
