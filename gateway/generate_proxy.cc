@@ -26,6 +26,14 @@ bool Retriable(grpc::StatusCode code) {
          code == grpc::StatusCode::ABORTED;
 }
 
+// Appends `next` (a later chunk of the same stream) to `into`. Chunks hold whole UTF-8
+// characters, so the joined text is still valid.
+void MergeInto(v1::GenerateResponse& into, const v1::GenerateResponse& next) {
+  into.mutable_token_ids()->MergeFrom(next.token_ids());
+  into.mutable_text()->append(next.text());
+  if (next.has_final()) *into.mutable_final() = next.final();
+}
+
 }  // namespace
 
 std::unique_ptr<grpc::ClientContext> WorkerCallContext(
@@ -35,9 +43,9 @@ std::unique_ptr<grpc::ClientContext> WorkerCallContext(
   return context;
 }
 
-// One call to one worker. A hold keeps it alive (gRPC calls OnDone only after the hold is
-// removed) until its stream has been read to the end, so the proxy may start the next read
-// at any time before that.
+// One call to one worker. It always has a read in flight until its stream ends; a hold keeps
+// it alive (gRPC calls OnDone only after the hold is removed) until then, so the proxy may
+// cancel it or start the next read at any time before that.
 class GenerateProxy::Attempt : public grpc::ClientReadReactor<v1::GenerateResponse> {
  public:
   Attempt(GenerateProxy* parent, std::string address, std::unique_ptr<grpc::ClientContext> context)
@@ -84,8 +92,8 @@ struct GenerateProxy::State {
   std::string pool ABSL_GUARDED_BY(mu);
   bool routed ABSL_GUARDED_BY(mu) = false;
   bool session_restarted ABSL_GUARDED_BY(mu) = false;
-  // Writing: `out` is being written; a message read meanwhile waits in `held` (and no read
-  // is in flight until it is written).
+  // Writing: `out` is being written; messages read meanwhile merge into `held_message`,
+  // written next. `out` is touched only by the thread that set `writing`.
   v1::GenerateResponse out;
   v1::GenerateResponse held_message ABSL_GUARDED_BY(mu);
   bool writing ABSL_GUARDED_BY(mu) = false;
@@ -191,8 +199,15 @@ void GenerateProxy::OnAttemptMessage(Attempt* attempt) {
       deps_.metrics.ObserveTimeToFirstToken(absl::ToDoubleSeconds(absl::Now() - s.arrival));
     }
     if (s.writing) {
-      s.held_message.Swap(&attempt->message);
-      s.held = true;
+      // Keep reading: later messages merge into the one waiting, so a client slower than its
+      // worker gets fewer, larger messages instead of a growing queue.
+      if (s.held) {
+        MergeInto(s.held_message, attempt->message);
+      } else {
+        s.held_message.Swap(&attempt->message);
+        s.held = true;
+      }
+      attempt->StartRead(&attempt->message);
       return;
     }
     s.out.Swap(&attempt->message);
@@ -212,13 +227,12 @@ void GenerateProxy::OnWriteDone(bool ok) {
       s.broken = true;
       if (s.attempt != nullptr) s.attempt->context->TryCancel();
     }
-    if (s.held) {  // implies a live attempt with no read in flight
+    if (s.held) {
       s.held = false;
       if (!s.broken) {
         s.out.Swap(&s.held_message);
         s.writing = write_next = true;
       }
-      s.attempt->StartRead(&s.attempt->message);
     }
   }
   if (write_next) {
@@ -285,7 +299,7 @@ void GenerateProxy::MaybeFinish() {
   grpc::Status status;
   {
     absl::MutexLock lock(&s.mu);
-    if (s.finished || !s.finish_pending || s.writing || s.attempt != nullptr) return;
+    if (s.finished || !s.finish_pending || s.writing || s.held || s.attempt != nullptr) return;
     s.finished = true;
     status = s.final_status;
   }

@@ -1,13 +1,13 @@
 // The gateway side of one Inference.Generate call: routes the request (WorkerPicker over the
 // WorkerRegistry snapshot), opens the same call on the chosen worker and relays its stream.
 //
-// Flow control: at most one worker message is being read and one client message written at
-// a time, so a slow client slows only its own stream (HTTP/2 windows push back to the
-// worker). Cancellation and deadlines reach the worker: the worker call gets the client's
-// deadline and OnCancel cancels it.
-// A worker call that fails before any message is retried once on another worker (a session
-// moves to the next worker in its ranking); a failure after that ends the stream with
-// UNAVAILABLE naming the worker; nothing is ever duplicated or dropped silently. The final
+// Flow control: one read from the worker and one write to the client in flight at a time;
+// what arrives while a write is in flight merges into one waiting message, so a slow client
+// slows only its own stream and costs memory proportional to its tokens, as at the worker.
+// Cancellation and deadlines reach the worker: the worker call gets the client's deadline and
+// OnCancel cancels it. A worker call that fails before any message is retried once on another
+// worker (a session moves to the next worker in its ranking); a failure after that ends the stream
+// with UNAVAILABLE naming the worker; nothing is ever duplicated or dropped silently. The final
 // message gets served_by (and session_restarted). Never blocks.
 #pragma once
 

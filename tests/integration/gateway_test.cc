@@ -288,6 +288,23 @@ TEST_F(GatewayTest, CancellationAndDeadlinesReachTheWorker) {
   EXPECT_EQ(after.tokens.size(), 3u);
 }
 
+TEST_F(GatewayTest, ASlowClientSlowsOnlyItsOwnStream) {
+  // The slow stream is opened and then not read while another stream on the same worker runs
+  // to its end; afterwards it still delivers every token, in order, as the worker made them.
+  std::unique_ptr<OpenStream> slow = Open(*fleet->gateway, Greedy("slow reader", 1000, "beta"));
+  StreamResult fast = Call(*fleet->gateway, Greedy("fast reader", 1000, "beta"));
+  ASSERT_TRUE(fast.status.ok()) << fast.status.error_message();
+  EXPECT_EQ(fast.tokens.size(), 1000u);
+  StreamResult rest = Collect(*slow->reader);
+  ASSERT_TRUE(rest.status.ok()) << rest.status.error_message();
+  std::vector<uint32_t> tokens(slow->first.token_ids().begin(), slow->first.token_ids().end());
+  tokens.insert(tokens.end(), rest.tokens.begin(), rest.tokens.end());
+  StreamResult direct = Call(*fleet->c, Greedy("slow reader", 1000));
+  EXPECT_EQ(tokens, direct.tokens);
+  EXPECT_EQ(slow->first.text() + rest.text, direct.text);
+  EXPECT_EQ(rest.final.served_by(), fleet->c->address());
+}
+
 TEST_F(GatewayTest, ExposesPrometheusMetrics) {
   ASSERT_TRUE(Call(*fleet->gateway, Greedy("metrics", 4, "beta")).status.ok());
   const std::string body = HttpGet(fleet->gateway->MetricsPort(), "/metrics");
