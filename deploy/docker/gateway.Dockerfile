@@ -1,4 +1,4 @@
-# rwkv-gateway: the client entry point (discovery, routing, retries)
+# rwkv-gateway: the client entry point (discovery, routing, sessions, streaming proxy)
 # Build context: build/bin (binaries from the README's CMake build). See README.md here.
 #   podman build --isolation chroot -f deploy/docker/gateway.Dockerfile -t localhost/rwkv-gateway:0.1.0 build/bin
 ARG BASE_IMAGE=docker.io/library/debian
@@ -22,10 +22,9 @@ LABEL org.opencontainers.image.title="rwkv-gateway" \
       org.opencontainers.image.source="rwkv-cluster" \
       org.opencontainers.image.version="0.1.0"
 
-ENV RWKV_STORAGE_ROOT=/var/lib/rwkv \
-    RWKV_LISTEN=0.0.0.0:50051 \
+# Workers come from RWKV_WORKERS (host:port,...) or RWKV_WORKER_DNS (NAME:PORT,...).
+ENV RWKV_LISTEN=0.0.0.0:50051 \
     RWKV_METRICS_LISTEN=0.0.0.0:9101
-VOLUME ["/var/lib/rwkv"]
 EXPOSE 50051 9101
 USER 10001:10001
 WORKDIR /var/lib/rwkv

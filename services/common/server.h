@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
 namespace rwkv::services {
@@ -27,6 +28,8 @@ struct ServerOptions {
   absl::Duration drain_timeout = absl::Seconds(30);
   // Largest accepted request message.
   int max_receive_message_bytes = 16 << 20;
+  // Listening credentials (TLS); null = plaintext.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
 };
 
 struct ServerHooks {

@@ -59,7 +59,9 @@ check_helm() {
     fail "expected 3 HorizontalPodAutoscalers (cpu, cuda-h100, gateway)"
   grep -q '^kind: ServiceMonitor' "$tmp/multipool.yaml" || fail "monitoring.enabled renders no ServiceMonitor"
   grep -q '^kind: ServiceMonitor' "$tmp/default.yaml" && fail "ServiceMonitor rendered by default"
-  grep -q 'name: rel-rwkv-cluster-gateway' "$tmp/default.yaml" && fail "gateway rendered by default"
+  grep -q 'name: rel-rwkv-cluster-gateway' "$tmp/default.yaml" || fail "gateway not rendered by default"
+  grep -q '^kind: PodDisruptionBudget' "$tmp/default.yaml" || fail "no gateway PodDisruptionBudget"
+  grep -q 'name: RWKV_WORKER_DNS' "$tmp/default.yaml" || fail "gateway without --worker-dns"
   # The schema must reject bad values.
   local bad
   for bad in "workerPools[0].backend=rocm" "workerPools[0].maxSequences=0" \
@@ -82,13 +84,15 @@ check_manifests() {
       skip "$m not in $tools/node_modules (run deploy/tools/install-tools.sh)"
   done
   render "$helm"
-  local wenv cenv
+  local wenv cenv genv
   wenv="$(flag_env "$repo/services/worker/main.cc")"
   cenv="$(flag_env "$repo/services/converter/main.cc")"
-  [ -n "$wenv" ] && [ -n "$cenv" ] || fail "no flags found in services/{worker,converter}/main.cc"
+  genv="$(flag_env "$repo/gateway/main.cc")"
+  [ -n "$wenv" ] && [ -n "$cenv" ] && [ -n "$genv" ] ||
+    fail "no flags found in services/{worker,converter}/main.cc or gateway/main.cc"
   for f in default multipool; do
     echo "$f:"
-    node "$repo/tests/deploy/validate-manifests.mjs" "$tools" "$tmp/$f.yaml" "$wenv" "$cenv" ||
+    node "$repo/tests/deploy/validate-manifests.mjs" "$tools" "$tmp/$f.yaml" "$wenv" "$cenv" "$genv" ||
       fail "manifests rendered with $f values"
   done
   # The validator must catch a broken manifest (guards against it silently passing).

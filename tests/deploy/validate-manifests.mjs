@@ -1,10 +1,10 @@
 // Offline checks of `helm template` output.
-//   node validate-manifests.mjs TOOLS_DIR RENDERED.yaml WORKER_ENV CONVERTER_ENV
+//   node validate-manifests.mjs TOOLS_DIR RENDERED.yaml WORKER_ENV CONVERTER_ENV GATEWAY_ENV
 // TOOLS_DIR holds node_modules/ with kubernetes-models, @kubernetes-models/prometheus-operator
-// and yaml (deploy/tools/install-tools.sh). WORKER_ENV / CONVERTER_ENV are comma-separated
+// and yaml (deploy/tools/install-tools.sh). WORKER_ENV / CONVERTER_ENV / GATEWAY_ENV are comma-separated
 // RWKV_* names the binaries read (derived from their flag declarations by the caller).
 // 1. Every document validates against the Kubernetes (or Prometheus Operator) OpenAPI schema.
-// 2. Chart contracts: worker/converter env vars name real flags and RWKV_STORAGE_ROOT is set
+// 2. Chart contracts: worker/converter/gateway env vars name real flags and RWKV_STORAGE_ROOT is set
 //    and mounted; gRPC probes target the "grpc" port; terminationGracePeriodSeconds exceeds
 //    preStop + RWKV_DRAIN_TIMEOUT; every worker pool has a headless Service selecting exactly
 //    its pods; cuda pools request nvidia.com/gpu; HPAs point at an existing Deployment.
@@ -14,9 +14,10 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [tools, rendered, workerEnvArg = "", converterEnvArg = ""] = process.argv.slice(2);
+const [tools, rendered, workerEnvArg = "", converterEnvArg = "", gatewayEnvArg = ""] =
+  process.argv.slice(2);
 if (!tools || !rendered) {
-  console.error("usage: validate-manifests.mjs TOOLS_DIR RENDERED.yaml [WORKER_ENV] [CONVERTER_ENV]");
+  console.error("usage: validate-manifests.mjs TOOLS_DIR RENDERED.yaml [WORKER_ENV] [CONVERTER_ENV] [GATEWAY_ENV]");
   process.exit(2);
 }
 const modules = path.resolve(tools, "node_modules");
@@ -68,6 +69,7 @@ for (const obj of objects) {
 // 2. Chart contracts.
 const workerEnv = new Set(workerEnvArg.split(",").filter(Boolean));
 const converterEnv = new Set(converterEnvArg.split(",").filter(Boolean));
+const gatewayEnv = new Set(gatewayEnvArg.split(",").filter(Boolean));
 const byKind = (k) => objects.filter((o) => o.kind === k);
 const deployments = byKind("Deployment");
 const services = byKind("Service");
@@ -94,7 +96,7 @@ for (const d of deployments) {
       if (!p?.grpc) fail(where, `${probe} is not a gRPC probe`);
       else if (p.grpc.port !== grpcPort) fail(where, `${probe} port ${p.grpc.port} != grpc port ${grpcPort}`);
     }
-    const known = component === "worker" ? workerEnv : component === "converter" ? converterEnv : null;
+    const known = { worker: workerEnv, converter: converterEnv, gateway: gatewayEnv }[component] ?? null;
     if (known && known.size) {
       for (const name of Object.keys(env)) {
         if (name.startsWith("RWKV_") && !known.has(name)) {

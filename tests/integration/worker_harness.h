@@ -1,4 +1,4 @@
-// Test helpers for worker integration tests: start a real rwkv-worker on 127.0.0.1 port 0,
+// Test helpers for integration tests: start a real rwkv-worker (or rwkv-gateway) on port 0,
 // learn its port from --port-file, wait for health SERVING, stop it with SIGTERM. Header
 // only, because every tests/integration/*_test.cc is its own executable.
 #pragma once
@@ -25,6 +25,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "gtest/gtest.h"
 #include "rwkv/v1/inference.grpc.pb.h"
 #include "rwkv/v1/worker.grpc.pb.h"
@@ -34,22 +35,29 @@ extern char** environ;
 
 namespace rwkv::testing {
 
-class WorkerProcess {
+// A real rwkv-* server process on a loopback address, port 0 unless the arguments say
+// otherwise; its port comes from --port-file.
+class ServerProcess {
  public:
-  // Starts bin/rwkv-worker with `args` plus --listen 127.0.0.1:0, --metrics-listen
-  // 127.0.0.1:0 and --port-file; output goes to DIR/worker-N.log.
-  WorkerProcess(const std::string& dir, std::vector<std::string> args) {
+  // Starts bin/BINARY with --listen HOST:0, --metrics-listen 127.0.0.1:0 and --port-file,
+  // then `args` (later flags win, so `args` may override --listen); output goes to
+  // DIR/BINARY-N.log. `credentials` (default plaintext) and `channel_args` are used by every
+  // channel to it.
+  ServerProcess(const std::string& binary, const std::string& dir, std::vector<std::string> args,
+                std::string host = "127.0.0.1",
+                std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
+                grpc::ChannelArguments channel_args = {})
+      : binary_(binary),
+        host_(std::move(host)),
+        credentials_(credentials ? std::move(credentials) : grpc::InsecureChannelCredentials()),
+        channel_args_(std::move(channel_args)) {
     static int counter = 0;
     const std::string tag = std::to_string(counter++);
-    port_file_ = dir + "/worker-" + tag + ".port";
-    log_ = dir + "/worker-" + tag + ".log";
-    std::vector<std::string> argv = {BinDir() + "/rwkv-worker",
-                                     "--listen",
-                                     "127.0.0.1:0",
-                                     "--metrics-listen",
-                                     "127.0.0.1:0",
-                                     "--port-file",
-                                     port_file_};
+    port_file_ = dir + "/" + binary + "-" + tag + ".port";
+    log_ = dir + "/" + binary + "-" + tag + ".log";
+    std::vector<std::string> argv = {
+        BinDir() + "/" + binary, "--listen",    host_ + ":0", "--metrics-listen",
+        "127.0.0.1:0",           "--port-file", port_file_};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> cargv;
     for (std::string& a : argv) cargv.push_back(a.data());
@@ -63,7 +71,7 @@ class WorkerProcess {
     if (rc != 0) pid_ = -1;
   }
 
-  ~WorkerProcess() {
+  ~ServerProcess() {
     if (pid_ > 0 && !exited_) {
       kill(pid_, SIGKILL);
       int status = 0;
@@ -78,7 +86,7 @@ class WorkerProcess {
     while (std::chrono::steady_clock::now() < end) {
       int status = 0;
       if (pid_ <= 0 || waitpid(pid_, &status, WNOHANG) == pid_) {
-        ADD_FAILURE() << "rwkv-worker exited early:\n" << Log();
+        ADD_FAILURE() << binary_ << " exited early:\n" << Log();
         exited_ = true;
         return false;
       }
@@ -90,7 +98,7 @@ class WorkerProcess {
       if (port_ != 0 && HealthServing()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    ADD_FAILURE() << "rwkv-worker did not become SERVING:\n" << Log();
+    ADD_FAILURE() << binary_ << " did not become SERVING:\n" << Log();
     return false;
   }
 
@@ -106,6 +114,11 @@ class WorkerProcess {
 
   // Sends SIGTERM; Wait() then returns the exit status.
   void Terminate() { kill(pid_, SIGTERM); }
+  // SIGKILL, and reaps the process.
+  void Kill() {
+    kill(pid_, SIGKILL);
+    Wait();
+  }
   int Wait() {
     int status = 0;
     waitpid(pid_, &status, 0);
@@ -113,10 +126,11 @@ class WorkerProcess {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+  std::string address() const { return host_ + ":" + std::to_string(port_); }
   std::shared_ptr<grpc::Channel> Channel() {
     if (channel_ == nullptr) {
-      channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+      channel_ = grpc::CreateCustomChannel(address(), credentials_, channel_args_);
     }
     return channel_;
   }
@@ -142,12 +156,24 @@ class WorkerProcess {
   }
 
  private:
+  std::string binary_;
+  std::string host_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  grpc::ChannelArguments channel_args_;
   pid_t pid_ = -1;
   bool exited_ = false;
   int port_ = 0;
   std::string port_file_;
   std::string log_;
   std::shared_ptr<grpc::Channel> channel_;
+};
+
+// A real rwkv-worker.
+class WorkerProcess : public ServerProcess {
+ public:
+  WorkerProcess(const std::string& dir, std::vector<std::string> args,
+                std::string host = "127.0.0.1")
+      : ServerProcess("rwkv-worker", dir, std::move(args), std::move(host)) {}
 };
 
 // GET http://127.0.0.1:PORT/PATH with a plain socket; the whole response ("" on error).

@@ -119,12 +119,18 @@ volumeMounts:
 startupProbe:
   grpc:
     port: {{ .port }}
+    {{- with .liveService }}
+    service: {{ . }}
+    {{- end }}
   periodSeconds: 5
   timeoutSeconds: 3
   failureThreshold: {{ .startupFailures }}
 livenessProbe:
   grpc:
     port: {{ .port }}
+    {{- with .liveService }}
+    service: {{ . }}
+    {{- end }}
   periodSeconds: 10
   timeoutSeconds: 3
   failureThreshold: 6
