@@ -23,7 +23,7 @@ uint32_t Groups(int64_t n, int64_t per_group) {
 // Push constants, laid out as the shaders declare them (std430: 64-bit fields first).
 struct MatMulParams {
   uint64_t w, x, y, row_bytes;
-  int32_t k, rows, n, x_stride, y_stride, epilogue, accumulate;
+  int32_t k, rows, n, x_stride, y_stride, epilogue, accumulate, lanes;
 };
 struct EmbedParams {
   uint64_t table, tokens, out, row_bytes;
@@ -388,12 +388,17 @@ void VulkanStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epil
         x.cols, ", y ", y.rows, "x", y.cols, ")")));
   }
   if (x.rows == 0 || w.rows == 0) return;
+  // Invocations per row: the power of two nearest the row's 32-element chunks, at most 64.
+  const int64_t chunks = (w.cols + 31) / 32;
+  int32_t lanes = 1;
+  while (lanes < 64 && lanes < chunks) lanes *= 2;
   MatMulParams p{Addr(w.data),    Addr(x.data),       Addr(y.data),
                  w.row_bytes,     I32(w.cols),        I32(w.rows),
                  I32(x.rows),     I32(x.stride),      I32(y.stride),
-                 static_cast<int32_t>(epilogue),      accumulate ? 1 : 0};
-  const uint32_t gx = static_cast<uint32_t>(std::min<int64_t>(w.rows, kMaxGroups));
-  Dispatch("matmul_" + ShaderSuffix(w.type), p, gx, Groups(w.rows, gx),
+                 static_cast<int32_t>(epilogue),      accumulate ? 1 : 0, lanes};
+  const int64_t groups = Groups(w.rows, kLocal / lanes);
+  const uint32_t gx = static_cast<uint32_t>(std::min<int64_t>(groups, kMaxGroups));
+  Dispatch("matmul_" + ShaderSuffix(w.type), p, gx, Groups(groups, gx),
            Groups(x.rows, kMatMulCols));
 }
 

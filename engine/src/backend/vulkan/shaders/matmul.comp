@@ -1,7 +1,9 @@
 #version 450
-// y[n][m] (+)= epilogue(Σ_k w[m][k]·x[n][k]). One workgroup per weight row and tile of up to
-// kCols activation columns: each invocation dequantizes 32-element chunks of the row once and
-// multiplies them with every column of the tile; the partial sums are reduced in shared memory.
+// y[n][m] (+)= epilogue(Σ_k w[m][k]·x[n][k]). A workgroup takes 64 / lanes weight rows and a
+// tile of up to kCols activation columns; the `lanes` invocations of a row (a power of two,
+// about the row's number of 32-element chunks, so short rows do not leave invocations idle)
+// dequantize its chunks once each and multiply them with every column of the tile, and their
+// partial sums are reduced in shared memory.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "dequant.glsl"
@@ -22,6 +24,7 @@ layout(push_constant) uniform Params {
   int y_stride;
   int epilogue;  // backend::Epilogue
   int accumulate;
+  int lanes;  // invocations per row: a power of two dividing 64
 } p;
 
 shared float partial[kCols][kThreads];
@@ -35,16 +38,18 @@ float Epilogue(float v) {
 }
 
 void main() {
-  const int row = int(gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x);
-  if (row >= p.rows) return;  // uniform over the workgroup
   const int tid = int(gl_LocalInvocationID.x);
+  const int lane = tid % p.lanes;
+  const int group = int(gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x);
+  const int row = group * (kThreads / p.lanes) + tid / p.lanes;
+  const bool in_range = row < p.rows;
   const int c0 = int(gl_WorkGroupID.z) * kCols;
   const int nc = min(kCols, p.n - c0);
   float acc[kCols];
   for (int c = 0; c < kCols; ++c) acc[c] = 0.0;
   const uint64_t wrow = p.w + uint64_t(row) * p.row_bytes;
-  const int chunks = (p.k + 31) / 32;
-  for (int ch = tid; ch < chunks; ch += kThreads) {
+  const int chunks = in_range ? (p.k + 31) / 32 : 0;
+  for (int ch = lane; ch < chunks; ch += p.lanes) {
     float wv[32];
     DequantChunk(wrow, ch, p.k, wv);
     const int base = ch * 32;
@@ -58,15 +63,16 @@ void main() {
   }
   for (int c = 0; c < kCols; ++c) partial[c][tid] = acc[c];
   barrier();
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (tid < stride) {
+  for (int stride = p.lanes / 2; stride > 0; stride /= 2) {
+    if (lane < stride) {
       for (int c = 0; c < kCols; ++c) partial[c][tid] += partial[c][tid + stride];
     }
     barrier();
   }
-  if (tid < nc) {
-    const uint64_t yr = RowAddr(p.y, c0 + tid, p.y_stride);
-    const float v = Epilogue(partial[tid][0]);
+  // Lane c of the row stores column c (rows with fewer lanes than columns loop).
+  for (int c = lane; in_range && c < nc; c += p.lanes) {
+    const uint64_t yr = RowAddr(p.y, c0 + c, p.y_stride);
+    const float v = Epilogue(partial[c][tid - lane]);
     StoreF(yr, row, p.accumulate != 0 ? LoadF(yr, row) + v : v);
   }
 }
