@@ -34,24 +34,27 @@ void DequantChunk(uint64_t row, int c, int k, out float w[32]) {
   const uint64_t b = row + uint64_t(c) * uint64_t(kBlockBytes);
   const float d = F16(b, 0);
 #if defined(WTYPE_Q8_0)
-  for (int j = 0; j < 32; ++j) w[j] = float(I8(b, 2 + j)) * d;
+  for (int j4 = 0; j4 < 8; ++j4) {
+    const uint q4 = U32(b, 2 + 4 * j4);
+    for (int t = 0; t < 4; ++t) w[4 * j4 + t] = float(SByteOf(q4, t)) * d;
+  }
 #elif defined(WTYPE_Q4_0)
   for (int j = 0; j < 16; ++j) {
-    const uint q = U8(b, 2 + j);
+    const uint q = ByteOf(U32(b, 2 + (j & ~3)), j & 3);
     w[j] = float(int(q & 15u) - 8) * d;
     w[j + 16] = float(int(q >> 4) - 8) * d;
   }
 #elif defined(WTYPE_Q4_1)
   const float m = F16(b, 2);
   for (int j = 0; j < 16; ++j) {
-    const uint q = U8(b, 4 + j);
+    const uint q = ByteOf(U32(b, 4 + (j & ~3)), j & 3);
     w[j] = float(q & 15u) * d + m;
     w[j + 16] = float(q >> 4) * d + m;
   }
 #elif defined(WTYPE_Q5_0)
   const uint qh = U32(b, 2);
   for (int j = 0; j < 16; ++j) {
-    const uint q = U8(b, 6 + j);
+    const uint q = ByteOf(U32(b, 6 + (j & ~3)), j & 3);
     const uint h0 = ((qh >> j) & 1u) << 4;
     const uint h1 = ((qh >> (j + 16)) & 1u) << 4;
     w[j] = float(int((q & 15u) | h0) - 16) * d;
@@ -61,7 +64,7 @@ void DequantChunk(uint64_t row, int c, int k, out float w[32]) {
   const float m = F16(b, 2);
   const uint qh = U32(b, 4);
   for (int j = 0; j < 16; ++j) {
-    const uint q = U8(b, 8 + j);
+    const uint q = ByteOf(U32(b, 8 + (j & ~3)), j & 3);
     const uint h0 = ((qh >> j) & 1u) << 4;
     const uint h1 = ((qh >> (j + 16)) & 1u) << 4;
     w[j] = float((q & 15u) | h0) * d + m;
@@ -98,13 +101,15 @@ void DequantChunk(uint64_t row, int c, int k, out float w[32]) {
   const uint shift = (is % 2 == 0) ? 0u : 4u;
 #if defined(WTYPE_Q4_K)
   const uint64_t qs = b + 16ul + uint64_t(32 * (is / 2));
-  for (int l = 0; l < 32; ++l) w[l] = d1 * float((U8(qs, l) >> shift) & 15u) - m1;
+  for (int l = 0; l < 32; ++l) w[l] = d1 * float((ByteOf(U32(qs, l & ~3), l & 3) >> shift) & 15u) - m1;
 #else
   const uint64_t qh = b + 16ul;
   const uint64_t qs = b + 48ul + uint64_t(32 * (is / 2));
   const uint hbit = 1u << is;
   for (int l = 0; l < 32; ++l) {
-    const uint q = ((U8(qs, l) >> shift) & 15u) + ((U8(qh, l) & hbit) != 0u ? 16u : 0u);
+    const uint lo = ByteOf(U32(qs, l & ~3), l & 3);
+    const uint hi = ByteOf(U32(qh, l & ~3), l & 3);
+    const uint q = ((lo >> shift) & 15u) + ((hi & hbit) != 0u ? 16u : 0u);
     w[l] = d1 * float(q) - m1;
   }
 #endif
@@ -122,9 +127,13 @@ void DequantChunk(uint64_t row, int c, int k, out float w[32]) {
   const int lo_off = (quad % 2 == 1) ? 32 : 0;
   const uint lo_shift = (quad >= 2) ? 4u : 0u;
   const uint hi_shift = uint(2 * quad);
+  const float scale0 = float(I8(sc, 2 * quad));
+  const float scale1 = float(I8(sc, 2 * quad + 1));
   for (int l = 0; l < 32; ++l) {
-    const int q = int(((U8(ql, l + lo_off) >> lo_shift) & 15u) | (((U8(qh, l) >> hi_shift) & 3u) << 4)) - 32;
-    w[l] = d * float(I8(sc, l / 16 + 2 * quad)) * float(q);
+    const uint lo = ByteOf(U32(ql, (l & ~3) + lo_off), l & 3);
+    const uint hi = ByteOf(U32(qh, l & ~3), l & 3);
+    const int q = int(((lo >> lo_shift) & 15u) | (((hi >> hi_shift) & 3u) << 4)) - 32;
+    w[l] = d * (l < 16 ? scale0 : scale1) * float(q);
   }
 }
 #else
