@@ -28,6 +28,9 @@ bool IsKernelType(GgmlType type) {
   }
 }
 
+// What the compute shaders rely on, whatever else the device offers.
+const char* KernelFeatures() { return "f32 arithmetic, buffer device addresses"; }
+
 class VulkanBuffer final : public backend::Buffer {
  public:
   VulkanBuffer(std::shared_ptr<Context> context, backend::BufferKind kind, uint64_t size,
@@ -66,7 +69,8 @@ class VulkanDevice final : public backend::Device {
   std::string name() const override { return "vulkan"; }
   std::string description() const override {
     const PhysicalDeviceInfo& info = context_->info();
-    return absl::StrCat("vulkan ", info.index, ": ", info.name, " (", info.features.Summary(), ")");
+    return absl::StrCat("vulkan ", info.index, ": ", info.name, " (kernels use ", KernelFeatures(),
+                        ")");
   }
   int threads() const override { return 1; }
   bool SupportsWeightType(GgmlType type) const override { return IsKernelType(type); }
@@ -126,10 +130,12 @@ absl::StatusOr<std::vector<std::string>> DescribeVulkanDevices() {
   std::vector<std::string> lines;
   for (const PhysicalDeviceInfo& d : *devices) {
     const std::string missing = d.features.MissingRequirement();
-    lines.push_back(absl::StrFormat("vulkan %d: %s [%s, %.1f GiB device-local] %s%s", d.index,
+    lines.push_back(absl::StrFormat("vulkan %d: %s [%s, %.1f GiB device-local] device: %s; "
+                                    "kernels use: %s%s",
+                                    d.index,
                                     d.name, d.type,
                                     static_cast<double>(d.device_local_bytes) / (1ull << 30),
-                                    d.features.Summary(),
+                                    d.features.Summary(), KernelFeatures(),
                                     missing.empty() ? "" : absl::StrCat(" (unusable: ", missing, ")")));
   }
   return lines;
