@@ -155,10 +155,22 @@ struct MatMulCase {
   int64_t rows, k, n;
   Epilogue epilogue;
   bool accumulate;
+  // Forces the shared-memory reduction on devices whose matrix products reduce in subgroups.
+  bool shared_memory = false;
 };
 
 class VulkanMatMulTest : public VulkanOpsTest,
-                         public ::testing::WithParamInterface<MatMulCase> {};
+                         public ::testing::WithParamInterface<MatMulCase> {
+ protected:
+  void SetUp() override {
+    if (GetParam().shared_memory) {
+      setenv("RWKV_VULKAN_SUBGROUPS", "0", 1);
+    } else {
+      unsetenv("RWKV_VULKAN_SUBGROUPS");
+    }
+    VulkanOpsTest::SetUp();
+  }
+};
 
 TEST_P(VulkanMatMulTest, MatchesScalarCpu) {
   const MatMulCase c = GetParam();
@@ -184,6 +196,7 @@ std::vector<MatMulCase> MatMulCases() {
     cases.push_back({t, 67, k, 1, Epilogue::kNone, false});     // decode: one column
     cases.push_back({t, 33, k, 11, Epilogue::kNone, true});     // a tile and a remainder
     cases.push_back({t, 1, 2 * k, 3, Epilogue::kSigmoid, false});  // one weight row
+    cases.push_back({t, 70, k, 9, Epilogue::kNone, true, true});
   }
   // Float rows that are not whole chunks, and every epilogue.
   cases.push_back({GgmlType::kF32, 5, 45, 2, Epilogue::kTanh, false});
@@ -197,7 +210,8 @@ std::string MatMulName(const ::testing::TestParamInfo<MatMulCase>& info) {
   const MatMulCase& c = info.param;
   return std::string(GgmlTypeName(c.type)) + "_r" + std::to_string(c.rows) + "_k" +
          std::to_string(c.k) + "_n" + std::to_string(c.n) + "_e" +
-         std::to_string(static_cast<int>(c.epilogue)) + (c.accumulate ? "_acc" : "");
+         std::to_string(static_cast<int>(c.epilogue)) + (c.accumulate ? "_acc" : "") +
+         (c.shared_memory ? "_shared" : "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, VulkanMatMulTest, ::testing::ValuesIn(MatMulCases()), MatMulName);

@@ -155,10 +155,17 @@ PhysicalDeviceInfo Describe(const Api& api, VkPhysicalDevice device, int index) 
   f.fp16 = f12.shaderFloat16;
   f.int_dot_product = props.apiVersion >= VK_API_VERSION_1_3 && f13.shaderIntegerDotProduct;
 
-  auto subgroup = VkStruct<VkPhysicalDeviceSubgroupProperties>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES);
+  auto subgroup = VkStruct<VkPhysicalDeviceSubgroupProperties>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES);
+  auto size_control = VkStruct<VkPhysicalDeviceSubgroupSizeControlProperties>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES);
   auto props2 = VkStruct<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
   props2.pNext = &subgroup;
+  if (props.apiVersion >= VK_API_VERSION_1_3) subgroup.pNext = &size_control;
   api.vkGetPhysicalDeviceProperties2(device, &props2);
+  f.fixed_subgroup_size = props.apiVersion >= VK_API_VERSION_1_3 &&
+                          size_control.minSubgroupSize == size_control.maxSubgroupSize &&
+                          size_control.minSubgroupSize == subgroup.subgroupSize;
   f.subgroup_size = subgroup.subgroupSize;
   f.subgroup_arithmetic = (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                           (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
@@ -194,6 +201,24 @@ std::string DeviceFeatures::Summary() const {
   if (storage_16bit) parts.push_back("16-bit storage");
   if (storage_8bit) parts.push_back("8-bit storage");
   return absl::StrJoin(parts, ", ");
+}
+
+uint32_t DeviceFeatures::MatMulSubgroupSize() const {
+  const char* env = std::getenv("RWKV_VULKAN_SUBGROUPS");
+  if (env != nullptr && std::strcmp(env, "0") == 0) return 0;
+  const uint32_t s = subgroup_size;
+  const bool power_of_two = s != 0 && (s & (s - 1)) == 0;
+  return subgroup_arithmetic && fixed_subgroup_size && power_of_two && s >= 4 && s <= 64 ? s : 0;
+}
+
+std::string DeviceFeatures::KernelFeatures() const {
+  std::string out = "f32 arithmetic, buffer device addresses";
+  if (const uint32_t s = MatMulSubgroupSize(); s != 0) {
+    absl::StrAppend(&out, ", subgroup reductions (", s, " lanes)");
+  } else {
+    absl::StrAppend(&out, ", shared-memory reductions");
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<PhysicalDeviceInfo>> ListPhysicalDevices() {

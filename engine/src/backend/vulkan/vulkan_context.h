@@ -35,11 +35,19 @@ struct DeviceFeatures {
   bool int_dot_product = false;  // VK_KHR_shader_integer_dot_product
   uint32_t subgroup_size = 0;
   bool subgroup_arithmetic = false;
+  // Whether every compute dispatch runs with subgroup_size (Vulkan 1.3 min == max).
+  bool fixed_subgroup_size = false;
 
   // Why the backend cannot run on this device; empty when it can.
   std::string MissingRequirement() const;
   // "subgroup 32 (arithmetic), fp16, int8, int-dot".
   std::string Summary() const;
+  // The subgroup size the matrix products reduce with (one row per subgroup, subgroupAdd), or
+  // 0 for the shared-memory reduction: needs arithmetic subgroup operations at a fixed power of
+  // two size from 4 to 64. RWKV_VULKAN_SUBGROUPS=0 forces the shared-memory path.
+  uint32_t MatMulSubgroupSize() const;
+  // What the compute shaders use on this device: "f32 arithmetic, buffer device addresses, ...".
+  std::string KernelFeatures() const;
 };
 
 struct PhysicalDeviceInfo {

@@ -28,9 +28,6 @@ bool IsKernelType(GgmlType type) {
   }
 }
 
-// What the compute shaders rely on, whatever else the device offers.
-const char* KernelFeatures() { return "f32 arithmetic, buffer device addresses"; }
-
 class VulkanBuffer final : public backend::Buffer {
  public:
   VulkanBuffer(std::shared_ptr<Context> context, backend::BufferKind kind, uint64_t size,
@@ -69,7 +66,7 @@ class VulkanDevice final : public backend::Device {
   std::string name() const override { return "vulkan"; }
   std::string description() const override {
     const PhysicalDeviceInfo& info = context_->info();
-    return absl::StrCat("vulkan ", info.index, ": ", info.name, " (kernels use ", KernelFeatures(),
+    return absl::StrCat("vulkan ", info.index, ": ", info.name, " (kernels use ", info.features.KernelFeatures(),
                         ")");
   }
   int threads() const override { return 1; }
@@ -135,7 +132,7 @@ absl::StatusOr<std::vector<std::string>> DescribeVulkanDevices() {
                                     d.index,
                                     d.name, d.type,
                                     static_cast<double>(d.device_local_bytes) / (1ull << 30),
-                                    d.features.Summary(), KernelFeatures(),
+                                    d.features.Summary(), d.features.KernelFeatures(),
                                     missing.empty() ? "" : absl::StrCat(" (unusable: ", missing, ")")));
   }
   return lines;

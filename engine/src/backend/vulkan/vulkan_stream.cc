@@ -110,7 +110,8 @@ VulkanStream::VulkanStream(std::shared_ptr<Context> context)
     : context_(std::move(context)),
       api_(context_->api()),
       upload_(*context_, MemoryUse::kUpload),
-      readback_(*context_, MemoryUse::kReadback) {
+      readback_(*context_, MemoryUse::kReadback),
+      subgroup_lanes_(context_->info().features.MatMulSubgroupSize()) {
   init_status_ = Init();
   status_ = init_status_;
 }
@@ -388,17 +389,21 @@ void VulkanStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epil
         x.cols, ", y ", y.rows, "x", y.cols, ")")));
   }
   if (x.rows == 0 || w.rows == 0) return;
-  // Invocations per row: the power of two nearest the row's 32-element chunks, at most 64.
+  // Invocations per row: one subgroup where the device allows, else the power of two nearest
+  // the row's 32-element chunks, at most 64.
   const int64_t chunks = (w.cols + 31) / 32;
+  const int32_t subgroup = static_cast<int32_t>(subgroup_lanes_);
   int32_t lanes = 1;
   while (lanes < 64 && lanes < chunks) lanes *= 2;
+  if (subgroup != 0) lanes = subgroup;
   MatMulParams p{Addr(w.data),    Addr(x.data),       Addr(y.data),
                  w.row_bytes,     I32(w.cols),        I32(w.rows),
                  I32(x.rows),     I32(x.stride),      I32(y.stride),
                  static_cast<int32_t>(epilogue),      accumulate ? 1 : 0, lanes};
   const int64_t groups = Groups(w.rows, kLocal / lanes);
   const uint32_t gx = static_cast<uint32_t>(std::min<int64_t>(groups, kMaxGroups));
-  Dispatch("matmul_" + ShaderSuffix(w.type), p, gx, Groups(groups, gx),
+  Dispatch((subgroup != 0 ? "matmul_sg_" : "matmul_") + ShaderSuffix(w.type), p, gx,
+           Groups(groups, gx),
            Groups(x.rows, kMatMulCols));
 }
 

@@ -107,6 +107,7 @@ class VulkanStream final : public backend::Stream {
   DeviceBuffer state_staging_;
   uint64_t seq_begin_ = 0;  // device address of the int32 layout
   uint64_t row_seq_ = 0;    // device address of each row's sequence (int32)
+  uint32_t subgroup_lanes_;  // matrix-product lanes per row when using subgroups, else 0
   absl::Status init_status_;
   absl::Status status_;
 };

@@ -5,6 +5,11 @@
 // dequantize its chunks once each and multiply them with every column of the tile, and their
 // partial sums are reduced in shared memory.
 #extension GL_GOOGLE_include_directive : require
+#if defined(USE_SUBGROUPS)
+// The host sets lanes to the device's (fixed) subgroup size: each subgroup is one row, summed
+// with subgroupAdd, without shared memory or barriers.
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "common.glsl"
 #include "dequant.glsl"
 
@@ -27,7 +32,9 @@ layout(push_constant) uniform Params {
   int lanes;  // invocations per row: a power of two dividing 64
 } p;
 
+#if !defined(USE_SUBGROUPS)
 shared float partial[kCols][kThreads];
+#endif
 
 float Epilogue(float v) {
   if (p.epilogue == 1) return tanh(clamp(v, -10.0, 10.0));
@@ -61,6 +68,14 @@ void main() {
       acc[c] += s;
     }
   }
+#if defined(USE_SUBGROUPS)
+  for (int c = 0; c < kCols; ++c) acc[c] = subgroupAdd(acc[c]);
+  for (int c = lane; in_range && c < nc; c += p.lanes) {
+    const uint64_t yr = RowAddr(p.y, c0 + c, p.y_stride);
+    const float v = Epilogue(acc[c]);
+    StoreF(yr, row, p.accumulate != 0 ? LoadF(yr, row) + v : v);
+  }
+#else
   for (int c = 0; c < kCols; ++c) partial[c][tid] = acc[c];
   barrier();
   for (int stride = p.lanes / 2; stride > 0; stride /= 2) {
@@ -75,4 +90,5 @@ void main() {
     const float v = Epilogue(partial[c][tid - lane]);
     StoreF(yr, row, p.accumulate != 0 ? LoadF(yr, row) + v : v);
   }
+#endif
 }
