@@ -15,6 +15,9 @@
 #include "rwkv/engine/ggml_types.h"
 #include "rwkv/engine/quant.h"
 #include "support/vulkan_test_device.h"
+#if defined(RWKV_WITH_VULKAN)
+#include "backend/vulkan/vulkan_stream.h"
+#endif
 
 namespace rwkv::engine::backend {
 namespace {
@@ -44,6 +47,11 @@ class Side {
   }
 
   // The whole buffer of the i-th tensor created, guards included.
+  void Refill(size_t i, const std::vector<float>& values) {
+    EXPECT_TRUE(buffers_[i]->Upload(0, std::span(reinterpret_cast<const uint8_t*>(values.data()),
+                                                 values.size() * 4)).ok());
+  }
+
   std::vector<float> Contents(size_t i) {
     std::vector<float> out(buffers_[i]->size() / 4);
     EXPECT_TRUE(
@@ -338,6 +346,53 @@ TEST_P(VulkanRecurrenceTest, ShiftAndWkv6MatchScalarCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(HeadSizes, VulkanRecurrenceTest, ::testing::Values(64, 32, 8));
+
+// The same step shape twice with new inputs: the second step reuses the first one's command
+// buffer and still computes from the new inputs (tokens, activations, states).
+TEST_F(VulkanOpsTest, RepeatedStepReusesItsCommandBuffer) {
+  const int64_t S = 32, C = 64;
+  const StateShape shape{1, static_cast<uint32_t>(C), static_cast<uint32_t>(S)};
+  const StepLayout layout{{0, 2, 3}};
+  const std::vector<uint8_t> table = RandomWeight(GgmlType::kQ4_0, 6, C, 3);
+  const WeightView tc = cpu_->NewWeight(GgmlType::kQ4_0, 6, C, table);
+  const WeightView tv = vk_->NewWeight(GgmlType::kQ4_0, 6, C, table);
+  auto [xc, xv] = Pair(3, C, C, 1);
+  auto [dc, dv] = Pair(3, C, C, 2);
+  auto [yc, yv] = Pair(3, C, C, 3);
+  auto [uc, uv] = Vector(C, 4, 0.5f);
+  std::vector<RecurrentState> cs(2, RecurrentState::Zero(shape)), vs = cs;
+  std::vector<RecurrentState*> cp = {&cs[0], &cs[1]}, vp = {&vs[0], &vs[1]};
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE("step " + std::to_string(step));
+    const std::vector<int32_t> tokens = {1 + step, 4 - step, 2};
+    // New contents for y: the step must overwrite them.
+    const std::vector<float> fresh = Random(static_cast<size_t>(3 * C + 2 * kGuard), 50 + step);
+    cpu_->Refill(2, fresh);
+    vk_->Refill(2, fresh);
+    std::vector<float> lc(3 * C), lv(3 * C);
+    for (Side* s : {cpu_.get(), vk_.get()}) {
+      const bool c = s == cpu_.get();
+      Stream& st = s->stream();
+      ASSERT_TRUE(st.BindStates(c ? cp : vp, layout).ok());
+      st.Embed(c ? tc : tv, tokens, c ? xc : xv);
+      st.ShiftDelta(0, 0, c ? xc : xv, c ? dc : dv);
+      st.Wkv6(0, S, c ? xc : xv, c ? dc : dv, c ? xc : xv, c ? dc : dv, c ? uc : uv, c ? yc : yv);
+      st.ReadRows(c ? yc : yv, 0, 3, c ? lc.data() : lv.data());
+      absl::Status unbound = st.UnbindStates();
+      ASSERT_TRUE(unbound.ok()) << unbound;
+    }
+    for (size_t i = 0; i < lc.size(); ++i) {
+      ASSERT_NEAR(lc[i], lv[i], 1e-4 * std::max(1.0f, std::fabs(lc[i]))) << i;
+    }
+    for (int s = 0; s < 2; ++s) EXPECT_EQ(cs[s].shift, vs[s].shift);
+  }
+#if defined(RWKV_WITH_VULKAN)
+  const auto* stream = dynamic_cast<const vulkan::VulkanStream*>(&vk_->stream());
+  ASSERT_NE(stream, nullptr);
+  EXPECT_EQ(stream->recorder().recorded(), 1);
+  EXPECT_EQ(stream->recorder().reused(), 2);
+#endif
+}
 
 TEST_F(VulkanOpsTest, RecurrentOpsWithoutStatesFail) {
   auto [xc, xv] = Pair(2, 16, 16, 1);

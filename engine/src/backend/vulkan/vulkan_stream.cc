@@ -27,7 +27,7 @@ struct MatMulParams {
 };
 struct EmbedParams {
   uint64_t table, tokens, out, row_bytes;
-  int32_t cols, n_tokens, out_stride;
+  int32_t cols, n_tokens, out_stride, unused = 0;
 };
 struct LayerNormParams {
   uint64_t x, w, b, out;
@@ -41,7 +41,7 @@ struct GroupNormParams {
 };
 struct ShiftDeltaParams {
   uint64_t cur, delta, row_seq, seq_begin, shift;
-  int32_t cols, rows, cur_stride, delta_stride, seq_floats;
+  int32_t cols, rows, cur_stride, delta_stride, seq_floats, unused = 0;
 };
 struct ShiftStoreParams {
   uint64_t cur, seq_begin, shift;
@@ -53,12 +53,17 @@ struct ElementParams {
   ElementOp op = ElementOp::kLerp;
   int32_t cols = 0, rows = 0, out_stride = 0, a_stride = 0, b_stride = 0, c_stride = 0;
   float scalar = 0.0f;
-  int32_t first = 0;
+  int32_t first = 0, unused = 0;
 };
 struct Wkv6Params {
   uint64_t r, k, v, w, y, u, state, seq_begin;
-  int32_t head_size, stride, seq_floats;
+  int32_t head_size, stride, seq_floats, unused = 0;
 };
+// No padding: the recorder compares push constants byte for byte to reuse command buffers.
+static_assert(sizeof(MatMulParams) == 64 && sizeof(EmbedParams) == 48);
+static_assert(sizeof(LayerNormParams) == 48 && sizeof(GroupNormParams) == 48);
+static_assert(sizeof(ShiftDeltaParams) == 64 && sizeof(ShiftStoreParams) == 40);
+static_assert(sizeof(ElementParams) == 88 && sizeof(Wkv6Params) == 80);
 static_assert(sizeof(MatMulParams) <= kPushConstantBytes);
 static_assert(sizeof(ElementParams) <= kPushConstantBytes);
 static_assert(sizeof(Wkv6Params) <= kPushConstantBytes);
@@ -108,88 +113,37 @@ void HostArena::Reset() {
 
 VulkanStream::VulkanStream(std::shared_ptr<Context> context)
     : context_(std::move(context)),
-      api_(context_->api()),
       upload_(*context_, MemoryUse::kUpload),
       readback_(*context_, MemoryUse::kReadback),
+      recorder_(*context_),
       subgroup_lanes_(context_->info().features.MatMulSubgroupSize()) {
   init_status_ = Init();
   status_ = init_status_;
 }
 
-absl::Status VulkanStream::Init() {
-  VkDevice device = context_->device();
-  auto pool = VkStruct<VkCommandPoolCreateInfo>(VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO);
-  pool.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pool.queueFamilyIndex = context_->queue_family();
-  if (api_.vkCreateCommandPool(device, &pool, nullptr, &pool_) != VK_SUCCESS) {
-    return absl::InternalError("vulkan: cannot create a command pool");
-  }
-  auto alloc = VkStruct<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
-  alloc.commandPool = pool_;
-  alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  alloc.commandBufferCount = 1;
-  if (api_.vkAllocateCommandBuffers(device, &alloc, &commands_) != VK_SUCCESS) {
-    return absl::InternalError("vulkan: cannot allocate a command buffer");
-  }
-  auto fence = VkStruct<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
-  if (api_.vkCreateFence(device, &fence, nullptr, &fence_) != VK_SUCCESS) {
-    return absl::InternalError("vulkan: cannot create a fence");
-  }
-  return absl::OkStatus();
-}
+absl::Status VulkanStream::Init() { return recorder_.Init(); }
 
 VulkanStream::~VulkanStream() {
-  if (recording_) (void)Submit();
-  VkDevice device = context_->device();
+  (void)recorder_.SubmitAndWait();
   context_->DestroyBuffer(state_);
   context_->DestroyBuffer(state_staging_);
-  if (fence_ != VK_NULL_HANDLE) api_.vkDestroyFence(device, fence_, nullptr);
-  if (pool_ != VK_NULL_HANDLE) api_.vkDestroyCommandPool(device, pool_, nullptr);
 }
 
 void VulkanStream::Fail(absl::Status status) {
   if (status_.ok()) status_ = std::move(status);
 }
 
-bool VulkanStream::Recording() {
-  if (!status_.ok()) return false;
-  if (recording_) return true;
-  auto begin = VkStruct<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
-  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  if (api_.vkBeginCommandBuffer(commands_, &begin) != VK_SUCCESS) {
-    Fail(absl::InternalError("vulkan: cannot begin a command buffer"));
-    return false;
-  }
-  recording_ = true;
-  return true;
-}
-
-void VulkanStream::Barrier(VkPipelineStageFlags dst_stage, VkAccessFlags dst_access) {
-  auto barrier = VkStruct<VkMemoryBarrier>(VK_STRUCTURE_TYPE_MEMORY_BARRIER);
-  barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-  barrier.dstAccessMask = dst_access;
-  api_.vkCmdPipelineBarrier(commands_,
-                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                            dst_stage, 0, 1, &barrier, 0, nullptr, 0, nullptr);
-}
-
 template <typename Params>
 void VulkanStream::Dispatch(std::string_view name, const Params& params, uint32_t gx,
                             uint32_t gy, uint32_t gz) {
-  if (gx == 0 || gy == 0 || gz == 0 || !Recording()) return;
+  if (gx == 0 || gy == 0 || gz == 0 || !status_.ok()) return;
   if (gx > kMaxGroups || gy > kMaxGroups || gz > kMaxGroups) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("vulkan: ", std::string(name), " dispatch too large")));
   }
   absl::StatusOr<VkPipeline> pipeline = context_->Pipeline(name);
   if (!pipeline.ok()) return Fail(pipeline.status());
-  api_.vkCmdBindPipeline(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, *pipeline);
-  api_.vkCmdPushConstants(commands_, context_->pipeline_layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
-                          sizeof(Params), &params);
-  api_.vkCmdDispatch(commands_, gx, gy, gz);
-  Barrier(VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-          VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
-              VK_ACCESS_TRANSFER_WRITE_BIT);
+  recorder_.Dispatch(*pipeline, &params, sizeof(Params), gx, gy, gz);
 }
 
 uint64_t VulkanStream::UploadArray(const void* data, uint64_t bytes) {
@@ -202,20 +156,8 @@ uint64_t VulkanStream::UploadArray(const void* data, uint64_t bytes) {
   return s->address;
 }
 
-absl::Status VulkanStream::Submit() {
-  if (!recording_) return absl::OkStatus();
-  recording_ = false;
-  Barrier(VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
-  if (api_.vkEndCommandBuffer(commands_) != VK_SUCCESS) {
-    return absl::InternalError("vulkan: cannot end a command buffer");
-  }
-  absl::Status s = context_->SubmitAndWait(commands_, fence_);
-  api_.vkResetCommandBuffer(commands_, 0);
-  return s;
-}
-
 absl::Status VulkanStream::Synchronize() {
-  Fail(Submit());
+  Fail(recorder_.SubmitAndWait());
   if (status_.ok()) {
     for (const PendingRead& r : reads_) std::memcpy(r.to, r.from, r.bytes);
   }
@@ -272,6 +214,7 @@ absl::Status VulkanStream::BindStates(std::span<RecurrentState* const> states,
   seq_floats_ = shift_floats + shape_.n_layer * shape_.wkv_floats_per_layer();
   const uint64_t bytes = seq_floats_ * states.size() * 4;
   if (state_.size < bytes) {
+    recorder_.Forget();  // kept steps copy between the old buffers
     context_->DestroyBuffer(state_);
     context_->DestroyBuffer(state_staging_);
     absl::StatusOr<DeviceBuffer> d = context_->CreateBuffer(bytes, MemoryUse::kDevice);
@@ -289,18 +232,14 @@ absl::Status VulkanStream::BindStates(std::span<RecurrentState* const> states,
   states_.assign(states.begin(), states.end());
   layout_ = layout;
   if (absl::Status s = Synchronize(); !s.ok()) return s;  // uploads the layout
-  if (!Recording()) return status_;
-  VkBufferCopy region{0, 0, bytes};
-  api_.vkCmdCopyBuffer(commands_, state_staging_.buffer, state_.buffer, 1, &region);
-  Barrier(VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-          VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+  if (!status_.ok()) return status_;
+  recorder_.Copy(state_staging_.buffer, state_.buffer, bytes);
   return absl::OkStatus();
 }
 
 absl::Status VulkanStream::UnbindStates() {
-  if (!states_.empty() && Recording()) {
-    VkBufferCopy region{0, 0, seq_floats_ * states_.size() * 4};
-    api_.vkCmdCopyBuffer(commands_, state_.buffer, state_staging_.buffer, 1, &region);
+  if (!states_.empty() && status_.ok()) {
+    recorder_.Copy(state_.buffer, state_staging_.buffer, seq_floats_ * states_.size() * 4);
   }
   std::vector<RecurrentState*> states;
   states.swap(states_);

@@ -1,6 +1,6 @@
-// The Vulkan implementation of backend::Stream. Ops are recorded into one command buffer, each
-// a compute dispatch followed by a memory barrier; Synchronize (and UnbindStates) submits it and
-// waits. Host inputs (token ids, row indices, the step layout) are written into a host-visible
+// The Vulkan implementation of backend::Stream. Ops are collected by a StepRecorder, each a
+// compute dispatch followed by a memory barrier; Synchronize (and UnbindStates) submits them as
+// one command buffer (reused for a step identical to a recent one) and waits. Host inputs (token ids, row indices, the step layout) are written into a host-visible
 // arena the shaders read by address; ReadRows copies into a host-visible readback arena that is
 // copied out to the caller's memory once the submission completes.
 #pragma once
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/vulkan/step_recorder.h"
 #include "backend/vulkan/vulkan_context.h"
 
 namespace rwkv::engine::vulkan {
@@ -66,30 +67,25 @@ class VulkanStream final : public backend::Stream {
   void ReadRows(backend::Tensor src, int64_t row, int64_t count, float* host) override;
   absl::Status Synchronize() override;
 
+  // Steps recorded and steps that reused a kept command buffer.
+  const StepRecorder& recorder() const { return recorder_; }
+
  private:
   absl::Status Init();
 
   void Fail(absl::Status status);
   bool CheckLayer(int layer);
-  // Begins the command buffer if needed; false once the stream has failed.
-  bool Recording();
   // Records one dispatch of shader `name` with `params` as push constants, then a barrier.
   template <typename Params>
   void Dispatch(std::string_view name, const Params& params, uint32_t gx, uint32_t gy,
                 uint32_t gz = 1);
-  void Barrier(VkPipelineStageFlags dst_stage, VkAccessFlags dst_access);
   // Copies `bytes` into the upload arena; 0 on failure (recorded).
   uint64_t UploadArray(const void* data, uint64_t bytes);
-  absl::Status Submit();
 
   std::shared_ptr<Context> context_;
-  const Api& api_;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer commands_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
-  bool recording_ = false;
   HostArena upload_;
   HostArena readback_;
+  StepRecorder recorder_;
   struct PendingRead {
     const uint8_t* from;
     float* to;
