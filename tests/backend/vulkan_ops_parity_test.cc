@@ -39,8 +39,8 @@ class Side {
     EXPECT_EQ(init.size(), floats);
     absl::StatusOr<std::unique_ptr<Buffer>> b = device_->Allocate(BufferKind::kScratch, floats * 4);
     EXPECT_TRUE(b.ok()) << b.status();
-    EXPECT_TRUE((*b)->Upload(0, std::span(reinterpret_cast<const uint8_t*>(init.data()),
-                                         floats * 4)).ok());
+    EXPECT_TRUE(
+        (*b)->Upload(0, std::span(reinterpret_cast<const uint8_t*>(init.data()), floats * 4)).ok());
     Tensor t{static_cast<float*>((*b)->base()) + kGuard, rows, cols, stride};
     buffers_.push_back(std::move(*b));
     return t;
@@ -48,15 +48,17 @@ class Side {
 
   // The whole buffer of the i-th tensor created, guards included.
   void Refill(size_t i, const std::vector<float>& values) {
-    EXPECT_TRUE(buffers_[i]->Upload(0, std::span(reinterpret_cast<const uint8_t*>(values.data()),
-                                                 values.size() * 4)).ok());
+    EXPECT_TRUE(buffers_[i]
+                    ->Upload(0, std::span(reinterpret_cast<const uint8_t*>(values.data()),
+                                          values.size() * 4))
+                    .ok());
   }
 
   std::vector<float> Contents(size_t i) {
     std::vector<float> out(buffers_[i]->size() / 4);
-    EXPECT_TRUE(
-        buffers_[i]->Download(0, std::span(reinterpret_cast<uint8_t*>(out.data()), out.size() * 4))
-            .ok());
+    EXPECT_TRUE(buffers_[i]
+                    ->Download(0, std::span(reinterpret_cast<uint8_t*>(out.data()), out.size() * 4))
+                    .ok());
     return out;
   }
 
@@ -116,8 +118,7 @@ class VulkanOpsTest : public ::testing::Test {
 
   // A tensor with the same random contents (guards included) on both sides.
   std::pair<Tensor, Tensor> Pair(int64_t rows, int64_t cols, int64_t stride, uint32_t seed) {
-    const std::vector<float> init =
-        Random(static_cast<size_t>(rows * stride + 2 * kGuard), seed);
+    const std::vector<float> init = Random(static_cast<size_t>(rows * stride + 2 * kGuard), seed);
     ++tensors_;
     return {cpu_->NewTensor(rows, cols, stride, init), vk_->NewTensor(rows, cols, stride, init)};
   }
@@ -126,7 +127,8 @@ class VulkanOpsTest : public ::testing::Test {
     vectors_.emplace_back(reinterpret_cast<const uint8_t*>(f.data()),
                           reinterpret_cast<const uint8_t*>(f.data() + n));
     const std::vector<uint8_t>& bytes = vectors_.back();
-    return {cpu_->NewWeight(GgmlType::kF32, 1, n, bytes), vk_->NewWeight(GgmlType::kF32, 1, n, bytes)};
+    return {cpu_->NewWeight(GgmlType::kF32, 1, n, bytes),
+            vk_->NewWeight(GgmlType::kF32, 1, n, bytes)};
   }
   void Sync() {
     ASSERT_TRUE(cpu_->stream().Synchronize().ok());
@@ -148,8 +150,8 @@ class VulkanOpsTest : public ::testing::Test {
           at = j;
         }
       }
-      EXPECT_LE(worst, tol) << "tensor " << i << " float " << at << ": cpu " << a[at]
-                            << " vulkan " << b[at];
+      EXPECT_LE(worst, tol) << "tensor " << i << " float " << at << ": cpu " << a[at] << " vulkan "
+                            << b[at];
     }
   }
 
@@ -167,8 +169,7 @@ struct MatMulCase {
   bool shared_memory = false;
 };
 
-class VulkanMatMulTest : public VulkanOpsTest,
-                         public ::testing::WithParamInterface<MatMulCase> {
+class VulkanMatMulTest : public VulkanOpsTest, public ::testing::WithParamInterface<MatMulCase> {
  protected:
   void SetUp() override {
     if (GetParam().shared_memory) {
@@ -201,8 +202,8 @@ std::vector<MatMulCase> MatMulCases() {
   for (GgmlType t : types) {
     const bool k_quant = t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K;
     const int64_t k = k_quant ? 512 : 96;
-    cases.push_back({t, 67, k, 1, Epilogue::kNone, false});     // decode: one column
-    cases.push_back({t, 33, k, 11, Epilogue::kNone, true});     // a tile and a remainder
+    cases.push_back({t, 67, k, 1, Epilogue::kNone, false});        // decode: one column
+    cases.push_back({t, 33, k, 11, Epilogue::kNone, true});        // a tile and a remainder
     cases.push_back({t, 1, 2 * k, 3, Epilogue::kSigmoid, false});  // one weight row
     cases.push_back({t, 70, k, 9, Epilogue::kNone, true, true});
   }
@@ -286,8 +287,7 @@ TEST_F(VulkanOpsTest, ReadRowsCopiesToHost) {
 
 // Token shift and WKV6 over sequences of 3, 1 and 4 rows, for head sizes 64, 32 and 8; the
 // states written back by UnbindStates are compared too.
-class VulkanRecurrenceTest : public VulkanOpsTest,
-                             public ::testing::WithParamInterface<int64_t> {};
+class VulkanRecurrenceTest : public VulkanOpsTest, public ::testing::WithParamInterface<int64_t> {};
 
 TEST_P(VulkanRecurrenceTest, ShiftAndWkv6MatchScalarCpu) {
   const int64_t S = GetParam(), C = 2 * S, n_layer = 2;
@@ -338,8 +338,8 @@ TEST_P(VulkanRecurrenceTest, ShiftAndWkv6MatchScalarCpu) {
     ASSERT_EQ(cpu_states[s].shift, vk_states[s].shift) << "sequence " << s;
     double worst = 0;
     for (size_t i = 0; i < cpu_states[s].wkv.size(); ++i) {
-      worst = std::max(worst, std::fabs(static_cast<double>(cpu_states[s].wkv[i]) -
-                                        vk_states[s].wkv[i]));
+      worst = std::max(worst,
+                       std::fabs(static_cast<double>(cpu_states[s].wkv[i]) - vk_states[s].wkv[i]));
     }
     EXPECT_LE(worst, 1e-4) << "wkv state of sequence " << s;
   }

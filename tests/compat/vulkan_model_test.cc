@@ -217,8 +217,7 @@ TEST_F(VulkanModelTest, DecodeEqualsChunkedEqualsBatched) {
   ASSERT_TRUE(model->Evaluate(batch).ok());
   EXPECT_LE(MaxAbsDiff(all, b0), kExact);
   EXPECT_LE(MaxAbsDiff(chunked.wkv, states[0].wkv), kExact);
-  for (const auto& [input, got] :
-       {std::pair{&shorter, &b1}, std::pair{&single, &b2}}) {
+  for (const auto& [input, got] : {std::pair{&shorter, &b1}, std::pair{&single, &b2}}) {
     RecurrentState s = model->NewState();
     std::vector<float> last(V);
     const SequenceInput alone{&s, *input, LogitsMode::kLast, last.data()};

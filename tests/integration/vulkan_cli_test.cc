@@ -1,8 +1,8 @@
 // The rwkv CLI on the Vulkan backend: `rwkv devices` lists the device and what the kernels use,
 // `logits --backend vulkan` agrees with the CPU backend, and a missing driver or device index
 // fails with one line saying so. Skips when there is no Vulkan device or CLI.
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -60,8 +60,7 @@ TEST_F(VulkanCliTest, DevicesListsTheDeviceAndTheKernelFeatures) {
 TEST_F(VulkanCliTest, LogitsMatchTheCpuBackend) {
   const std::string args = " logits -m " + model_ + " --tokens 1,2,3,250 -o ";
   std::string out;
-  ASSERT_EQ(RunCommand(cli_ + args + dir_ + "/vk.f32 --backend vulkan --device 0", &out), 0)
-      << out;
+  ASSERT_EQ(RunCommand(cli_ + args + dir_ + "/vk.f32 --backend vulkan --device 0", &out), 0) << out;
   EXPECT_EQ(out.find("vulkan validation error"), std::string::npos) << out;
   ASSERT_EQ(RunCommand(cli_ + args + dir_ + "/cpu.f32 --backend cpu-scalar", &out), 0) << out;
   const std::vector<float> vk = ReadFloats(dir_ + "/vk.f32"), cpu = ReadFloats(dir_ + "/cpu.f32");

@@ -75,7 +75,8 @@ TEST(VulkanWorkerTest, ServesStreamsOnTheVulkanDevice) {
     const std::string out = root + "/generate.out";
     const std::string cmd = "(" + cli + " generate -m " + synth.output_path +
                             " -p 'Hello, vulkan!' -n 24 --seed 42 --no-display-prompt "
-                            "--backend vulkan >" + out + " 2>/dev/null)";
+                            "--backend vulkan >" +
+                            out + " 2>/dev/null)";
     ASSERT_EQ(RunCommand(cmd, nullptr), 0);
     EXPECT_EQ(services::ToValidUtf8(ReadFileOrDie(out)), got.text + "\n");
   }

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "backend/backend.h"
 #if defined(RWKV_WITH_VULKAN)
-#include "backend/vulkan/vulkan_context.h"
+#include "backend/vulkan/vulkan_instance.h"
 #endif
 
 namespace rwkv::testing {

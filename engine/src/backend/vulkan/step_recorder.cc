@@ -113,8 +113,7 @@ absl::Status StepRecorder::SubmitAndWait() {
     alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
     alloc.commandBufferCount = 1;
     VkCommandBuffer buffer = VK_NULL_HANDLE;
-    if (context_.api().vkAllocateCommandBuffers(context_.device(), &alloc, &buffer) !=
-        VK_SUCCESS) {
+    if (context_.api().vkAllocateCommandBuffers(context_.device(), &alloc, &buffer) != VK_SUCCESS) {
       return absl::InternalError("vulkan: cannot allocate a command buffer");
     }
     kept_.push_back(Kept{{}, buffer, 0});

@@ -22,8 +22,8 @@ class StepRecorder {
 
   absl::Status Init();
 
-  void Dispatch(VkPipeline pipeline, const void* params, uint32_t bytes, uint32_t gx,
-                uint32_t gy, uint32_t gz);
+  void Dispatch(VkPipeline pipeline, const void* params, uint32_t bytes, uint32_t gx, uint32_t gy,
+                uint32_t gz);
   void Copy(VkBuffer src, VkBuffer dst, uint64_t bytes);
   bool empty() const { return pending_.empty(); }
   // Runs the pending commands and waits for them; nothing to do when there are none.

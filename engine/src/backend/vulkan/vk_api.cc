@@ -2,6 +2,10 @@
 
 #include <dlfcn.h>
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
 namespace rwkv::engine::vulkan {
 
 absl::Status LoadGlobalApi(Api& api) {
@@ -12,7 +16,8 @@ absl::Status LoadGlobalApi(Api& api) {
   }();
   if (library == nullptr) {
     return absl::UnavailableError(
-        "vulkan: no Vulkan loader (libvulkan.so.1) on this machine; install libvulkan1 and a driver");
+        "vulkan: no Vulkan loader (libvulkan.so.1) on this machine; install libvulkan1 and a "
+        "driver");
   }
   api.vkGetInstanceProcAddr =
       reinterpret_cast<PFN_vkGetInstanceProcAddr>(dlsym(library, "vkGetInstanceProcAddr"));
@@ -64,6 +69,11 @@ const char* ResultName(VkResult result) {
     default:
       return "VkResult error";
   }
+}
+
+absl::Status VkError(std::string_view what, VkResult result) {
+  return absl::InternalError(
+      absl::StrCat("vulkan: ", std::string(what), " failed (", ResultName(result), ")"));
 }
 
 }  // namespace rwkv::engine::vulkan

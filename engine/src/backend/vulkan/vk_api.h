@@ -6,12 +6,14 @@
 #define VK_NO_PROTOTYPES
 #include <vulkan/vulkan.h>
 
+#include <string_view>
+
 #include "absl/status/status.h"
 
 namespace rwkv::engine::vulkan {
 
-#define RWKV_VK_GLOBAL_FUNCTIONS(X) \
-  X(vkCreateInstance)               \
+#define RWKV_VK_GLOBAL_FUNCTIONS(X)     \
+  X(vkCreateInstance)                   \
   X(vkEnumerateInstanceLayerProperties) \
   X(vkEnumerateInstanceExtensionProperties)
 
@@ -29,41 +31,41 @@ namespace rwkv::engine::vulkan {
   X(vkCreateDebugUtilsMessengerEXT)           \
   X(vkDestroyDebugUtilsMessengerEXT)
 
-#define RWKV_VK_DEVICE_FUNCTIONS(X)     \
-  X(vkDestroyDevice)                    \
-  X(vkGetDeviceQueue)                   \
-  X(vkCreateBuffer)                     \
-  X(vkDestroyBuffer)                    \
-  X(vkGetBufferMemoryRequirements)      \
-  X(vkAllocateMemory)                   \
-  X(vkFreeMemory)                       \
-  X(vkBindBufferMemory)                 \
-  X(vkMapMemory)                        \
-  X(vkUnmapMemory)                      \
-  X(vkGetBufferDeviceAddress)           \
-  X(vkCreateShaderModule)               \
-  X(vkDestroyShaderModule)              \
-  X(vkCreatePipelineLayout)             \
-  X(vkDestroyPipelineLayout)            \
-  X(vkCreateComputePipelines)           \
-  X(vkDestroyPipeline)                  \
-  X(vkCreateCommandPool)                \
-  X(vkDestroyCommandPool)               \
-  X(vkAllocateCommandBuffers)           \
-  X(vkFreeCommandBuffers)               \
-  X(vkBeginCommandBuffer)               \
-  X(vkEndCommandBuffer)                 \
-  X(vkResetCommandBuffer)               \
-  X(vkCmdBindPipeline)                  \
-  X(vkCmdPushConstants)                 \
-  X(vkCmdDispatch)                      \
-  X(vkCmdPipelineBarrier)               \
-  X(vkCmdCopyBuffer)                    \
-  X(vkCmdFillBuffer)                    \
-  X(vkCreateFence)                      \
-  X(vkDestroyFence)                     \
-  X(vkResetFences)                      \
-  X(vkWaitForFences)                    \
+#define RWKV_VK_DEVICE_FUNCTIONS(X) \
+  X(vkDestroyDevice)                \
+  X(vkGetDeviceQueue)               \
+  X(vkCreateBuffer)                 \
+  X(vkDestroyBuffer)                \
+  X(vkGetBufferMemoryRequirements)  \
+  X(vkAllocateMemory)               \
+  X(vkFreeMemory)                   \
+  X(vkBindBufferMemory)             \
+  X(vkMapMemory)                    \
+  X(vkUnmapMemory)                  \
+  X(vkGetBufferDeviceAddress)       \
+  X(vkCreateShaderModule)           \
+  X(vkDestroyShaderModule)          \
+  X(vkCreatePipelineLayout)         \
+  X(vkDestroyPipelineLayout)        \
+  X(vkCreateComputePipelines)       \
+  X(vkDestroyPipeline)              \
+  X(vkCreateCommandPool)            \
+  X(vkDestroyCommandPool)           \
+  X(vkAllocateCommandBuffers)       \
+  X(vkFreeCommandBuffers)           \
+  X(vkBeginCommandBuffer)           \
+  X(vkEndCommandBuffer)             \
+  X(vkResetCommandBuffer)           \
+  X(vkCmdBindPipeline)              \
+  X(vkCmdPushConstants)             \
+  X(vkCmdDispatch)                  \
+  X(vkCmdPipelineBarrier)           \
+  X(vkCmdCopyBuffer)                \
+  X(vkCmdFillBuffer)                \
+  X(vkCreateFence)                  \
+  X(vkDestroyFence)                 \
+  X(vkResetFences)                  \
+  X(vkWaitForFences)                \
   X(vkQueueSubmit)
 
 struct Api {
@@ -91,5 +93,7 @@ T VkStruct(VkStructureType type) {
 
 // "VK_ERROR_INCOMPATIBLE_DRIVER" and the like.
 const char* ResultName(VkResult result);
+// Internal "vulkan: <what> failed (<result>)".
+absl::Status VkError(std::string_view what, VkResult result);
 
 }  // namespace rwkv::engine::vulkan

@@ -39,7 +39,8 @@ class VulkanBuffer final : public backend::Buffer {
   uint64_t size() const override { return size_; }
   void* base() override { return reinterpret_cast<void*>(buffer_.address); }
   absl::Status Upload(uint64_t offset, std::span<const uint8_t> bytes) override {
-    if (offset + bytes.size() > size_) return absl::OutOfRangeError("vulkan buffer: upload past end");
+    if (offset + bytes.size() > size_)
+      return absl::OutOfRangeError("vulkan buffer: upload past end");
     return context_->Upload(buffer_, offset, bytes);
   }
   absl::Status Download(uint64_t offset, std::span<uint8_t> bytes) const override {
@@ -66,8 +67,8 @@ class VulkanDevice final : public backend::Device {
   std::string name() const override { return "vulkan"; }
   std::string description() const override {
     const PhysicalDeviceInfo& info = context_->info();
-    return absl::StrCat("vulkan ", info.index, ": ", info.name, " (kernels use ", info.features.KernelFeatures(),
-                        ")");
+    return absl::StrCat("vulkan ", info.index, ": ", info.name, " (kernels use ",
+                        info.features.KernelFeatures(), ")");
   }
   int threads() const override { return 1; }
   bool SupportsWeightType(GgmlType type) const override { return IsKernelType(type); }
@@ -127,13 +128,12 @@ absl::StatusOr<std::vector<std::string>> DescribeVulkanDevices() {
   std::vector<std::string> lines;
   for (const PhysicalDeviceInfo& d : *devices) {
     const std::string missing = d.features.MissingRequirement();
-    lines.push_back(absl::StrFormat("vulkan %d: %s [%s, %.1f GiB device-local] device: %s; "
-                                    "kernels use: %s%s",
-                                    d.index,
-                                    d.name, d.type,
-                                    static_cast<double>(d.device_local_bytes) / (1ull << 30),
-                                    d.features.Summary(), d.features.KernelFeatures(),
-                                    missing.empty() ? "" : absl::StrCat(" (unusable: ", missing, ")")));
+    lines.push_back(absl::StrFormat(
+        "vulkan %d: %s [%s, %.1f GiB device-local] device: %s; "
+        "kernels use: %s%s",
+        d.index, d.name, d.type, static_cast<double>(d.device_local_bytes) / (1ull << 30),
+        d.features.Summary(), d.features.KernelFeatures(),
+        missing.empty() ? "" : absl::StrCat(" (unusable: ", missing, ")")));
   }
   return lines;
 }

@@ -76,7 +76,9 @@ constexpr int64_t kLocal = 64;
 constexpr int64_t kMatMulCols = 8;
 constexpr uint32_t kMaxGroups = 65535;
 
-std::string ShaderSuffix(GgmlType type) { return absl::AsciiStrToLower(std::string(GgmlTypeName(type))); }
+std::string ShaderSuffix(GgmlType type) {
+  return absl::AsciiStrToLower(std::string(GgmlTypeName(type)));
+}
 
 }  // namespace
 
@@ -134,8 +136,8 @@ void VulkanStream::Fail(absl::Status status) {
 }
 
 template <typename Params>
-void VulkanStream::Dispatch(std::string_view name, const Params& params, uint32_t gx,
-                            uint32_t gy, uint32_t gz) {
+void VulkanStream::Dispatch(std::string_view name, const Params& params, uint32_t gx, uint32_t gy,
+                            uint32_t gz) {
   if (gx == 0 || gy == 0 || gz == 0 || !status_.ok()) return;
   if (gx > kMaxGroups || gy > kMaxGroups || gz > kMaxGroups) {
     return Fail(absl::InvalidArgumentError(
@@ -192,8 +194,8 @@ bool VulkanStream::CheckLayer(int layer) {
 absl::Status VulkanStream::BindStates(std::span<RecurrentState* const> states,
                                       const backend::StepLayout& layout) {
   if (static_cast<int64_t>(states.size()) != layout.n_seq()) {
-    return absl::InvalidArgumentError(absl::StrCat("vulkan stream: ", states.size(),
-                                                   " states for ", layout.n_seq(), " sequences"));
+    return absl::InvalidArgumentError(absl::StrCat("vulkan stream: ", states.size(), " states for ",
+                                                   layout.n_seq(), " sequences"));
   }
   for (RecurrentState* s : states) {
     if (s == nullptr) return absl::InvalidArgumentError("vulkan stream: null state");
@@ -260,16 +262,18 @@ void VulkanStream::Embed(const WeightView& table, std::span<const int32_t> token
   if (tokens.empty()) return;
   const uint64_t ids = UploadArray(tokens.data(), tokens.size_bytes());
   if (ids == 0) return;
-  EmbedParams p{Addr(table.data), ids, Addr(out.data), table.row_bytes,
-                I32(table.cols), I32(static_cast<int64_t>(tokens.size())), I32(out.stride)};
+  EmbedParams p{Addr(table.data), ids,
+                Addr(out.data),   table.row_bytes,
+                I32(table.cols),  I32(static_cast<int64_t>(tokens.size())),
+                I32(out.stride)};
   Dispatch("embed_" + ShaderSuffix(table.type), p, Groups(Groups(table.cols, 32), kLocal),
            static_cast<uint32_t>(tokens.size()));
 }
 
 void VulkanStream::LayerNorm(Tensor x, const WeightView& w, const WeightView& b, float eps,
                              Tensor out) {
-  LayerNormParams p{Addr(x.data), Addr(w.data), Addr(b.data), Addr(out.data),
-                    I32(x.cols), I32(x.stride), I32(out.stride), eps};
+  LayerNormParams p{Addr(x.data), Addr(w.data),  Addr(b.data),    Addr(out.data),
+                    I32(x.cols),  I32(x.stride), I32(out.stride), eps};
   Dispatch("layer_norm", p, static_cast<uint32_t>(x.rows), 1);
 }
 
@@ -278,8 +282,8 @@ void VulkanStream::GroupNormMul(Tensor y, int64_t group, const WeightView& w, co
   if (group <= 0 || y.cols % group != 0) {
     return Fail(absl::InvalidArgumentError("vulkan stream: group norm width"));
   }
-  GroupNormParams p{Addr(y.data), Addr(w.data), Addr(b.data), Addr(gate.data),
-                    I32(group), I32(y.stride), I32(gate.stride), eps};
+  GroupNormParams p{Addr(y.data), Addr(w.data),  Addr(b.data),     Addr(gate.data),
+                    I32(group),   I32(y.stride), I32(gate.stride), eps};
   Dispatch("group_norm_mul", p, static_cast<uint32_t>(y.cols / group),
            static_cast<uint32_t>(y.rows));
 }
@@ -291,12 +295,24 @@ void VulkanStream::ShiftDelta(int layer, int slot, Tensor cur, Tensor delta) {
   }
   const uint64_t shift =
       state_.address + (static_cast<uint64_t>(layer) * 2 + slot) * shape_.n_embd * 4;
-  ShiftDeltaParams d{Addr(cur.data), Addr(delta.data), row_seq_, seq_begin_, shift,
-                     I32(cur.cols), I32(cur.rows), I32(cur.stride), I32(delta.stride),
+  ShiftDeltaParams d{Addr(cur.data),
+                     Addr(delta.data),
+                     row_seq_,
+                     seq_begin_,
+                     shift,
+                     I32(cur.cols),
+                     I32(cur.rows),
+                     I32(cur.stride),
+                     I32(delta.stride),
                      I32(static_cast<int64_t>(seq_floats_))};
   Dispatch("shift_delta", d, Groups(cur.cols, kLocal), static_cast<uint32_t>(cur.rows));
-  ShiftStoreParams s{Addr(cur.data), seq_begin_, shift, I32(cur.cols), I32(layout_.n_seq()),
-                     I32(cur.stride), I32(static_cast<int64_t>(seq_floats_))};
+  ShiftStoreParams s{Addr(cur.data),
+                     seq_begin_,
+                     shift,
+                     I32(cur.cols),
+                     I32(layout_.n_seq()),
+                     I32(cur.stride),
+                     I32(static_cast<int64_t>(seq_floats_))};
   Dispatch("shift_store", s, Groups(cur.cols, kLocal), static_cast<uint32_t>(layout_.n_seq()));
 }
 
@@ -323,9 +339,9 @@ void VulkanStream::Lerp(Tensor base, Tensor delta, const WeightView& mix, const 
 void VulkanStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epilogue epilogue,
                           bool accumulate) {
   if (x.cols != w.cols || y.cols != w.rows || x.rows != y.rows) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "vulkan stream: matmul shapes differ (w ", w.rows, "x", w.cols, ", x ", x.rows, "x",
-        x.cols, ", y ", y.rows, "x", y.cols, ")")));
+    return Fail(absl::InvalidArgumentError(absl::StrCat("vulkan stream: matmul shapes differ (w ",
+                                                        w.rows, "x", w.cols, ", x ", x.rows, "x",
+                                                        x.cols, ", y ", y.rows, "x", y.cols, ")")));
   }
   if (x.rows == 0 || w.rows == 0) return;
   // Invocations per row: one subgroup where the device allows, else the power of two nearest
@@ -335,15 +351,16 @@ void VulkanStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epil
   int32_t lanes = 1;
   while (lanes < 64 && lanes < chunks) lanes *= 2;
   if (subgroup != 0) lanes = subgroup;
-  MatMulParams p{Addr(w.data),    Addr(x.data),       Addr(y.data),
-                 w.row_bytes,     I32(w.cols),        I32(w.rows),
-                 I32(x.rows),     I32(x.stride),      I32(y.stride),
-                 static_cast<int32_t>(epilogue),      accumulate ? 1 : 0, lanes};
+  MatMulParams p{Addr(w.data),       Addr(x.data),
+                 Addr(y.data),       w.row_bytes,
+                 I32(w.cols),        I32(w.rows),
+                 I32(x.rows),        I32(x.stride),
+                 I32(y.stride),      static_cast<int32_t>(epilogue),
+                 accumulate ? 1 : 0, lanes};
   const int64_t groups = Groups(w.rows, kLocal / lanes);
   const uint32_t gx = static_cast<uint32_t>(std::min<int64_t>(groups, kMaxGroups));
   Dispatch((subgroup != 0 ? "matmul_sg_" : "matmul_") + ShaderSuffix(w.type), p, gx,
-           Groups(groups, gx),
-           Groups(x.rows, kMatMulCols));
+           Groups(groups, gx), Groups(x.rows, kMatMulCols));
 }
 
 void VulkanStream::Decay(Tensor x, const WeightView& time_decay) {
@@ -371,9 +388,17 @@ void VulkanStream::Wkv6(int layer, int64_t head_size, Tensor r, Tensor k, Tensor
   const uint64_t shift_floats = shape_.n_layer * shape_.shift_floats_per_layer();
   const uint64_t state =
       state_.address + (shift_floats + layer * shape_.wkv_floats_per_layer()) * 4;
-  Wkv6Params p{Addr(r.data), Addr(k.data), Addr(v.data), Addr(w.data),
-               Addr(y.data), Addr(u.data), state,        seq_begin_,
-               I32(head_size), I32(r.stride), I32(static_cast<int64_t>(seq_floats_))};
+  Wkv6Params p{Addr(r.data),
+               Addr(k.data),
+               Addr(v.data),
+               Addr(w.data),
+               Addr(y.data),
+               Addr(u.data),
+               state,
+               seq_begin_,
+               I32(head_size),
+               I32(r.stride),
+               I32(static_cast<int64_t>(seq_floats_))};
   Dispatch("wkv6", p, static_cast<uint32_t>(r.cols / head_size),
            static_cast<uint32_t>(layout_.n_seq()));
 }

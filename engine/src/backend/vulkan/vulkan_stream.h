@@ -1,8 +1,9 @@
 // The Vulkan implementation of backend::Stream. Ops are collected by a StepRecorder, each a
 // compute dispatch followed by a memory barrier; Synchronize (and UnbindStates) submits them as
-// one command buffer (reused for a step identical to a recent one) and waits. Host inputs (token ids, row indices, the step layout) are written into a host-visible
-// arena the shaders read by address; ReadRows copies into a host-visible readback arena that is
-// copied out to the caller's memory once the submission completes.
+// one command buffer (reused for a step identical to a recent one) and waits. Host inputs (token
+// ids, row indices, the step layout) are written into a host-visible arena the shaders read by
+// address; ReadRows copies into a host-visible readback arena that is copied out to the caller's
+// memory once the submission completes.
 #pragma once
 
 #include <memory>
@@ -101,8 +102,8 @@ class VulkanStream final : public backend::Stream {
   uint64_t seq_floats_ = 0;
   DeviceBuffer state_;
   DeviceBuffer state_staging_;
-  uint64_t seq_begin_ = 0;  // device address of the int32 layout
-  uint64_t row_seq_ = 0;    // device address of each row's sequence (int32)
+  uint64_t seq_begin_ = 0;   // device address of the int32 layout
+  uint64_t row_seq_ = 0;     // device address of each row's sequence (int32)
   uint32_t subgroup_lanes_;  // matrix-product lanes per row when using subgroups, else 0
   absl::Status init_status_;
   absl::Status status_;
