@@ -13,6 +13,9 @@ output="${1:-build-bundle/cpu-checks.tar.xz}"
 ref="${RWKV_REFERENCE_DIR:-$PWD/../shared/reference}"
 tests=(backend_cpu_kernels_parity_test backend_cpu_matmul_parity_test compat_forward_modes_test
        compat_logits_compat_test)
+# The Vulkan tests when the build has the backend (their loader travels along: the target may
+# lack libvulkan1; its driver's ICD is found by the loader as usual).
+vulkan_tests=(backend_vulkan_ops_parity_test compat_vulkan_model_test)
 
 bash scripts/build.sh -DRWKV_BUILD_BENCH=ON >/dev/null
 stage="$(mktemp -d)"
@@ -23,6 +26,14 @@ mkdir -p "$root/bin" "$root/lib" "$root/reference/tiny-rwkv6" "$root/reference/t
 binaries=(build/bin/rwkv build/bench/kernels_bench)
 for t in "${tests[@]}"; do binaries+=("build/tests/$t"); done
 for b in "${binaries[@]}"; do cp "$b" "$root/bin/"; done
+for t in "${vulkan_tests[@]}"; do
+  if [ -f "build/tests/$t" ]; then
+    cp "build/tests/$t" "$root/bin/"
+    binaries+=("build/tests/$t")
+  fi
+done
+vulkan_loader="$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/{print $NF; exit}')"
+[ -n "$vulkan_loader" ] && cp -L "$vulkan_loader" "$root/lib/libvulkan.so.1"
 # Every library the binaries load, and the loader that goes with this C library.
 for b in "${binaries[@]}"; do ldd "$b"; done | awk '/=> \//{print $3} /^\t\/.*ld-linux/{print $1}' |
   sort -u | while read -r lib; do cp -L "$lib" "$root/lib/"; done

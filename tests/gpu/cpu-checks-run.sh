@@ -6,7 +6,8 @@
 # the benchmarks; RWKV_CHECKS_SYNTH_ARGS adds rwkv synth options (default: the 1.6B shape);
 # RWKV_CHECKS_TYPES lists the benchmarked types (default q8_0 q5_1 q4_0 f16);
 # RWKV_CHECKS_TESTS=0 skips the tests; RWKV_CHECKS_KERNELS=REGEX runs those kernel
-# benchmarks (kernels_bench --benchmark_filter) first.
+# benchmarks (kernels_bench --benchmark_filter) first. Bundles with the Vulkan tests also run
+# them and benchmark the Vulkan backend on a GPU (RWKV_CHECKS_VULKAN=0 skips that).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$PWD/out}"
@@ -79,5 +80,34 @@ for type in $types; do
   rm -f "$models/$type.gguf"
 done
 rm -rf "$models"
+
+# Vulkan (when the bundle has its tests): the device list, the parity and model tests on the
+# first device, then rwkv bench on the 1.6B shape (Q8_0) at batch 1, 16 and 64.
+# RWKV_CHECKS_VULKAN=0 skips this part.
+if [ -f "$here/bin/backend_vulkan_ops_parity_test" ] && [ "${RWKV_CHECKS_VULKAN:-1}" != 0 ]; then
+  echo "== rwkv devices"
+  "$rwkv" devices
+  for t in backend_vulkan_ops_parity_test compat_vulkan_model_test; do
+    echo "== $t"
+    run "$here/bin/$t" --gtest_brief=1 2>&1 | tail -40
+    status=${PIPESTATUS[0]}
+    echo "== $t exit $status"
+    [ "$status" -eq 0 ] || rc=1
+  done
+  if "$rwkv" devices | grep -q "^vulkan 0: .*\[\(discrete\|integrated\)"; then
+    models="$(mktemp -d)"
+    "$rwkv" synth -o "$models/q8_0.gguf" --vocab "$RWKV_REFERENCE_DIR/rwkv_vocab_v20230424.txt" \
+      --type q8_0 ${RWKV_CHECKS_SYNTH_ARGS:-} >/dev/null 2>&1 || echo "synth q8_0 failed"
+    for args in "-p 128 -n 32" "-p 0 -n 16 --batch 16" "-p 0 -n 8 --batch 64"; do
+      name="bench-q8_0-vulkan-$(echo "$args" | tr -d ' -')"
+      # shellcheck disable=SC2086
+      timeout 300 "$rwkv" bench -m "$models/q8_0.gguf" --backend vulkan --device 0 $args --json \
+        >"$models/$name.json" 2>"$models/$name.err" ||
+        echo "bench $name failed: $(tail -1 "$models/$name.err")"
+      echo "$name $(cat "$models/$name.json")"
+    done
+    rm -rf "$models"
+  fi
+fi
 echo "cpu checks rc=$rc"
 exit "$rc"

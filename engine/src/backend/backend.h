@@ -136,6 +136,7 @@ class Stream {
 
 struct DeviceOptions {
   int threads = 0;  // CPU worker threads; 0 = all available cores
+  int device = 0;   // accelerator index on machines with several (`rwkv devices` lists them)
 };
 
 class Device {
