@@ -82,12 +82,13 @@ absl::Status Scheduler::Submit(GenerationRequest request, std::shared_ptr<Genera
                                                      " requests waiting)"));
   }
   waiting_.push_back(Waiting{std::move(request), std::move(sink), std::move(cancel)});
+  ++unfinished_;
   ++version_;
   return absl::OkStatus();
 }
 
 bool Scheduler::HasWork() const { return stop_ || !waiting_.empty() || busy_slots_ > 0; }
-bool Scheduler::Idle() const { return waiting_.empty() && busy_slots_ == 0; }
+bool Scheduler::Idle() const { return unfinished_ == 0; }
 
 void Scheduler::Drain(absl::Time deadline) {
   {
@@ -392,6 +393,11 @@ void Scheduler::Deliver() {
   batch_.clear();
   for (auto& seq : finished) {
     seq->sink->OnFinish(std::exchange(seq->out, GenerationChunk{}), seq->result);
+  }
+  if (!finished.empty()) {
+    // Only now may Drain / WaitIdle see the scheduler idle: every sink has had its OnFinish.
+    absl::MutexLock lock(&mu_);
+    unfinished_ -= finished.size();
   }
 }
 

@@ -71,7 +71,8 @@ class Scheduler {
   // Stops accepting (Submit returns Unavailable), lets running and queued requests finish
   // until `deadline`, then cancels the rest and returns once every sink has been finished.
   void Drain(absl::Time deadline);
-  // True once no request is queued or running, waiting at most until `deadline`.
+  // True once no request is queued or running and every sink has been finished, waiting at
+  // most until `deadline`.
   bool WaitIdle(absl::Time deadline);
 
   SchedulerStats Stats() const;
@@ -100,6 +101,7 @@ class Scheduler {
   bool StopRequested(absl::Time deadline, const CancelFlag* cancel, absl::Time now,
                      Outcome* outcome) const;
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // No accepted request whose OnFinish has not yet returned.
   bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SchedulerOptions options_;
@@ -121,6 +123,8 @@ class Scheduler {
   mutable absl::Mutex mu_;
   std::deque<Waiting> waiting_ ABSL_GUARDED_BY(mu_);
   size_t busy_slots_ ABSL_GUARDED_BY(mu_) = 0;
+  // Accepted by Submit, OnFinish not yet returned: queued, running, or being finished.
+  size_t unfinished_ ABSL_GUARDED_BY(mu_) = 0;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool cancel_all_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

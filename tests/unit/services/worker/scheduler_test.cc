@@ -1,5 +1,6 @@
 #include "services/worker/scheduler.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -301,6 +302,51 @@ TEST_F(SchedulerTest, DrainCancelsWhatOutlivesTheDeadline) {
   scheduler->Drain(absl::Now() + absl::Milliseconds(30));
   ASSERT_TRUE(sink->WaitDone(absl::ZeroDuration()));
   EXPECT_EQ(sink->result().outcome, Outcome::kCancelled);
+}
+
+// A sink whose OnFinish takes a while, so a Drain that returns before every OnFinish has
+// returned is caught.
+class SlowFinishSink : public GenerationSink {
+ public:
+  void OnChunk(GenerationChunk) override {}
+  void OnFinish(GenerationChunk, const GenerationResult& result) override {
+    absl::SleepFor(absl::Milliseconds(200));
+    outcome_ = result.outcome;
+    finished_.store(true);
+  }
+  bool finished() const { return finished_.load(); }
+  Outcome outcome() const { return outcome_; }
+
+ private:
+  Outcome outcome_ = Outcome::kError;
+  std::atomic<bool> finished_{false};
+};
+
+TEST_F(SchedulerTest, DrainReturnsOnlyAfterEverySinkIsFinished) {
+  evaluator_.step_delay_ = absl::Milliseconds(2);
+  SchedulerOptions options;
+  options.max_sequences = 1;
+  auto scheduler = Make(options);
+  auto running = std::make_shared<SlowFinishSink>();
+  auto queued = std::make_shared<SlowFinishSink>();
+  auto cancel = std::make_shared<CancelFlag>();
+  cancel->Cancel();
+  ASSERT_TRUE(scheduler->Submit(Request("a", 3), running, nullptr).ok());
+  ASSERT_TRUE(scheduler->Submit(Request("b", 3), queued, cancel).ok());
+  scheduler->Drain(absl::Now() + absl::Seconds(30));
+  EXPECT_TRUE(running->finished());
+  EXPECT_TRUE(queued->finished());
+  EXPECT_EQ(queued->outcome(), Outcome::kCancelled);
+}
+
+TEST_F(SchedulerTest, DrainPastTheDeadlineStillWaitsForEverySink) {
+  evaluator_.step_delay_ = absl::Milliseconds(2);
+  auto scheduler = Make({});
+  auto sink = std::make_shared<SlowFinishSink>();
+  ASSERT_TRUE(scheduler->Submit(Request("a", 100000), sink, nullptr).ok());
+  scheduler->Drain(absl::Now() + absl::Milliseconds(20));
+  EXPECT_TRUE(sink->finished());
+  EXPECT_EQ(sink->outcome(), Outcome::kCancelled);
 }
 
 }  // namespace
