@@ -11,6 +11,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "services/common/log.h"
 #include "services/common/metrics_endpoint.h"
+#include "services/common/termination_signals.h"
 #include "services/worker/inference_service.h"
 #include "services/worker/worker_service.h"
 
@@ -71,6 +72,7 @@ absl::Status RunWorker(const WorkerConfig& config, const services::ServerOptions
   });
 
   const int signo = services::WaitForTerminationSignal();
+  services::ExitOnNextTerminationSignal();
   const absl::Time deadline = absl::Now() + server_options.drain_timeout;
   services::LogLine(absl::StrCat("signal ", signo, ": draining for up to ",
                                  absl::FormatDuration(server_options.drain_timeout)));
