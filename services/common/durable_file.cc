@@ -1,10 +1,12 @@
 #include "services/common/durable_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -71,6 +73,23 @@ absl::Status RenameDurably(const std::filesystem::path& from, const std::filesys
   if (::rename(from.c_str(), to.c_str()) != 0) return Errno("cannot rename to", to, errno);
   const std::filesystem::path dir = to.has_parent_path() ? to.parent_path() : ".";
   return SyncPath(dir);
+}
+
+absl::Status CreateDirectoriesDurably(const std::filesystem::path& path) {
+  std::vector<std::filesystem::path> missing;  // deepest first
+  std::error_code ec;
+  for (std::filesystem::path p = path; !p.empty() && !std::filesystem::exists(p, ec);
+       p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) return Errno("cannot create", *it, errno);
+    if (absl::Status s = SyncPath(*it); !s.ok()) return s;
+    const std::filesystem::path parent = it->has_parent_path() ? it->parent_path() : ".";
+    if (absl::Status s = SyncPath(parent); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace rwkv::services

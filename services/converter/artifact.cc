@@ -6,7 +6,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <system_error>
 #include <vector>
 
@@ -31,6 +34,51 @@ std::string ArtifactType(const JobSpec& spec) {
       return "state";
   }
   return "";
+}
+
+std::filesystem::path ShaPath(const std::filesystem::path& artifact) {
+  return artifact.string() + ".sha256";
+}
+std::filesystem::path ManifestPath(const std::filesystem::path& artifact) {
+  return artifact.string() + ".manifest.json";
+}
+
+std::string ShaLine(absl::string_view sha, const std::filesystem::path& artifact) {
+  return absl::StrCat(sha, "  ", artifact.filename().string(), "\n");
+}
+
+std::optional<std::string> ReadSmallFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return ss.str();
+}
+
+// Whether the sidecar pair at (`sha_path`, `manifest_path`) describes `artifact` with `sha`.
+bool SidecarPairMatches(const std::filesystem::path& sha_path,
+                        const std::filesystem::path& manifest_path,
+                        const std::filesystem::path& artifact, const std::string& sha) {
+  const std::optional<std::string> line = ReadSmallFile(sha_path);
+  if (!line.has_value() || *line != ShaLine(sha, artifact)) return false;
+  const std::optional<std::string> manifest = ReadSmallFile(manifest_path);
+  if (!manifest.has_value()) return false;
+  google::protobuf::Struct parsed;
+  if (!google::protobuf::util::JsonStringToMessage(*manifest, &parsed).ok()) return false;
+  auto it = parsed.fields().find("sha256");
+  return it != parsed.fields().end() && it->second.string_value() == sha;
+}
+
+absl::Status RemoveSidecars(const std::filesystem::path& artifact) {
+  std::error_code ec;
+  std::filesystem::remove(ShaPath(artifact), ec);
+  if (!ec) std::filesystem::remove(ManifestPath(artifact), ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot remove the sidecars of ", artifact.string(), ": ", ec.message()));
+  }
+  return services::SyncPath(artifact.parent_path());
 }
 
 }  // namespace
@@ -107,26 +155,24 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
   const std::string base = final_path.filename().string();
   const std::filesystem::path tmp_sha = tmp_dir / (base + ".sha256");
   const std::filesystem::path tmp_manifest = tmp_dir / (base + ".manifest.json");
-  absl::Status s = services::WriteFileAtomically(tmp_sha, absl::StrCat(*sha, "  ", base, "\n"));
+  absl::Status s = services::WriteFileAtomically(tmp_sha, ShaLine(*sha, final_path));
   if (s.ok()) {
     s = services::WriteFileAtomically(tmp_manifest, ManifestJson(job, actual, *sha, seconds));
   }
   if (!s.ok()) return s;
 
-  std::filesystem::create_directories(final_path.parent_path(), ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot create ", final_path.parent_path().string(), ": ", ec.message()));
-  }
-  const std::filesystem::path final_sha = final_path.string() + ".sha256";
-  const std::filesystem::path final_manifest = final_path.string() + ".manifest.json";
-  s = services::RenameDurably(tmp_sha, final_sha);
-  if (s.ok()) s = services::RenameDurably(tmp_manifest, final_manifest);
-  if (s.ok()) s = services::RenameDurably(tmp_output, final_path);
+  s = services::CreateDirectoriesDurably(final_path.parent_path());
+  if (!s.ok()) return s;
+  // The artifact goes first: until its sidecars follow, any old ones no longer match it, and
+  // a reader trusts an artifact only with matching sidecars (SidecarsMatch). A failure here
+  // leaves the old artifact and its sidecars as they were.
+  s = services::RenameDurably(tmp_output, final_path);
+  if (!s.ok()) return s;
+  s = services::RenameDurably(tmp_sha, ShaPath(final_path));
+  if (s.ok()) s = services::RenameDurably(tmp_manifest, ManifestPath(final_path));
   if (!s.ok()) {
-    // Sidecars without their artifact would describe a file that is not there.
-    std::filesystem::remove(final_sha, ec);
-    std::filesystem::remove(final_manifest, ec);
+    // Old sidecars beside the new artifact would vouch for the wrong file.
+    (void)RemoveSidecars(final_path);
     return s;
   }
   Artifact artifact;
@@ -137,6 +183,31 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
   artifact.tensor_count = result.tensor_count;
   artifact.input_bytes = result.input_bytes;
   return artifact;
+}
+
+bool SidecarsMatch(const std::filesystem::path& artifact) {
+  absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
+  return sha.ok() && SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha);
+}
+
+absl::Status ReconcileSidecars(const std::filesystem::path& artifact,
+                               const std::filesystem::path& staged_dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(artifact, ec)) return RemoveSidecars(artifact);
+  absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
+  if (!sha.ok()) return sha.status();
+  if (SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha)) {
+    return absl::OkStatus();
+  }
+  const std::filesystem::path base = artifact.filename();
+  const std::filesystem::path staged_sha = staged_dir / ShaPath(base);
+  const std::filesystem::path staged_manifest = staged_dir / ManifestPath(base);
+  if (SidecarPairMatches(staged_sha, staged_manifest, artifact, *sha)) {
+    absl::Status s = services::RenameDurably(staged_sha, ShaPath(artifact));
+    if (s.ok()) s = services::RenameDurably(staged_manifest, ManifestPath(artifact));
+    if (s.ok()) return s;
+  }
+  return RemoveSidecars(artifact);
 }
 
 }  // namespace rwkv::converter

@@ -28,6 +28,19 @@ absl::Status JobRunner::Start() {
   tmp_root_ = root_ / ".tmp" / "converter";
   journal_ = JobJournal(root_ / "jobs");
   if (absl::Status s = journal_.Init(); !s.ok()) return s;
+  std::vector<std::string> errors;
+  std::vector<Job> jobs = journal_.LoadAll(&errors);
+  for (const std::string& e : errors) services::LogLine(absl::StrCat("journal: skipping ", e));
+  // A job that was running may have stopped between publishing its artifact and its
+  // sidecars; its temporary folder may still hold the staged sidecars.
+  for (const Job& job : jobs) {
+    if (job.state != JobState::kRunning) continue;
+    absl::StatusOr<JobPaths> paths = ResolveJobPaths(root_, job.spec);
+    if (!paths.ok()) continue;
+    if (absl::Status s = ReconcileSidecars(paths->output, tmp_root_ / job.id); !s.ok()) {
+      services::LogLine(absl::StrCat("job ", job.id, ": ", s.message()));
+    }
+  }
   std::error_code ec;
   std::filesystem::remove_all(tmp_root_, ec);
   std::filesystem::create_directories(tmp_root_, ec);
@@ -35,9 +48,6 @@ absl::Status JobRunner::Start() {
     return absl::InternalError(
         absl::StrCat("cannot create ", tmp_root_.string(), ": ", ec.message()));
   }
-  std::vector<std::string> errors;
-  std::vector<Job> jobs = journal_.LoadAll(&errors);
-  for (const std::string& e : errors) services::LogLine(absl::StrCat("journal: skipping ", e));
   std::sort(jobs.begin(), jobs.end(),
             [](const Job& a, const Job& b) { return a.created_at < b.created_at; });
   absl::MutexLock lock(&mu_);

@@ -38,7 +38,8 @@ class JobRunner final : public JobStore {
   JobRunner(RunnerOptions options, JobExecutor& executor, ConverterMetrics& metrics);
   ~JobRunner() override;
 
-  // Reads the journal (applying RecoverJob, then the history limit), removes .tmp/converter/,
+  // Reads the journal (applying RecoverJob, then the history limit), repairs the sidecars of
+  // outputs that interrupted jobs were publishing (ReconcileSidecars), removes .tmp/converter/,
   // queues recovered queued jobs and starts the worker threads. InvalidArgument / NotFound for a
   // bad root.
   absl::Status Start();

@@ -185,6 +185,32 @@ TEST_F(JobRunnerTest, RestartFailsInterruptedJobAndRerunsQueuedOne) {
   EXPECT_EQ(WaitDone(*runner, "j-queued").state, JobState::kSucceeded);
 }
 
+TEST_F(JobRunnerTest, RestartRemovesSidecarsThatDoNotMatchTheInterruptedJobsArtifact) {
+  // A first job publishes states/p.bin; a second one (overwrite) was interrupted after
+  // replacing the artifact but before its sidecars.
+  {
+    auto runner = MakeRunner(1, 4);
+    absl::StatusOr<Job> job = runner->Submit(StateJob("p"));
+    ASSERT_TRUE(job.ok());
+    ASSERT_EQ(WaitDone(*runner, job->id).state, JobState::kSucceeded);
+  }
+  Job interrupted;
+  interrupted.id = "j-interrupted";
+  interrupted.spec = StateJob("p");
+  interrupted.spec.overwrite = true;
+  interrupted.state = JobState::kRunning;
+  interrupted.created_at = absl::Now();
+  JobJournal journal(root_ / "jobs");
+  ASSERT_TRUE(journal.Write(interrupted).ok());
+  std::ofstream(root_ / "states" / "p.bin", std::ios::trunc) << "the newer artifact";
+
+  auto runner = MakeRunner(1, 4);
+  EXPECT_EQ(runner->Get("j-interrupted")->state, JobState::kFailed);
+  EXPECT_TRUE(fs::exists(root_ / "states" / "p.bin"));
+  EXPECT_FALSE(fs::exists(root_ / "states" / "p.bin.sha256"));
+  EXPECT_FALSE(fs::exists(root_ / "states" / "p.bin.manifest.json"));
+}
+
 TEST_F(JobRunnerTest, DrainRejectsSubmissionsAndCancelsAtDeadline) {
   absl::Notification gate;
   executor_.gate = &gate;
