@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -71,6 +72,22 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, absl::string
 
 absl::Status RenameDurably(const std::filesystem::path& from, const std::filesystem::path& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) return Errno("cannot rename to", to, errno);
+  const std::filesystem::path dir = to.has_parent_path() ? to.parent_path() : ".";
+  return SyncPath(dir);
+}
+
+absl::Status RenameNoReplaceDurably(const std::filesystem::path& from,
+                                    const std::filesystem::path& to) {
+  int rc = ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
+    // Filesystems without RENAME_NOREPLACE: link(2) fails atomically when `to` exists.
+    rc = ::link(from.c_str(), to.c_str());
+    if (rc == 0) ::unlink(from.c_str());
+  }
+  if (rc != 0 && errno == EEXIST) {
+    return absl::AlreadyExistsError(absl::StrCat(to.string(), " already exists"));
+  }
+  if (rc != 0) return Errno("cannot rename to", to, errno);
   const std::filesystem::path dir = to.has_parent_path() ? to.parent_path() : ".";
   return SyncPath(dir);
 }

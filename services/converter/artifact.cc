@@ -166,7 +166,10 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
   // The artifact goes first: until its sidecars follow, any old ones no longer match it, and
   // a reader trusts an artifact only with matching sidecars (SidecarsMatch). A failure here
   // leaves the old artifact and its sidecars as they were.
-  s = services::RenameDurably(tmp_output, final_path);
+  // Without overwrite the filesystem decides atomically: another converter on the same
+  // storage may have published this name since the job was accepted.
+  s = job.spec.overwrite ? services::RenameDurably(tmp_output, final_path)
+                         : services::RenameNoReplaceDurably(tmp_output, final_path);
   if (!s.ok()) return s;
   s = services::RenameDurably(tmp_sha, ShaPath(final_path));
   if (s.ok()) s = services::RenameDurably(tmp_manifest, ManifestPath(final_path));

@@ -22,7 +22,8 @@ std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::stri
                          double seconds);
 
 // Moves `tmp_output` (in `tmp_dir`, same filesystem as the root) to `final_path`, then its
-// sidecars, creating (and fsyncing) missing folders. When the artifact cannot be moved nothing
+// sidecars, creating (and fsyncing) missing folders. Without job.spec.overwrite an existing
+// artifact is never replaced (AlreadyExists). When the artifact cannot be moved nothing
 // changes under the final names; when its sidecars cannot follow, the artifact stays without
 // sidecars (and so untrusted) and the error is returned.
 absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& result,

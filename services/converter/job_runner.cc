@@ -60,7 +60,11 @@ absl::Status JobRunner::Start() {
     }
     auto entry = std::make_unique<Entry>();
     entry->job = std::move(job);
-    if (entry->job.state == JobState::kQueued) queue_.push_back(entry.get());
+    if (entry->job.state == JobState::kQueued) {
+      absl::StatusOr<JobPaths> paths = ResolveJobPaths(root_, entry->job.spec);
+      if (paths.ok()) entry->output_path = paths->output;
+      queue_.push_back(entry.get());
+    }
     jobs_[entry->job.id] = std::move(entry);
   }
   TrimHistoryLocked(nullptr);
@@ -118,7 +122,8 @@ absl::StatusOr<Job> JobRunner::Submit(JobSpec spec) {
   for (const auto& [id, entry] : jobs_) {
     if (IsTerminal(entry->job.state)) continue;
     ++active;
-    if (entry->job.spec.output == spec.output) {
+    // Resolved paths: two names may reach one file through a symlinked folder.
+    if (entry->output_path == paths->output) {
       metrics_.SubmissionRejected("invalid");
       return absl::AlreadyExistsError(
           absl::StrCat("output ", spec.output, " is already being written by job ", id));
@@ -136,6 +141,7 @@ absl::StatusOr<Job> JobRunner::Submit(JobSpec spec) {
     entry->job.id = NewJobId();
   } while (jobs_.count(entry->job.id) != 0);
   entry->job.spec = std::move(spec);
+  entry->output_path = paths->output;
   entry->job.state = JobState::kQueued;
   entry->job.created_at = absl::Now();
   if (absl::Status s = journal_.Write(entry->job); !s.ok()) return s;
@@ -279,9 +285,6 @@ void JobRunner::RunJob(Entry& entry, const std::string& id, const JobSpec& spec,
     if (result.ok() && entry.cancel.load()) result = absl::CancelledError("cancelled");
     if (!result.ok()) {
       status = result.status();
-    } else if (!spec.overwrite && std::filesystem::exists(paths->output, ec)) {
-      status = absl::AlreadyExistsError(
-          absl::StrCat("output ", spec.output, " appeared while the job ran"));
     } else {
       Job snapshot;
       snapshot.id = id;
@@ -291,6 +294,9 @@ void JobRunner::RunJob(Entry& entry, const std::string& id, const JobSpec& spec,
                           tmp_output, paths->output);
       if (published.ok()) {
         artifact = *std::move(published);
+      } else if (absl::IsAlreadyExists(published.status())) {
+        status = absl::AlreadyExistsError(
+            absl::StrCat("output ", spec.output, " appeared while the job ran"));
       } else {
         status = published.status();
       }

@@ -59,6 +59,7 @@ class JobRunner final : public JobStore {
  private:
   struct Entry {
     Job job;
+    std::filesystem::path output_path;  // resolved; set while the job is queued or running
     std::atomic<bool> cancel{false};
     std::string cancel_reason;
     absl::Time last_notify = absl::InfinitePast();

@@ -84,6 +84,18 @@ TEST_F(ArtifactTest, FailedPublishKeepsTheOldArtifactsSidecars) {
   EXPECT_EQ(Read(blocked.string() + ".manifest.json"), old_manifest);
 }
 
+TEST_F(ArtifactTest, WithoutOverwriteAnExistingArtifactIsNeverReplaced) {
+  job_.spec.overwrite = false;
+  // Another converter on the same storage published this one after the job was checked.
+  std::ofstream(Final()) << "written elsewhere";
+  absl::StatusOr<Artifact> artifact =
+      PublishArtifact(job_, {1, 3, 1}, 1, tmp_, Staged("new"), Final());
+  EXPECT_EQ(artifact.status().code(), absl::StatusCode::kAlreadyExists) << artifact.status();
+  EXPECT_EQ(Read(Final()), "written elsewhere");
+  EXPECT_FALSE(fs::exists(Sha()));
+  EXPECT_FALSE(fs::exists(Manifest()));
+}
+
 TEST_F(ArtifactTest, ReconcileRemovesSidecarsOfAnotherArtifact) {
   PublishOld();
   // A crash between publishing the new artifact and its sidecars.

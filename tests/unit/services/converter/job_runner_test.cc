@@ -113,6 +113,18 @@ TEST_F(JobRunnerTest, RejectsSecondJobForSameOutput) {
   gate.Notify();
 }
 
+TEST_F(JobRunnerTest, RejectsSecondJobForSameOutputThroughASymlinkedFolder) {
+  absl::Notification gate;
+  executor_.gate = &gate;
+  fs::create_directories(root_ / "states" / "real");
+  fs::create_directory_symlink("real", root_ / "states" / "alias");
+  auto runner = MakeRunner(1, 4);
+  ASSERT_TRUE(runner->Submit(StateJob("real/a")).ok());
+  EXPECT_EQ(runner->Submit(StateJob("alias/a")).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  gate.Notify();
+}
+
 TEST_F(JobRunnerTest, CancelsRunningAndQueuedJobs) {
   absl::Notification gate;
   executor_.gate = &gate;
