@@ -83,7 +83,8 @@ absl::Status RemoveSidecars(const std::filesystem::path& artifact) {
 
 }  // namespace
 
-absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path) {
+absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path,
+                                         const std::atomic<bool>* cancel) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::NotFoundError(
@@ -93,6 +94,10 @@ absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path) {
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::vector<unsigned char> buf(1 << 20);
   while (true) {
+    if (cancel != nullptr && cancel->load()) {
+      ::close(fd);
+      return absl::CancelledError(absl::StrCat("hashing ", path.string(), " cancelled"));
+    }
     const ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -139,7 +144,8 @@ std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::stri
 absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& result,
                                          double seconds, const std::filesystem::path& tmp_dir,
                                          const std::filesystem::path& tmp_output,
-                                         const std::filesystem::path& final_path) {
+                                         const std::filesystem::path& final_path,
+                                         const std::atomic<bool>* cancel) {
   if (absl::Status s = services::SyncPath(tmp_output); !s.ok()) return s;
   std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(tmp_output, ec);
@@ -147,7 +153,7 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
     return absl::InternalError(
         absl::StrCat("cannot stat ", tmp_output.string(), ": ", ec.message()));
   }
-  absl::StatusOr<std::string> sha = Sha256OfFile(tmp_output);
+  absl::StatusOr<std::string> sha = Sha256OfFile(tmp_output, cancel);
   if (!sha.ok()) return sha.status();
   ExecuteResult actual = result;
   actual.output_bytes = size;
@@ -161,6 +167,7 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
   }
   if (!s.ok()) return s;
 
+  if (cancel != nullptr && cancel->load()) return absl::CancelledError("publishing cancelled");
   s = services::CreateDirectoriesDurably(final_path.parent_path());
   if (!s.ok()) return s;
   // The artifact goes first: until its sidecars follow, any old ones no longer match it, and

@@ -4,6 +4,7 @@
 // artifact only when its sidecars match it, and after a crash ReconcileSidecars repairs them.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 
@@ -13,8 +14,10 @@
 
 namespace rwkv::converter {
 
-// Lowercase hex SHA-256 of a file; NotFound / Internal naming the path.
-absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path);
+// Lowercase hex SHA-256 of a file; NotFound / Internal naming the path; Cancelled as soon as
+// `cancel` (when given) is raised.
+absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path,
+                                         const std::atomic<bool>* cancel = nullptr);
 
 // The manifest written beside an artifact: a JSON object with artifact, source, vocab, kind,
 // type, job_id, input_bytes, output_bytes, tensor_count, sha256, duration_seconds, created_at.
@@ -25,11 +28,14 @@ std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::stri
 // sidecars, creating (and fsyncing) missing folders. Without job.spec.overwrite an existing
 // artifact is never replaced (AlreadyExists). When the artifact cannot be moved nothing
 // changes under the final names; when its sidecars cannot follow, the artifact stays without
-// sidecars (and so untrusted) and the error is returned.
+// sidecars (and so untrusted) and the error is returned. `cancel` (when given) is honoured
+// until the artifact is moved (Cancelled, nothing published), so a drain never waits for a
+// long hash.
 absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& result,
                                          double seconds, const std::filesystem::path& tmp_dir,
                                          const std::filesystem::path& tmp_output,
-                                         const std::filesystem::path& final_path);
+                                         const std::filesystem::path& final_path,
+                                         const std::atomic<bool>* cancel = nullptr);
 
 // True when `artifact`, NAME.sha256 and NAME.manifest.json beside it all exist and both
 // sidecars name the artifact's actual SHA-256. Readers trust an artifact only then.

@@ -118,6 +118,11 @@ absl::StatusOr<Job> JobRunner::Submit(JobSpec spec) {
     return paths.status();
   }
   absl::MutexLock lock(&mu_);
+  // Checked again: a drain may have begun while the spec was checked outside the lock.
+  if (draining_) {
+    metrics_.SubmissionRejected("draining");
+    return absl::UnavailableError("converter is shutting down; submit to another instance");
+  }
   size_t active = 0;
   for (const auto& [id, entry] : jobs_) {
     if (IsTerminal(entry->job.state)) continue;
@@ -291,7 +296,7 @@ void JobRunner::RunJob(Entry& entry, const std::string& id, const JobSpec& spec,
       snapshot.spec = spec;
       absl::StatusOr<Artifact> published =
           PublishArtifact(snapshot, *result, absl::ToDoubleSeconds(absl::Now() - started), tmp_dir,
-                          tmp_output, paths->output);
+                          tmp_output, paths->output, &entry.cancel);
       if (published.ok()) {
         artifact = *std::move(published);
       } else if (absl::IsAlreadyExists(published.status())) {

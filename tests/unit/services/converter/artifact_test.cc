@@ -1,5 +1,6 @@
 #include "services/converter/artifact.h"
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -94,6 +95,17 @@ TEST_F(ArtifactTest, WithoutOverwriteAnExistingArtifactIsNeverReplaced) {
   EXPECT_EQ(Read(Final()), "written elsewhere");
   EXPECT_FALSE(fs::exists(Sha()));
   EXPECT_FALSE(fs::exists(Manifest()));
+}
+
+TEST_F(ArtifactTest, CancelledPublishLeavesNothing) {
+  std::atomic<bool> cancel{true};
+  absl::StatusOr<Artifact> artifact =
+      PublishArtifact(job_, {1, 3, 1}, 1, tmp_, Staged("new"), Final(), &cancel);
+  EXPECT_EQ(artifact.status().code(), absl::StatusCode::kCancelled) << artifact.status();
+  EXPECT_FALSE(fs::exists(Final()));
+  EXPECT_FALSE(fs::exists(Sha()));
+  EXPECT_EQ(Sha256OfFile(tmp_ / "out.gguf", &cancel).status().code(),
+            absl::StatusCode::kCancelled);
 }
 
 TEST_F(ArtifactTest, ReconcileRemovesSidecarsOfAnotherArtifact) {

@@ -1,6 +1,7 @@
 #include "services/converter/job_runner.h"
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "absl/synchronization/notification.h"
@@ -18,6 +19,7 @@ namespace fs = std::filesystem;
 class FakeExecutor final : public JobExecutor {
  public:
   absl::Status ValidateParams(const JobSpec& spec) const override {
+    if (on_validate) on_validate();
     if (spec.kind == JobKind::kQuantize && spec.quant_type != "Q8_0") {
       return absl::InvalidArgumentError("unknown quant type");
     }
@@ -42,6 +44,7 @@ class FakeExecutor final : public JobExecutor {
     return ExecuteResult{1, uint64_t(16 * tensors), uint64_t(tensors)};
   }
   int tensors = 4;
+  std::function<void()> on_validate;  // runs inside Submit, between its locked sections
   absl::Notification* gate = nullptr;
   absl::Notification started;
 };
@@ -233,6 +236,15 @@ TEST_F(JobRunnerTest, DrainRejectsSubmissionsAndCancelsAtDeadline) {
   runner->Drain(absl::Now() + absl::Milliseconds(50));
   EXPECT_EQ(runner->Get(job->id)->state, JobState::kCancelled);
   EXPECT_EQ(runner->Submit(StateJob("e")).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(JobRunnerTest, SubmitRacingDrainIsRefused) {
+  auto runner = MakeRunner(1, 4);
+  // The drain starts while Submit validates the spec outside the runner's lock.
+  executor_.on_validate = [&runner] { runner->Drain(absl::Now()); };
+  absl::StatusOr<Job> job = runner->Submit(StateJob("late"));
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kUnavailable) << job.status();
+  EXPECT_TRUE(runner->List({}).empty());
 }
 
 TEST_F(JobRunnerTest, RejectsUnknownQuantTypeThroughExecutor) {
