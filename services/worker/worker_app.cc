@@ -63,6 +63,7 @@ absl::Status RunWorker(const WorkerConfig& config, const services::ServerOptions
       SetServing((*server)->server(), true);
       return;
     }
+    if (host.draining()) return;  // the signal came first; not a load failure
     services::LogLine(absl::StrCat("cannot load model ", resolved->name, ": ", s.message()));
     {
       absl::MutexLock lock(&load_mu);
