@@ -101,7 +101,8 @@ absl::Status CreateDirectoriesDurably(const std::filesystem::path& path) {
     if (p == p.parent_path()) break;
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) return Errno("cannot create", *it, errno);
+    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST)
+      return Errno("cannot create", *it, errno);
     if (absl::Status s = SyncPath(*it); !s.ok()) return s;
     const std::filesystem::path parent = it->has_parent_path() ? it->parent_path() : ".";
     if (absl::Status s = SyncPath(parent); !s.ok()) return s;

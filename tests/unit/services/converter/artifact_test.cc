@@ -44,8 +44,7 @@ class ArtifactTest : public ::testing::Test {
     fs::create_directories(root_ / ".tmp" / "j-0");
     const fs::path staged = root_ / ".tmp" / "j-0" / "out.gguf";
     std::ofstream(staged) << "old artifact";
-    ASSERT_TRUE(
-        PublishArtifact(old, {1, 12, 1}, 1, root_ / ".tmp" / "j-0", staged, Final()).ok());
+    ASSERT_TRUE(PublishArtifact(old, {1, 12, 1}, 1, root_ / ".tmp" / "j-0", staged, Final()).ok());
   }
   fs::path Final() const { return root_ / "models" / "out.gguf"; }
   fs::path Sha() const { return root_ / "models" / "out.gguf.sha256"; }
@@ -104,8 +103,7 @@ TEST_F(ArtifactTest, CancelledPublishLeavesNothing) {
   EXPECT_EQ(artifact.status().code(), absl::StatusCode::kCancelled) << artifact.status();
   EXPECT_FALSE(fs::exists(Final()));
   EXPECT_FALSE(fs::exists(Sha()));
-  EXPECT_EQ(Sha256OfFile(tmp_ / "out.gguf", &cancel).status().code(),
-            absl::StatusCode::kCancelled);
+  EXPECT_EQ(Sha256OfFile(tmp_ / "out.gguf", &cancel).status().code(), absl::StatusCode::kCancelled);
 }
 
 TEST_F(ArtifactTest, ReconcileRemovesSidecarsOfAnotherArtifact) {

@@ -1,8 +1,8 @@
 #include "services/converter/job_runner.h"
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -123,8 +123,7 @@ TEST_F(JobRunnerTest, RejectsSecondJobForSameOutputThroughASymlinkedFolder) {
   fs::create_directory_symlink("real", root_ / "states" / "alias");
   auto runner = MakeRunner(1, 4);
   ASSERT_TRUE(runner->Submit(StateJob("real/a")).ok());
-  EXPECT_EQ(runner->Submit(StateJob("alias/a")).status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(runner->Submit(StateJob("alias/a")).status().code(), absl::StatusCode::kAlreadyExists);
   gate.Notify();
 }
 
