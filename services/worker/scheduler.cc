@@ -81,6 +81,12 @@ absl::Status Scheduler::Submit(GenerationRequest request, std::shared_ptr<Genera
                                                      " slots busy, ", options_.max_queue,
                                                      " requests waiting)"));
   }
+  if (!request.session_id.empty() && !busy_sessions_.insert(request.session_id).second) {
+    metrics_.RequestFinished(Outcome::kInvalid);
+    return absl::AbortedError(absl::StrCat("session '", request.session_id,
+                                           "' already has a request in progress; send the next "
+                                           "one after it finishes"));
+  }
   waiting_.push_back(Waiting{std::move(request), std::move(sink), std::move(cancel)});
   ++unfinished_;
   ++version_;
@@ -381,6 +387,9 @@ void Scheduler::Deliver() {
   {
     absl::MutexLock lock(&mu_);
     busy_slots_ -= released;
+    // The sessions' states are stored (Finish): a request sent once the client has seen the
+    // final message must find its session free.
+    for (const auto& seq : finished) busy_sessions_.erase(seq->request.session_id);
     if (released > 0 || !finished.empty()) ++version_;
     if (!batch_.empty()) ++steps_;
     rates_.Add(absl::Now(), step_prompt_tokens_, step_generated_tokens_);

@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -63,7 +65,9 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Queues a request. The sink then receives chunks and exactly one OnFinish, unless this
-  // returns an error: ResourceExhausted when the queue is full, Unavailable while draining.
+  // returns an error: ResourceExhausted when the queue is full, Unavailable while draining,
+  // Aborted when another request of the same session is queued or running (both would start
+  // from the same state and one continuation would be lost).
   // `cancel` (may be null) stops the request within one step once raised.
   absl::Status Submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink,
                       std::shared_ptr<const CancelFlag> cancel);
@@ -125,6 +129,8 @@ class Scheduler {
   size_t busy_slots_ ABSL_GUARDED_BY(mu_) = 0;
   // Accepted by Submit, OnFinish not yet returned: queued, running, or being finished.
   size_t unfinished_ ABSL_GUARDED_BY(mu_) = 0;
+  // Sessions with an unfinished request: at most one request per session at a time.
+  std::set<std::string> busy_sessions_ ABSL_GUARDED_BY(mu_);
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool cancel_all_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

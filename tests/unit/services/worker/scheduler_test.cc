@@ -255,6 +255,34 @@ TEST_F(SchedulerTest, SessionContinuesLikeOneLongRequest) {
   EXPECT_EQ(second->result().prompt_tokens, 1u);  // the pending 'e'
 }
 
+TEST_F(SchedulerTest, SecondRequestOfABusySessionIsRefused) {
+  evaluator_.step_delay_ = absl::Milliseconds(1);
+  auto scheduler = Make({});
+  auto first = std::make_shared<TestSink>();
+  auto cancel = std::make_shared<CancelFlag>();
+  GenerationRequest a = Request("a", 100000);
+  a.session_id = "s";
+  ASSERT_TRUE(scheduler->Submit(a, first, cancel).ok());
+  GenerationRequest b = Request("b", 3);
+  b.session_id = "s";
+  const absl::Status second = scheduler->Submit(b, std::make_shared<TestSink>(), nullptr);
+  EXPECT_TRUE(absl::IsAborted(second)) << second;
+  EXPECT_NE(second.message().find("session 's'"), absl::string_view::npos) << second;
+  // Another session is not affected.
+  GenerationRequest other = Request("c", 3);
+  other.session_id = "t";
+  auto other_sink = std::make_shared<TestSink>();
+  EXPECT_TRUE(scheduler->Submit(other, other_sink, nullptr).ok());
+  cancel->Cancel();
+  ASSERT_TRUE(first->WaitDone());
+  ASSERT_TRUE(scheduler->WaitIdle(absl::Now() + absl::Seconds(30)));
+  // Once the first request is finished, the session takes the next one.
+  auto third = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(b, third, nullptr).ok());
+  ASSERT_TRUE(third->WaitDone());
+  EXPECT_EQ(third->result().outcome, Outcome::kLength);
+}
+
 TEST_F(SchedulerTest, EmptyPromptWithoutSessionFails) {
   auto scheduler = Make({});
   auto sink = std::make_shared<TestSink>();
