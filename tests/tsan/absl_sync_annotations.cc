@@ -1,10 +1,10 @@
 // ThreadSanitizer cannot see the synchronisation of a Debian Abseil that was not built with
 // -fsanitize=thread: absl::Mutex blocks on futexes through uninstrumented code, so TSan would
 // report every variable guarded by an absl::Mutex as a race. Linked (with -rdynamic) into the
-// test executables of the TSan build only, this file interposes the exported absl::Mutex,
-// CondVar and Notification entry points, calls the library's own implementation
-// (dlsym RTLD_NEXT) and tells TSan about each acquire and release through its mutex
-// annotation interface (the calls Abseil itself makes when it is built with TSan).
+// test executables of the TSan build only, this file interposes the exported absl::Mutex and
+// CondVar entry points, calls the library's own implementation (dlsym RTLD_NEXT) and tells
+// TSan about each acquire and release through its mutex annotation interface (the calls
+// Abseil itself makes when it is built with TSan); Notification is defined over them.
 //
 // absl::Condition functions run under the mutex but, inside Abseil, possibly on the thread
 // that unlocks; their reads are hidden from TSan (as Abseil's own TSan build does).
@@ -63,12 +63,28 @@ absl::Condition Hidden(const absl::Condition& cond) {
   return absl::Condition(&EvalHidden, const_cast<absl::Condition*>(&cond));
 }
 
-void Acquired(void* mu, unsigned flags = 0) {
+// Abseil's own functions call each other through interposable symbols (AwaitWithTimeout
+// calls AwaitWithDeadline, ...): only the outermost interposed call annotates.
+thread_local int depth = 0;
+
+class Outermost {
+ public:
+  Outermost() : outermost_(depth++ == 0) {}
+  ~Outermost() { --depth; }
+  explicit operator bool() const { return outermost_; }
+
+ private:
+  const bool outermost_;
+};
+
+void Acquired(const Outermost& call, void* mu, unsigned flags = 0) {
+  if (!call) return;
   __tsan_mutex_pre_lock(mu, flags);
   __tsan_mutex_post_lock(mu, flags, 0);
 }
 
-void Releasing(void* mu, unsigned flags = 0) {
+void Releasing(const Outermost& call, void* mu, unsigned flags = 0) {
+  if (!call) return;
   __tsan_mutex_pre_unlock(mu, flags);
   __tsan_mutex_post_unlock(mu, flags);
 }
@@ -80,138 +96,150 @@ ABSL_NAMESPACE_BEGIN
 
 // Each wrapper: find the original once, call it, annotate. `this` is passed as the first
 // argument, as the Itanium C++ ABI does for member functions.
-#define RWKV_ORIGINAL(Member, Signature) \
-  static const auto original = Next<Signature>(MangledName<&Member>())
+#define RWKV_ORIGINAL(Member, Signature)                                \
+  static const auto original = Next<Signature>(MangledName<&Member>()); \
+  const Outermost call
 
 void Mutex::Lock() {
   RWKV_ORIGINAL(Mutex::Lock, void (*)(Mutex*));
   original(this);
-  Acquired(this);
+  Acquired(call, this);
 }
 
 void Mutex::ReaderLock() {
   RWKV_ORIGINAL(Mutex::ReaderLock, void (*)(Mutex*));
   original(this);
-  Acquired(this, __tsan_mutex_read_lock);
+  Acquired(call, this, __tsan_mutex_read_lock);
 }
 
 bool Mutex::TryLock() {
   RWKV_ORIGINAL(Mutex::TryLock, bool (*)(Mutex*));
   const bool locked = original(this);
-  if (locked) Acquired(this, __tsan_mutex_try_lock);
+  if (locked) Acquired(call, this, __tsan_mutex_try_lock);
   return locked;
 }
 
 bool Mutex::ReaderTryLock() {
   RWKV_ORIGINAL(Mutex::ReaderTryLock, bool (*)(Mutex*));
   const bool locked = original(this);
-  if (locked) Acquired(this, __tsan_mutex_try_lock | __tsan_mutex_read_lock);
+  if (locked) Acquired(call, this, __tsan_mutex_try_lock | __tsan_mutex_read_lock);
   return locked;
 }
 
 void Mutex::Unlock() {
   RWKV_ORIGINAL(Mutex::Unlock, void (*)(Mutex*));
-  Releasing(this);
+  Releasing(call, this);
   original(this);
 }
 
 void Mutex::ReaderUnlock() {
   RWKV_ORIGINAL(Mutex::ReaderUnlock, void (*)(Mutex*));
-  Releasing(this, __tsan_mutex_read_lock);
+  Releasing(call, this, __tsan_mutex_read_lock);
   original(this);
 }
 
 void Mutex::LockWhen(const Condition& cond) {
   RWKV_ORIGINAL(Mutex::LockWhen, void (*)(Mutex*, const Condition&));
   original(this, Hidden(cond));
-  Acquired(this);
+  Acquired(call, this);
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
   RWKV_ORIGINAL(Mutex::LockWhenWithTimeout, bool (*)(Mutex*, const Condition&, Duration));
   const bool result = original(this, Hidden(cond), timeout);
-  Acquired(this);
+  Acquired(call, this);
   return result;
 }
 
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
   RWKV_ORIGINAL(Mutex::LockWhenWithDeadline, bool (*)(Mutex*, const Condition&, Time));
   const bool result = original(this, Hidden(cond), deadline);
-  Acquired(this);
+  Acquired(call, this);
   return result;
 }
 
 void Mutex::Await(const Condition& cond) {
   RWKV_ORIGINAL(Mutex::Await, void (*)(Mutex*, const Condition&));
-  Releasing(this);
+  Releasing(call, this);
   original(this, Hidden(cond));
-  Acquired(this);
+  Acquired(call, this);
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   RWKV_ORIGINAL(Mutex::AwaitWithTimeout, bool (*)(Mutex*, const Condition&, Duration));
-  Releasing(this);
+  Releasing(call, this);
   const bool result = original(this, Hidden(cond), timeout);
-  Acquired(this);
+  Acquired(call, this);
   return result;
 }
 
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
   RWKV_ORIGINAL(Mutex::AwaitWithDeadline, bool (*)(Mutex*, const Condition&, Time));
-  Releasing(this);
+  Releasing(call, this);
   const bool result = original(this, Hidden(cond), deadline);
-  Acquired(this);
+  Acquired(call, this);
   return result;
 }
 
 void CondVar::Wait(Mutex* mu) {
   RWKV_ORIGINAL(CondVar::Wait, void (*)(CondVar*, Mutex*));
-  Releasing(mu);
+  Releasing(call, mu);
   original(this, mu);
-  Acquired(mu);
+  Acquired(call, mu);
 }
 
 bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
   RWKV_ORIGINAL(CondVar::WaitWithTimeout, bool (*)(CondVar*, Mutex*, Duration));
-  Releasing(mu);
+  Releasing(call, mu);
   const bool result = original(this, mu, timeout);
-  Acquired(mu);
+  Acquired(call, mu);
   return result;
 }
 
 bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
   RWKV_ORIGINAL(CondVar::WaitWithDeadline, bool (*)(CondVar*, Mutex*, Time));
-  Releasing(mu);
+  Releasing(call, mu);
   const bool result = original(this, mu, deadline);
-  Acquired(mu);
+  Acquired(call, mu);
   return result;
 }
 
-// Notification: Notify publishes, the waits observe it.
+// Notification, written here over the annotated Mutex calls above: inside the library its
+// calls to Lock / Unlock are not all interposable, which would unbalance the annotations.
+// notified_yet_ is then also read and written in instrumented code.
+Notification::~Notification() {
+  // Notify may still be returning on another thread; wait for it, as Abseil does.
+  MutexLock lock(&mutex_);
+}
+
 void Notification::Notify() {
-  RWKV_ORIGINAL(Notification::Notify, void (*)(Notification*));
-  __tsan_release(this);
-  original(this);
+  MutexLock lock(&mutex_);
+  if (notified_yet_.load(std::memory_order_relaxed)) {
+    std::fprintf(stderr, "absl::Notification notified twice\n");
+    std::abort();
+  }
+  notified_yet_.store(true, std::memory_order_release);
 }
 
 void Notification::WaitForNotification() const {
-  RWKV_ORIGINAL(Notification::WaitForNotification, void (*)(const Notification*));
-  original(this);
-  __tsan_acquire(const_cast<Notification*>(this));
+  if (HasBeenNotifiedInternal(&notified_yet_)) return;
+  mutex_.LockWhen(Condition(&HasBeenNotifiedInternal, &notified_yet_));
+  mutex_.Unlock();
 }
 
 bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
-  RWKV_ORIGINAL(Notification::WaitForNotificationWithTimeout,
-                bool (*)(const Notification*, Duration));
-  const bool notified = original(this, timeout);
-  if (notified) __tsan_acquire(const_cast<Notification*>(this));
+  if (HasBeenNotifiedInternal(&notified_yet_)) return true;
+  const bool notified =
+      mutex_.LockWhenWithTimeout(Condition(&HasBeenNotifiedInternal, &notified_yet_), timeout);
+  mutex_.Unlock();
   return notified;
 }
 
 bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
-  RWKV_ORIGINAL(Notification::WaitForNotificationWithDeadline, bool (*)(const Notification*, Time));
-  const bool notified = original(this, deadline);
-  if (notified) __tsan_acquire(const_cast<Notification*>(this));
+  if (HasBeenNotifiedInternal(&notified_yet_)) return true;
+  const bool notified =
+      mutex_.LockWhenWithDeadline(Condition(&HasBeenNotifiedInternal, &notified_yet_), deadline);
+  mutex_.Unlock();
   return notified;
 }
 
