@@ -1,10 +1,13 @@
 #include "services/common/durable_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -71,6 +74,40 @@ absl::Status RenameDurably(const std::filesystem::path& from, const std::filesys
   if (::rename(from.c_str(), to.c_str()) != 0) return Errno("cannot rename to", to, errno);
   const std::filesystem::path dir = to.has_parent_path() ? to.parent_path() : ".";
   return SyncPath(dir);
+}
+
+absl::Status RenameNoReplaceDurably(const std::filesystem::path& from,
+                                    const std::filesystem::path& to) {
+  int rc = ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
+    // Filesystems without RENAME_NOREPLACE: link(2) fails atomically when `to` exists.
+    rc = ::link(from.c_str(), to.c_str());
+    if (rc == 0) ::unlink(from.c_str());
+  }
+  if (rc != 0 && errno == EEXIST) {
+    return absl::AlreadyExistsError(absl::StrCat(to.string(), " already exists"));
+  }
+  if (rc != 0) return Errno("cannot rename to", to, errno);
+  const std::filesystem::path dir = to.has_parent_path() ? to.parent_path() : ".";
+  return SyncPath(dir);
+}
+
+absl::Status CreateDirectoriesDurably(const std::filesystem::path& path) {
+  std::vector<std::filesystem::path> missing;  // deepest first
+  std::error_code ec;
+  for (std::filesystem::path p = path; !p.empty() && !std::filesystem::exists(p, ec);
+       p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST)
+      return Errno("cannot create", *it, errno);
+    if (absl::Status s = SyncPath(*it); !s.ok()) return s;
+    const std::filesystem::path parent = it->has_parent_path() ? it->parent_path() : ".";
+    if (absl::Status s = SyncPath(parent); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace rwkv::services

@@ -20,4 +20,13 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, absl::string
 // rename(2) `from` over `to` (same filesystem) and fsync the destination directory.
 absl::Status RenameDurably(const std::filesystem::path& from, const std::filesystem::path& to);
 
+// Like RenameDurably, but never replaces `to`: AlreadyExists when it exists, decided by the
+// filesystem atomically (renameat2 RENAME_NOREPLACE, or link + unlink where that is missing).
+absl::Status RenameNoReplaceDurably(const std::filesystem::path& from,
+                                    const std::filesystem::path& to);
+
+// create_directories that also fsyncs every folder it creates and the folder that holds it,
+// so the new folders survive a crash together with what is later renamed into them.
+absl::Status CreateDirectoriesDurably(const std::filesystem::path& path);
+
 }  // namespace rwkv::services

@@ -1,12 +1,5 @@
 #include "services/common/server.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <mutex>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -15,38 +8,14 @@
 #include "grpcpp/server_builder.h"
 #include "services/common/durable_file.h"
 #include "services/common/log.h"
+#include "services/common/termination_signals.h"
 
 namespace rwkv::services {
-namespace {
-
-int g_signal_pipe[2] = {-1, -1};
-
-void OnSignal(int signo) {
-  const unsigned char byte = static_cast<unsigned char>(signo);
-  // Only async-signal-safe calls here; a full pipe just means a signal is already pending.
-  [[maybe_unused]] ssize_t n = ::write(g_signal_pipe[1], &byte, 1);
-}
-
-void InstallSignalHandlers() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (::pipe2(g_signal_pipe, O_CLOEXEC) != 0) return;
-    struct sigaction sa = {};
-    sa.sa_handler = OnSignal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGINT, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-  });
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const ServerOptions& options, const std::vector<grpc::Service*>& services) {
-  // Handlers go in before gRPC starts its threads so no signal ever hits the default action.
-  InstallSignalHandlers();
+  // gRPC's threads inherit the calling thread's mask; main should have blocked these already.
+  BlockTerminationSignals();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -86,23 +55,13 @@ void GrpcServer::Drain(absl::Time deadline, const ServerHooks& hooks) {
   server_->Wait();
 }
 
-int WaitForTerminationSignal() {
-  InstallSignalHandlers();
-  unsigned char byte = 0;
-  while (true) {
-    const ssize_t n = ::read(g_signal_pipe[0], &byte, 1);
-    if (n == 1) return byte;
-    if (n < 0 && errno == EINTR) continue;
-    return SIGTERM;
-  }
-}
-
 absl::Status RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,
                        const ServerHooks& hooks) {
   absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(options, services);
   if (!server.ok()) return server.status();
   LogLine(absl::StrCat("serving gRPC on ", options.listen, " (port ", (*server)->port(), ")"));
   const int signo = WaitForTerminationSignal();
+  ExitOnNextTerminationSignal();
   const absl::Time deadline = absl::Now() + options.drain_timeout;
   LogLine(absl::StrCat("signal ", signo, ": draining for up to ",
                        absl::FormatDuration(options.drain_timeout)));

@@ -1,6 +1,7 @@
 // The shared gRPC server bootstrap used by every rwkv-* main.cc: listen (port 0 allowed, the
 // bound port is logged and optionally written to a file), standard grpc.health.v1 service,
-// server reflection (v1alpha, for grpcurl), and graceful drain on SIGTERM/SIGINT:
+// server reflection (v1alpha, for grpcurl), and graceful drain on SIGTERM/SIGINT (received
+// as described in termination_signals.h; a second one during the drain exits at once):
 //   1. health turns NOT_SERVING for every service,
 //   2. the component's drain hook stops taking new work and finishes (or cancels) what runs,
 //   3. the server stops accepting calls and waits for in-flight calls until the deadline,
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
+#include "services/common/termination_signals.h"
 
 namespace rwkv::services {
 
@@ -59,9 +61,6 @@ class GrpcServer {
   int port_;
   bool drained_ = false;
 };
-
-// Blocks until SIGTERM or SIGINT arrives (handlers installed on first use); returns the signal.
-int WaitForTerminationSignal();
 
 // Start, log "<listen> -> port N", wait for a signal, drain, return. Errors only from Start.
 absl::Status RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,

@@ -6,7 +6,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <system_error>
 #include <vector>
 
@@ -33,9 +36,55 @@ std::string ArtifactType(const JobSpec& spec) {
   return "";
 }
 
+std::filesystem::path ShaPath(const std::filesystem::path& artifact) {
+  return artifact.string() + ".sha256";
+}
+std::filesystem::path ManifestPath(const std::filesystem::path& artifact) {
+  return artifact.string() + ".manifest.json";
+}
+
+std::string ShaLine(absl::string_view sha, const std::filesystem::path& artifact) {
+  return absl::StrCat(sha, "  ", artifact.filename().string(), "\n");
+}
+
+std::optional<std::string> ReadSmallFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return ss.str();
+}
+
+// Whether the sidecar pair at (`sha_path`, `manifest_path`) describes `artifact` with `sha`.
+bool SidecarPairMatches(const std::filesystem::path& sha_path,
+                        const std::filesystem::path& manifest_path,
+                        const std::filesystem::path& artifact, const std::string& sha) {
+  const std::optional<std::string> line = ReadSmallFile(sha_path);
+  if (!line.has_value() || *line != ShaLine(sha, artifact)) return false;
+  const std::optional<std::string> manifest = ReadSmallFile(manifest_path);
+  if (!manifest.has_value()) return false;
+  google::protobuf::Struct parsed;
+  if (!google::protobuf::util::JsonStringToMessage(*manifest, &parsed).ok()) return false;
+  auto it = parsed.fields().find("sha256");
+  return it != parsed.fields().end() && it->second.string_value() == sha;
+}
+
+absl::Status RemoveSidecars(const std::filesystem::path& artifact) {
+  std::error_code ec;
+  std::filesystem::remove(ShaPath(artifact), ec);
+  if (!ec) std::filesystem::remove(ManifestPath(artifact), ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot remove the sidecars of ", artifact.string(), ": ", ec.message()));
+  }
+  return services::SyncPath(artifact.parent_path());
+}
+
 }  // namespace
 
-absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path) {
+absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path,
+                                         const std::atomic<bool>* cancel) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::NotFoundError(
@@ -45,6 +94,10 @@ absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path) {
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::vector<unsigned char> buf(1 << 20);
   while (true) {
+    if (cancel != nullptr && cancel->load()) {
+      ::close(fd);
+      return absl::CancelledError(absl::StrCat("hashing ", path.string(), " cancelled"));
+    }
     const ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -91,7 +144,8 @@ std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::stri
 absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& result,
                                          double seconds, const std::filesystem::path& tmp_dir,
                                          const std::filesystem::path& tmp_output,
-                                         const std::filesystem::path& final_path) {
+                                         const std::filesystem::path& final_path,
+                                         const std::atomic<bool>* cancel) {
   if (absl::Status s = services::SyncPath(tmp_output); !s.ok()) return s;
   std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(tmp_output, ec);
@@ -99,7 +153,7 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
     return absl::InternalError(
         absl::StrCat("cannot stat ", tmp_output.string(), ": ", ec.message()));
   }
-  absl::StatusOr<std::string> sha = Sha256OfFile(tmp_output);
+  absl::StatusOr<std::string> sha = Sha256OfFile(tmp_output, cancel);
   if (!sha.ok()) return sha.status();
   ExecuteResult actual = result;
   actual.output_bytes = size;
@@ -107,26 +161,28 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
   const std::string base = final_path.filename().string();
   const std::filesystem::path tmp_sha = tmp_dir / (base + ".sha256");
   const std::filesystem::path tmp_manifest = tmp_dir / (base + ".manifest.json");
-  absl::Status s = services::WriteFileAtomically(tmp_sha, absl::StrCat(*sha, "  ", base, "\n"));
+  absl::Status s = services::WriteFileAtomically(tmp_sha, ShaLine(*sha, final_path));
   if (s.ok()) {
     s = services::WriteFileAtomically(tmp_manifest, ManifestJson(job, actual, *sha, seconds));
   }
   if (!s.ok()) return s;
 
-  std::filesystem::create_directories(final_path.parent_path(), ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot create ", final_path.parent_path().string(), ": ", ec.message()));
-  }
-  const std::filesystem::path final_sha = final_path.string() + ".sha256";
-  const std::filesystem::path final_manifest = final_path.string() + ".manifest.json";
-  s = services::RenameDurably(tmp_sha, final_sha);
-  if (s.ok()) s = services::RenameDurably(tmp_manifest, final_manifest);
-  if (s.ok()) s = services::RenameDurably(tmp_output, final_path);
+  if (cancel != nullptr && cancel->load()) return absl::CancelledError("publishing cancelled");
+  s = services::CreateDirectoriesDurably(final_path.parent_path());
+  if (!s.ok()) return s;
+  // The artifact goes first: until its sidecars follow, any old ones no longer match it, and
+  // a reader trusts an artifact only with matching sidecars (SidecarsMatch). A failure here
+  // leaves the old artifact and its sidecars as they were.
+  // Without overwrite the filesystem decides atomically: another converter on the same
+  // storage may have published this name since the job was accepted.
+  s = job.spec.overwrite ? services::RenameDurably(tmp_output, final_path)
+                         : services::RenameNoReplaceDurably(tmp_output, final_path);
+  if (!s.ok()) return s;
+  s = services::RenameDurably(tmp_sha, ShaPath(final_path));
+  if (s.ok()) s = services::RenameDurably(tmp_manifest, ManifestPath(final_path));
   if (!s.ok()) {
-    // Sidecars without their artifact would describe a file that is not there.
-    std::filesystem::remove(final_sha, ec);
-    std::filesystem::remove(final_manifest, ec);
+    // Old sidecars beside the new artifact would vouch for the wrong file.
+    (void)RemoveSidecars(final_path);
     return s;
   }
   Artifact artifact;
@@ -137,6 +193,31 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
   artifact.tensor_count = result.tensor_count;
   artifact.input_bytes = result.input_bytes;
   return artifact;
+}
+
+bool SidecarsMatch(const std::filesystem::path& artifact) {
+  absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
+  return sha.ok() && SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha);
+}
+
+absl::Status ReconcileSidecars(const std::filesystem::path& artifact,
+                               const std::filesystem::path& staged_dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(artifact, ec)) return RemoveSidecars(artifact);
+  absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
+  if (!sha.ok()) return sha.status();
+  if (SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha)) {
+    return absl::OkStatus();
+  }
+  const std::filesystem::path base = artifact.filename();
+  const std::filesystem::path staged_sha = staged_dir / ShaPath(base);
+  const std::filesystem::path staged_manifest = staged_dir / ManifestPath(base);
+  if (SidecarPairMatches(staged_sha, staged_manifest, artifact, *sha)) {
+    absl::Status s = services::RenameDurably(staged_sha, ShaPath(artifact));
+    if (s.ok()) s = services::RenameDurably(staged_manifest, ManifestPath(artifact));
+    if (s.ok()) return s;
+  }
+  return RemoveSidecars(artifact);
 }
 
 }  // namespace rwkv::converter

@@ -1,9 +1,10 @@
 // Publishing a finished job's output: checksum, manifest, and the durable renames that make
 // models/NAME.gguf (plus NAME.gguf.sha256 and NAME.gguf.manifest.json) appear complete or not
-// at all. The artifact itself is renamed last, so an artifact under its final name always has
-// its sidecars.
+// as a whole. The artifact is renamed first and its sidecars after it; a reader trusts an
+// artifact only when its sidecars match it, and after a crash ReconcileSidecars repairs them.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 
@@ -13,19 +14,37 @@
 
 namespace rwkv::converter {
 
-// Lowercase hex SHA-256 of a file; NotFound / Internal naming the path.
-absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path);
+// Lowercase hex SHA-256 of a file; NotFound / Internal naming the path; Cancelled as soon as
+// `cancel` (when given) is raised.
+absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path,
+                                         const std::atomic<bool>* cancel = nullptr);
 
 // The manifest written beside an artifact: a JSON object with artifact, source, vocab, kind,
 // type, job_id, input_bytes, output_bytes, tensor_count, sha256, duration_seconds, created_at.
 std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::string_view sha256,
                          double seconds);
 
-// Moves `tmp_output` (in `tmp_dir`, same filesystem as the root) to `final_path` with its
-// sidecars. On error nothing new is left under the final names.
+// Moves `tmp_output` (in `tmp_dir`, same filesystem as the root) to `final_path`, then its
+// sidecars, creating (and fsyncing) missing folders. Without job.spec.overwrite an existing
+// artifact is never replaced (AlreadyExists). When the artifact cannot be moved nothing
+// changes under the final names; when its sidecars cannot follow, the artifact stays without
+// sidecars (and so untrusted) and the error is returned. `cancel` (when given) is honoured
+// until the artifact is moved (Cancelled, nothing published), so a drain never waits for a
+// long hash.
 absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& result,
                                          double seconds, const std::filesystem::path& tmp_dir,
                                          const std::filesystem::path& tmp_output,
-                                         const std::filesystem::path& final_path);
+                                         const std::filesystem::path& final_path,
+                                         const std::atomic<bool>* cancel = nullptr);
+
+// True when `artifact`, NAME.sha256 and NAME.manifest.json beside it all exist and both
+// sidecars name the artifact's actual SHA-256. Readers trust an artifact only then.
+bool SidecarsMatch(const std::filesystem::path& artifact);
+
+// Repairs the sidecars of an artifact whose publishing a crash interrupted: keeps them when
+// they match; else moves in the ones staged in `staged_dir` (the job's temporary folder) when
+// those match the artifact; else removes them. Without the artifact its sidecars are removed.
+absl::Status ReconcileSidecars(const std::filesystem::path& artifact,
+                               const std::filesystem::path& staged_dir);
 
 }  // namespace rwkv::converter

@@ -28,6 +28,19 @@ absl::Status JobRunner::Start() {
   tmp_root_ = root_ / ".tmp" / "converter";
   journal_ = JobJournal(root_ / "jobs");
   if (absl::Status s = journal_.Init(); !s.ok()) return s;
+  std::vector<std::string> errors;
+  std::vector<Job> jobs = journal_.LoadAll(&errors);
+  for (const std::string& e : errors) services::LogLine(absl::StrCat("journal: skipping ", e));
+  // A job that was running may have stopped between publishing its artifact and its
+  // sidecars; its temporary folder may still hold the staged sidecars.
+  for (const Job& job : jobs) {
+    if (job.state != JobState::kRunning) continue;
+    absl::StatusOr<JobPaths> paths = ResolveJobPaths(root_, job.spec);
+    if (!paths.ok()) continue;
+    if (absl::Status s = ReconcileSidecars(paths->output, tmp_root_ / job.id); !s.ok()) {
+      services::LogLine(absl::StrCat("job ", job.id, ": ", s.message()));
+    }
+  }
   std::error_code ec;
   std::filesystem::remove_all(tmp_root_, ec);
   std::filesystem::create_directories(tmp_root_, ec);
@@ -35,9 +48,6 @@ absl::Status JobRunner::Start() {
     return absl::InternalError(
         absl::StrCat("cannot create ", tmp_root_.string(), ": ", ec.message()));
   }
-  std::vector<std::string> errors;
-  std::vector<Job> jobs = journal_.LoadAll(&errors);
-  for (const std::string& e : errors) services::LogLine(absl::StrCat("journal: skipping ", e));
   std::sort(jobs.begin(), jobs.end(),
             [](const Job& a, const Job& b) { return a.created_at < b.created_at; });
   absl::MutexLock lock(&mu_);
@@ -50,7 +60,11 @@ absl::Status JobRunner::Start() {
     }
     auto entry = std::make_unique<Entry>();
     entry->job = std::move(job);
-    if (entry->job.state == JobState::kQueued) queue_.push_back(entry.get());
+    if (entry->job.state == JobState::kQueued) {
+      absl::StatusOr<JobPaths> paths = ResolveJobPaths(root_, entry->job.spec);
+      if (paths.ok()) entry->output_path = paths->output;
+      queue_.push_back(entry.get());
+    }
     jobs_[entry->job.id] = std::move(entry);
   }
   TrimHistoryLocked(nullptr);
@@ -104,11 +118,17 @@ absl::StatusOr<Job> JobRunner::Submit(JobSpec spec) {
     return paths.status();
   }
   absl::MutexLock lock(&mu_);
+  // Checked again: a drain may have begun while the spec was checked outside the lock.
+  if (draining_) {
+    metrics_.SubmissionRejected("draining");
+    return absl::UnavailableError("converter is shutting down; submit to another instance");
+  }
   size_t active = 0;
   for (const auto& [id, entry] : jobs_) {
     if (IsTerminal(entry->job.state)) continue;
     ++active;
-    if (entry->job.spec.output == spec.output) {
+    // Resolved paths: two names may reach one file through a symlinked folder.
+    if (entry->output_path == paths->output) {
       metrics_.SubmissionRejected("invalid");
       return absl::AlreadyExistsError(
           absl::StrCat("output ", spec.output, " is already being written by job ", id));
@@ -126,6 +146,7 @@ absl::StatusOr<Job> JobRunner::Submit(JobSpec spec) {
     entry->job.id = NewJobId();
   } while (jobs_.count(entry->job.id) != 0);
   entry->job.spec = std::move(spec);
+  entry->output_path = paths->output;
   entry->job.state = JobState::kQueued;
   entry->job.created_at = absl::Now();
   if (absl::Status s = journal_.Write(entry->job); !s.ok()) return s;
@@ -269,18 +290,18 @@ void JobRunner::RunJob(Entry& entry, const std::string& id, const JobSpec& spec,
     if (result.ok() && entry.cancel.load()) result = absl::CancelledError("cancelled");
     if (!result.ok()) {
       status = result.status();
-    } else if (!spec.overwrite && std::filesystem::exists(paths->output, ec)) {
-      status = absl::AlreadyExistsError(
-          absl::StrCat("output ", spec.output, " appeared while the job ran"));
     } else {
       Job snapshot;
       snapshot.id = id;
       snapshot.spec = spec;
       absl::StatusOr<Artifact> published =
           PublishArtifact(snapshot, *result, absl::ToDoubleSeconds(absl::Now() - started), tmp_dir,
-                          tmp_output, paths->output);
+                          tmp_output, paths->output, &entry.cancel);
       if (published.ok()) {
         artifact = *std::move(published);
+      } else if (absl::IsAlreadyExists(published.status())) {
+        status = absl::AlreadyExistsError(
+            absl::StrCat("output ", spec.output, " appeared while the job ran"));
       } else {
         status = published.status();
       }

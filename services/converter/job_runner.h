@@ -38,7 +38,8 @@ class JobRunner final : public JobStore {
   JobRunner(RunnerOptions options, JobExecutor& executor, ConverterMetrics& metrics);
   ~JobRunner() override;
 
-  // Reads the journal (applying RecoverJob, then the history limit), removes .tmp/converter/,
+  // Reads the journal (applying RecoverJob, then the history limit), repairs the sidecars of
+  // outputs that interrupted jobs were publishing (ReconcileSidecars), removes .tmp/converter/,
   // queues recovered queued jobs and starts the worker threads. InvalidArgument / NotFound for a
   // bad root.
   absl::Status Start();
@@ -58,6 +59,7 @@ class JobRunner final : public JobStore {
  private:
   struct Entry {
     Job job;
+    std::filesystem::path output_path;  // resolved; set while the job is queued or running
     std::atomic<bool> cancel{false};
     std::string cancel_reason;
     absl::Time last_notify = absl::InfinitePast();

@@ -23,9 +23,10 @@ grpc::ServerUnaryReactor* FinishJob(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-// Streams snapshots of one job. The store calls OnUpdate (with its lock held) from any thread;
-// gRPC calls OnWriteDone / OnCancel / OnDone. Finish is always called outside mu_ because it
-// may run OnDone, which deletes the reactor.
+// Streams snapshots of one job. The store calls OnUpdate (with its lock held) from any thread
+// until Unwatch returns, so also after Finish; gRPC calls OnWriteDone / OnCancel / OnDone.
+// Once finished_ is set no write is started. Finish is always called outside mu_ because it
+// may run OnDone, which deletes the reactor (after Unwatch, so never under an OnUpdate).
 class WatchReactor final : public grpc::ServerWriteReactor<rwkv::v1::Job> {
  public:
   WatchReactor(JobStore& store, const std::string& id) : store_(store) {
@@ -87,6 +88,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<rwkv::v1::Job> {
     std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
+      if (finished_) return;
       if (!update.ok()) {
         end_status_ = ToGrpcStatus(update.status());
         ended_ = true;
@@ -102,6 +104,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<rwkv::v1::Job> {
 
   // Starts the next write, or returns the status to finish with when the stream is complete.
   std::optional<grpc::Status> NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return std::nullopt;
+    if (cancelled_) return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
     if (has_pending_) {
       current_.Swap(&pending_);
       has_pending_ = false;

@@ -9,6 +9,7 @@
 #include "services/common/log.h"
 #include "services/common/metrics_endpoint.h"
 #include "services/common/server.h"
+#include "services/common/termination_signals.h"
 #include "services/converter/job_runner.h"
 #include "services/converter/jobs_service.h"
 
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
   namespace svc = rwkv::services;
   namespace conv = rwkv::converter;
   svc::SetLogProgram("rwkv-converter");
+  // Before any thread exists, so every thread inherits the mask (see termination_signals.h).
+  svc::BlockTerminationSignals();
   std::string storage_root, port_file, metrics_listen = "0.0.0.0:9103";
   svc::ServerOptions server;
   server.listen = "0.0.0.0:50053";

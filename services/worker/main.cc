@@ -5,12 +5,15 @@
 
 #include "services/common/flags.h"
 #include "services/common/log.h"
+#include "services/common/termination_signals.h"
 #include "services/worker/worker_app.h"
 
 int main(int argc, char** argv) {
   namespace svc = rwkv::services;
   namespace wrk = rwkv::worker;
   svc::SetLogProgram("rwkv-worker");
+  // Before any thread exists, so every thread inherits the mask (see termination_signals.h).
+  svc::BlockTerminationSignals();
   wrk::WorkerConfig config;
   svc::ServerOptions server;
   server.listen = "0.0.0.0:50052";

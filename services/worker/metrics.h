@@ -23,7 +23,7 @@ enum class Outcome {
   kDeadline,     // the deadline passed
   kError,        // failed while running
   kQueueFull,    // refused: wait queue full
-  kInvalid,      // refused: bad request (INVALID_ARGUMENT / NOT_FOUND)
+  kInvalid,      // refused: bad request (INVALID_ARGUMENT / NOT_FOUND / busy session ABORTED)
   kUnavailable,  // refused: loading or draining
 };
 inline constexpr size_t kOutcomeCount = 8;

@@ -54,6 +54,7 @@ ModelHost::~ModelHost() {
 }
 
 absl::Status ModelHost::Load() {
+  if (draining()) return absl::CancelledError("shutting down before the model was loaded");
   const absl::Time start = absl::Now();
   engine::ModelOptions options;
   options.threads = config_.threads;
@@ -86,6 +87,12 @@ absl::Status ModelHost::Load() {
   states_ =
       std::make_unique<StateStore>(config_.storage_root, model_->state_shape(),
                                    static_cast<int32_t>(mc.n_vocab), config_.state_cache_bytes);
+  absl::MutexLock lock(&lifecycle_mu_);
+  if (draining_) {
+    services::LogLine(
+        absl::StrCat("model ", resolved_.name, " loaded after the drain began; not serving"));
+    return absl::CancelledError("shutting down: the model finished loading after the drain began");
+  }
   scheduler_ = std::make_unique<Scheduler>(config_.scheduler, *evaluator_, *tokenizer_, *sessions_,
                                            metrics_);
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
@@ -99,7 +106,17 @@ absl::Status ModelHost::Load() {
 }
 
 void ModelHost::Drain(absl::Time deadline) {
+  {
+    absl::MutexLock lock(&lifecycle_mu_);
+    draining_ = true;
+  }
+  // ready() cannot turn true any more, and the scheduler exists when it is.
   if (ready()) scheduler_->Drain(deadline);
+}
+
+bool ModelHost::draining() const {
+  absl::MutexLock lock(&lifecycle_mu_);
+  return draining_;
 }
 
 }  // namespace rwkv::worker

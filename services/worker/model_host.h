@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "rwkv/engine/model.h"
 #include "rwkv/engine/tokenizer.h"
@@ -62,7 +63,8 @@ class ModelHost {
   ModelHost(WorkerConfig config, ResolvedModel resolved, WorkerMetrics& metrics);
   ~ModelHost();
 
-  // Loads the model and starts the scheduler; sets ready() on success. Call once.
+  // Loads the model and starts the scheduler; sets ready() on success. Call once. Cancelled
+  // (and never ready) when Drain began first: a worker told to stop never starts serving.
   absl::Status Load();
   bool ready() const { return ready_.load(std::memory_order_acquire); }
 
@@ -77,14 +79,19 @@ class ModelHost {
   SessionCache& sessions() { return *sessions_; }
   StateStore& states() { return *states_; }
 
-  // Drains the scheduler (no-op before the model is loaded).
+  // Drains the scheduler; before the model is loaded it makes Load give up instead.
   void Drain(absl::Time deadline);
+  // Whether Drain has been called.
+  bool draining() const;
 
  private:
   const WorkerConfig config_;
   const ResolvedModel resolved_;
   WorkerMetrics& metrics_;
   std::atomic<bool> ready_{false};
+  // Orders Load's "start serving" against Drain: one of them wins, never both halfway.
+  mutable absl::Mutex lifecycle_mu_;
+  bool draining_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
   ModelSummary summary_;
   std::unique_ptr<engine::Model> model_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;

@@ -81,13 +81,20 @@ absl::Status Scheduler::Submit(GenerationRequest request, std::shared_ptr<Genera
                                                      " slots busy, ", options_.max_queue,
                                                      " requests waiting)"));
   }
+  if (!request.session_id.empty() && !busy_sessions_.insert(request.session_id).second) {
+    metrics_.RequestFinished(Outcome::kInvalid);
+    return absl::AbortedError(absl::StrCat("session '", request.session_id,
+                                           "' already has a request in progress; send the next "
+                                           "one after it finishes"));
+  }
   waiting_.push_back(Waiting{std::move(request), std::move(sink), std::move(cancel)});
+  ++unfinished_;
   ++version_;
   return absl::OkStatus();
 }
 
 bool Scheduler::HasWork() const { return stop_ || !waiting_.empty() || busy_slots_ > 0; }
-bool Scheduler::Idle() const { return waiting_.empty() && busy_slots_ == 0; }
+bool Scheduler::Idle() const { return unfinished_ == 0; }
 
 void Scheduler::Drain(absl::Time deadline) {
   {
@@ -380,6 +387,9 @@ void Scheduler::Deliver() {
   {
     absl::MutexLock lock(&mu_);
     busy_slots_ -= released;
+    // The sessions' states are stored (Finish): a request sent once the client has seen the
+    // final message must find its session free.
+    for (const auto& seq : finished) busy_sessions_.erase(seq->request.session_id);
     if (released > 0 || !finished.empty()) ++version_;
     if (!batch_.empty()) ++steps_;
     rates_.Add(absl::Now(), step_prompt_tokens_, step_generated_tokens_);
@@ -392,6 +402,11 @@ void Scheduler::Deliver() {
   batch_.clear();
   for (auto& seq : finished) {
     seq->sink->OnFinish(std::exchange(seq->out, GenerationChunk{}), seq->result);
+  }
+  if (!finished.empty()) {
+    // Only now may Drain / WaitIdle see the scheduler idle: every sink has had its OnFinish.
+    absl::MutexLock lock(&mu_);
+    unfinished_ -= finished.size();
   }
 }
 

@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -63,7 +65,9 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Queues a request. The sink then receives chunks and exactly one OnFinish, unless this
-  // returns an error: ResourceExhausted when the queue is full, Unavailable while draining.
+  // returns an error: ResourceExhausted when the queue is full, Unavailable while draining,
+  // Aborted when another request of the same session is queued or running (both would start
+  // from the same state and one continuation would be lost).
   // `cancel` (may be null) stops the request within one step once raised.
   absl::Status Submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink,
                       std::shared_ptr<const CancelFlag> cancel);
@@ -71,7 +75,8 @@ class Scheduler {
   // Stops accepting (Submit returns Unavailable), lets running and queued requests finish
   // until `deadline`, then cancels the rest and returns once every sink has been finished.
   void Drain(absl::Time deadline);
-  // True once no request is queued or running, waiting at most until `deadline`.
+  // True once no request is queued or running and every sink has been finished, waiting at
+  // most until `deadline`.
   bool WaitIdle(absl::Time deadline);
 
   SchedulerStats Stats() const;
@@ -100,6 +105,7 @@ class Scheduler {
   bool StopRequested(absl::Time deadline, const CancelFlag* cancel, absl::Time now,
                      Outcome* outcome) const;
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // No accepted request whose OnFinish has not yet returned.
   bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SchedulerOptions options_;
@@ -121,6 +127,10 @@ class Scheduler {
   mutable absl::Mutex mu_;
   std::deque<Waiting> waiting_ ABSL_GUARDED_BY(mu_);
   size_t busy_slots_ ABSL_GUARDED_BY(mu_) = 0;
+  // Accepted by Submit, OnFinish not yet returned: queued, running, or being finished.
+  size_t unfinished_ ABSL_GUARDED_BY(mu_) = 0;
+  // Sessions with an unfinished request: at most one request per session at a time.
+  std::set<std::string> busy_sessions_ ABSL_GUARDED_BY(mu_);
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool cancel_all_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

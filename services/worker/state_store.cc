@@ -1,13 +1,41 @@
 #include "services/worker/state_store.h"
 
-#include <system_error>
-#include <utility>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "rwkv/engine/state_file.h"
 #include "services/common/storage_path.h"
 
 namespace rwkv::worker {
+namespace {
+
+int64_t Nanoseconds(const struct timespec& t) {
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + static_cast<int64_t>(t.tv_nsec);
+}
+
+// Reads `size` bytes from the start of `fd`; the file must not be shorter.
+absl::StatusOr<std::vector<uint8_t>> ReadAll(int fd, size_t size) {
+  std::vector<uint8_t> bytes(size);
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, bytes.data() + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::InternalError(absl::StrCat("read failed: ", std::strerror(errno)));
+    if (n == 0) return absl::InvalidArgumentError("file shrank while it was read");
+    done += static_cast<size_t>(n);
+  }
+  return bytes;
+}
+
+}  // namespace
 
 absl::Status ValidateArtifactName(const std::string& what, const std::string& name) {
   if (name.empty() || name.size() > 128) {
@@ -73,22 +101,48 @@ absl::StatusOr<std::shared_ptr<const InitialState>> StateStore::Get(const std::s
   absl::StatusOr<std::filesystem::path> path =
       services::ResolveStoragePath(root_, absl::StrCat("states/", name, ".bin"));
   if (!path.ok()) return path.status();
-  std::error_code ec;
-  const uintmax_t size = std::filesystem::file_size(*path, ec);
-  const auto mtime =
-      ec ? std::filesystem::file_time_type{} : std::filesystem::last_write_time(*path, ec);
-  if (ec) {
+  const int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     return absl::NotFoundError(absl::StrCat("state '", name, "' not found (", path->string(), ")"));
   }
+  absl::Cleanup close_fd = [fd] { ::close(fd); };
+  struct stat st = {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("state '", name, "' is not a regular file (", path->string(), ")"));
+  }
+  const FileVersion version{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                            static_cast<int64_t>(st.st_size), Nanoseconds(st.st_mtim),
+                            Nanoseconds(st.st_ctim)};
   {
     absl::MutexLock lock(&mu_);
+    // One reader per name: the others wait for it and then find its result in the cache.
+    auto not_loading = [this, &name]()
+                           ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !loading_.contains(name); };
+    mu_.Await(absl::Condition(&not_loading));
     auto it = cache_.find(name);
-    if (it != cache_.end() && it->second.size == size && it->second.mtime == mtime) {
+    if (it != cache_.end() && it->second.version == version) {
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       return it->second.state;
     }
+    loading_.insert(name);
   }
-  absl::StatusOr<engine::StateFile> file = engine::ReadStateFile(path->string());
+  absl::StatusOr<std::shared_ptr<const InitialState>> loaded = Load(name, fd, version);
+  absl::MutexLock lock(&mu_);
+  loading_.erase(name);
+  return loaded;
+}
+
+absl::StatusOr<std::shared_ptr<const InitialState>> StateStore::Load(const std::string& name,
+                                                                     int fd,
+                                                                     const FileVersion& version) {
+  absl::StatusOr<std::vector<uint8_t>> bytes = ReadAll(fd, static_cast<size_t>(version.size));
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(),
+                        absl::StrCat("state '", name, "': ", bytes.status().message()));
+  }
+  absl::StatusOr<engine::StateFile> file =
+      engine::ParseStateFile(*bytes, absl::StrCat("states/", name, ".bin"));
   if (!file.ok()) {
     return absl::Status(file.status().code(),
                         absl::StrCat("state '", name, "': ", file.status().message()));
@@ -109,9 +163,9 @@ absl::StatusOr<std::shared_ptr<const InitialState>> StateStore::Get(const std::s
   if (vocab == static_cast<uint64_t>(n_vocab_) && !file->logits.empty()) {
     state->logits.assign(file->logits.end() - n_vocab_, file->logits.end());
   }
-  const uint64_t bytes = state->state.bytes() + state->logits.size() * sizeof(float);
+  const uint64_t held = state->state.bytes() + state->logits.size() * sizeof(float);
   absl::MutexLock lock(&mu_);
-  Insert(name, Cached{state, mtime, size, bytes, {}});
+  Insert(name, Cached{state, version, held, {}});
   return std::shared_ptr<const InitialState>(state);
 }
 

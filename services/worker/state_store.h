@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "rwkv/engine/recurrent_state.h"
@@ -31,8 +32,10 @@ class StateStore {
   static constexpr uint64_t kDefaultBudgetBytes = uint64_t{256} << 20;
 
   // The state NAME: InvalidArgument for a malformed name or a file that is not a state file
-  // or does not fit the model, NotFound when states/NAME.bin does not exist. A file that
-  // changed on disk (size or mtime) is read again.
+  // or does not fit the model, NotFound when states/NAME.bin does not exist. The cache is
+  // keyed on the identity of the file actually read (device, inode, size, mtime and ctime
+  // from the open descriptor), so a replaced or rewritten file is read again; concurrent
+  // misses of one name read it once.
   absl::StatusOr<std::shared_ptr<const InitialState>> Get(const std::string& name);
 
   // Memory held by the cached states, and how many there are.
@@ -40,16 +43,27 @@ class StateStore {
   size_t cached_count() const;
 
  private:
+  // What fstat says about one version of a file.
+  struct FileVersion {
+    uint64_t device = 0;
+    uint64_t inode = 0;
+    int64_t size = 0;
+    int64_t mtime_ns = 0;
+    int64_t ctime_ns = 0;
+    bool operator==(const FileVersion&) const = default;
+  };
   struct Cached {
     std::shared_ptr<const InitialState> state;
-    std::filesystem::file_time_type mtime;
-    uintmax_t size = 0;
+    FileVersion version;
     uint64_t bytes = 0;
     std::list<std::string>::iterator lru;  // position in lru_
   };
 
   // Inserts or replaces `name`, then drops least recently used states over the budget.
   void Insert(const std::string& name, Cached entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads and validates the open file `fd` (version `version`) as state `name`.
+  absl::StatusOr<std::shared_ptr<const InitialState>> Load(const std::string& name, int fd,
+                                                           const FileVersion& version);
 
   const std::filesystem::path root_;
   const engine::StateShape shape_;
@@ -59,6 +73,7 @@ class StateStore {
   absl::flat_hash_map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);
   std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<std::string> loading_ ABSL_GUARDED_BY(mu_);  // names being read
 };
 
 }  // namespace rwkv::worker

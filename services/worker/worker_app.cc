@@ -11,6 +11,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "services/common/log.h"
 #include "services/common/metrics_endpoint.h"
+#include "services/common/termination_signals.h"
 #include "services/worker/inference_service.h"
 #include "services/worker/worker_service.h"
 
@@ -62,6 +63,7 @@ absl::Status RunWorker(const WorkerConfig& config, const services::ServerOptions
       SetServing((*server)->server(), true);
       return;
     }
+    if (host.draining()) return;  // the signal came first; not a load failure
     services::LogLine(absl::StrCat("cannot load model ", resolved->name, ": ", s.message()));
     {
       absl::MutexLock lock(&load_mu);
@@ -71,6 +73,7 @@ absl::Status RunWorker(const WorkerConfig& config, const services::ServerOptions
   });
 
   const int signo = services::WaitForTerminationSignal();
+  services::ExitOnNextTerminationSignal();
   const absl::Time deadline = absl::Now() + server_options.drain_timeout;
   services::LogLine(absl::StrCat("signal ", signo, ": draining for up to ",
                                  absl::FormatDuration(server_options.drain_timeout)));

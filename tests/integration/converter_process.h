@@ -87,6 +87,35 @@ class ConverterProcess {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
+  // Sends `signo` without waiting for the process.
+  void Signal(int signo) const {
+    if (pid_ > 0) kill(pid_, signo);
+  }
+
+  // Waits up to `seconds` for the process to end. Its exit status, -1 when killed by a
+  // signal, -2 when it still runs.
+  int WaitExit(int seconds) {
+    if (pid_ <= 0) return -1;
+    for (int i = 0; i < seconds * 20; ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -2;
+  }
+
+  // Polls the log (up to `seconds`) for `text`.
+  bool WaitForLog(const std::string& text, int seconds) const {
+    for (int i = 0; i < seconds * 20; ++i) {
+      if (Log().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
   std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   std::unique_ptr<rwkv::v1::Jobs::Stub> Jobs() const { return rwkv::v1::Jobs::NewStub(channel_); }

@@ -196,6 +196,25 @@ TEST_F(ConverterTest, CancelRunningJobLeavesNoTemporaryFiles) {
   EXPECT_TRUE(TmpIsEmpty());
 }
 
+TEST_F(ConverterTest, SecondSignalDuringDrainExitsAtOnce) {
+  // A slow job and a long drain: only the second signal can end the process soon.
+  auto server = StartServer({"--write-rate-limit", "200000", "--drain-timeout", "600s"});
+  Job job;
+  ASSERT_TRUE(Submit(*server,
+                     Spec(rwkv::v1::JOB_KIND_CONVERT_CHECKPOINT, "checkpoints/tiny-rwkv6-bf16.pth",
+                          "models/interrupted.gguf"),
+                     &job)
+                  .ok());
+  ASSERT_TRUE(WaitRunningWithProgress(*server, job.id()));
+  server->Signal(SIGTERM);
+  ASSERT_TRUE(server->WaitForLog("draining for up to", 120)) << server->Log();
+  server->Signal(SIGINT);
+  const int status = server->WaitExit(120);
+  EXPECT_NE(status, -2) << "still draining after a second signal\n" << server->Log();
+  EXPECT_NE(status, 0) << server->Log();
+  EXPECT_FALSE(fs::exists(root_ / "models/interrupted.gguf"));
+}
+
 TEST_F(ConverterTest, KillDuringJobThenRestartKeepsJournalConsistent) {
   auto server = StartServer({"--write-rate-limit", "4000000"});
   Job first, second;

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -18,6 +19,7 @@ namespace fs = std::filesystem;
 class FakeExecutor final : public JobExecutor {
  public:
   absl::Status ValidateParams(const JobSpec& spec) const override {
+    if (on_validate) on_validate();
     if (spec.kind == JobKind::kQuantize && spec.quant_type != "Q8_0") {
       return absl::InvalidArgumentError("unknown quant type");
     }
@@ -42,6 +44,7 @@ class FakeExecutor final : public JobExecutor {
     return ExecuteResult{1, uint64_t(16 * tensors), uint64_t(tensors)};
   }
   int tensors = 4;
+  std::function<void()> on_validate;  // runs inside Submit, between its locked sections
   absl::Notification* gate = nullptr;
   absl::Notification started;
 };
@@ -110,6 +113,17 @@ TEST_F(JobRunnerTest, RejectsSecondJobForSameOutput) {
   auto runner = MakeRunner(1, 4);
   ASSERT_TRUE(runner->Submit(StateJob("a")).ok());
   EXPECT_EQ(runner->Submit(StateJob("a")).status().code(), absl::StatusCode::kAlreadyExists);
+  gate.Notify();
+}
+
+TEST_F(JobRunnerTest, RejectsSecondJobForSameOutputThroughASymlinkedFolder) {
+  absl::Notification gate;
+  executor_.gate = &gate;
+  fs::create_directories(root_ / "states" / "real");
+  fs::create_directory_symlink("real", root_ / "states" / "alias");
+  auto runner = MakeRunner(1, 4);
+  ASSERT_TRUE(runner->Submit(StateJob("real/a")).ok());
+  EXPECT_EQ(runner->Submit(StateJob("alias/a")).status().code(), absl::StatusCode::kAlreadyExists);
   gate.Notify();
 }
 
@@ -185,6 +199,32 @@ TEST_F(JobRunnerTest, RestartFailsInterruptedJobAndRerunsQueuedOne) {
   EXPECT_EQ(WaitDone(*runner, "j-queued").state, JobState::kSucceeded);
 }
 
+TEST_F(JobRunnerTest, RestartRemovesSidecarsThatDoNotMatchTheInterruptedJobsArtifact) {
+  // A first job publishes states/p.bin; a second one (overwrite) was interrupted after
+  // replacing the artifact but before its sidecars.
+  {
+    auto runner = MakeRunner(1, 4);
+    absl::StatusOr<Job> job = runner->Submit(StateJob("p"));
+    ASSERT_TRUE(job.ok());
+    ASSERT_EQ(WaitDone(*runner, job->id).state, JobState::kSucceeded);
+  }
+  Job interrupted;
+  interrupted.id = "j-interrupted";
+  interrupted.spec = StateJob("p");
+  interrupted.spec.overwrite = true;
+  interrupted.state = JobState::kRunning;
+  interrupted.created_at = absl::Now();
+  JobJournal journal(root_ / "jobs");
+  ASSERT_TRUE(journal.Write(interrupted).ok());
+  std::ofstream(root_ / "states" / "p.bin", std::ios::trunc) << "the newer artifact";
+
+  auto runner = MakeRunner(1, 4);
+  EXPECT_EQ(runner->Get("j-interrupted")->state, JobState::kFailed);
+  EXPECT_TRUE(fs::exists(root_ / "states" / "p.bin"));
+  EXPECT_FALSE(fs::exists(root_ / "states" / "p.bin.sha256"));
+  EXPECT_FALSE(fs::exists(root_ / "states" / "p.bin.manifest.json"));
+}
+
 TEST_F(JobRunnerTest, DrainRejectsSubmissionsAndCancelsAtDeadline) {
   absl::Notification gate;
   executor_.gate = &gate;
@@ -195,6 +235,15 @@ TEST_F(JobRunnerTest, DrainRejectsSubmissionsAndCancelsAtDeadline) {
   runner->Drain(absl::Now() + absl::Milliseconds(50));
   EXPECT_EQ(runner->Get(job->id)->state, JobState::kCancelled);
   EXPECT_EQ(runner->Submit(StateJob("e")).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(JobRunnerTest, SubmitRacingDrainIsRefused) {
+  auto runner = MakeRunner(1, 4);
+  // The drain starts while Submit validates the spec outside the runner's lock.
+  executor_.on_validate = [&runner] { runner->Drain(absl::Now()); };
+  absl::StatusOr<Job> job = runner->Submit(StateJob("late"));
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kUnavailable) << job.status();
+  EXPECT_TRUE(runner->List({}).empty());
 }
 
 TEST_F(JobRunnerTest, RejectsUnknownQuantTypeThroughExecutor) {

@@ -1,5 +1,6 @@
 #include "services/worker/scheduler.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -254,6 +255,34 @@ TEST_F(SchedulerTest, SessionContinuesLikeOneLongRequest) {
   EXPECT_EQ(second->result().prompt_tokens, 1u);  // the pending 'e'
 }
 
+TEST_F(SchedulerTest, SecondRequestOfABusySessionIsRefused) {
+  evaluator_.step_delay_ = absl::Milliseconds(1);
+  auto scheduler = Make({});
+  auto first = std::make_shared<TestSink>();
+  auto cancel = std::make_shared<CancelFlag>();
+  GenerationRequest a = Request("a", 100000);
+  a.session_id = "s";
+  ASSERT_TRUE(scheduler->Submit(a, first, cancel).ok());
+  GenerationRequest b = Request("b", 3);
+  b.session_id = "s";
+  const absl::Status second = scheduler->Submit(b, std::make_shared<TestSink>(), nullptr);
+  EXPECT_TRUE(absl::IsAborted(second)) << second;
+  EXPECT_NE(second.message().find("session 's'"), absl::string_view::npos) << second;
+  // Another session is not affected.
+  GenerationRequest other = Request("c", 3);
+  other.session_id = "t";
+  auto other_sink = std::make_shared<TestSink>();
+  EXPECT_TRUE(scheduler->Submit(other, other_sink, nullptr).ok());
+  cancel->Cancel();
+  ASSERT_TRUE(first->WaitDone());
+  ASSERT_TRUE(scheduler->WaitIdle(absl::Now() + absl::Seconds(30)));
+  // Once the first request is finished, the session takes the next one.
+  auto third = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(b, third, nullptr).ok());
+  ASSERT_TRUE(third->WaitDone());
+  EXPECT_EQ(third->result().outcome, Outcome::kLength);
+}
+
 TEST_F(SchedulerTest, EmptyPromptWithoutSessionFails) {
   auto scheduler = Make({});
   auto sink = std::make_shared<TestSink>();
@@ -301,6 +330,51 @@ TEST_F(SchedulerTest, DrainCancelsWhatOutlivesTheDeadline) {
   scheduler->Drain(absl::Now() + absl::Milliseconds(30));
   ASSERT_TRUE(sink->WaitDone(absl::ZeroDuration()));
   EXPECT_EQ(sink->result().outcome, Outcome::kCancelled);
+}
+
+// A sink whose OnFinish takes a while, so a Drain that returns before every OnFinish has
+// returned is caught.
+class SlowFinishSink : public GenerationSink {
+ public:
+  void OnChunk(GenerationChunk) override {}
+  void OnFinish(GenerationChunk, const GenerationResult& result) override {
+    absl::SleepFor(absl::Milliseconds(200));
+    outcome_ = result.outcome;
+    finished_.store(true);
+  }
+  bool finished() const { return finished_.load(); }
+  Outcome outcome() const { return outcome_; }
+
+ private:
+  Outcome outcome_ = Outcome::kError;
+  std::atomic<bool> finished_{false};
+};
+
+TEST_F(SchedulerTest, DrainReturnsOnlyAfterEverySinkIsFinished) {
+  evaluator_.step_delay_ = absl::Milliseconds(2);
+  SchedulerOptions options;
+  options.max_sequences = 1;
+  auto scheduler = Make(options);
+  auto running = std::make_shared<SlowFinishSink>();
+  auto queued = std::make_shared<SlowFinishSink>();
+  auto cancel = std::make_shared<CancelFlag>();
+  cancel->Cancel();
+  ASSERT_TRUE(scheduler->Submit(Request("a", 3), running, nullptr).ok());
+  ASSERT_TRUE(scheduler->Submit(Request("b", 3), queued, cancel).ok());
+  scheduler->Drain(absl::Now() + absl::Seconds(30));
+  EXPECT_TRUE(running->finished());
+  EXPECT_TRUE(queued->finished());
+  EXPECT_EQ(queued->outcome(), Outcome::kCancelled);
+}
+
+TEST_F(SchedulerTest, DrainPastTheDeadlineStillWaitsForEverySink) {
+  evaluator_.step_delay_ = absl::Milliseconds(2);
+  auto scheduler = Make({});
+  auto sink = std::make_shared<SlowFinishSink>();
+  ASSERT_TRUE(scheduler->Submit(Request("a", 100000), sink, nullptr).ok());
+  scheduler->Drain(absl::Now() + absl::Milliseconds(20));
+  EXPECT_TRUE(sink->finished());
+  EXPECT_EQ(sink->outcome(), Outcome::kCancelled);
 }
 
 }  // namespace

@@ -97,5 +97,23 @@ TEST(StateStoreTest, ChangedFileIsReadAgain) {
   EXPECT_EQ(store.cached_bytes(), 96u);
 }
 
+TEST(StateStoreTest, FileReplacedWithTheSameSizeAndMtimeIsReadAgain) {
+  const auto root = MakeRoot("state-store-replaced");
+  const std::filesystem::path path = root / "states" / "a.bin";
+  WriteState(root, "a", 1.0f);
+  const auto mtime = std::filesystem::last_write_time(path);
+  StateStore store(root, kShape, 16);
+  ASSERT_TRUE(store.Get("a").ok());
+  // A writer publishes a new version by rename within the filesystem's time granularity:
+  // same size, same mtime, another file.
+  WriteState(root, "b", 3.0f);
+  std::filesystem::last_write_time(root / "states" / "b.bin", mtime);
+  std::filesystem::rename(root / "states" / "b.bin", path);
+  ASSERT_EQ(std::filesystem::last_write_time(path), mtime);
+  auto a = store.Get("a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ((*a)->state.wkv[0], 3.0f);
+}
+
 }  // namespace
 }  // namespace rwkv::worker
