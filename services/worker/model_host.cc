@@ -58,6 +58,7 @@ absl::Status ModelHost::Load() {
   engine::ModelOptions options;
   options.threads = config_.threads;
   options.backend = config_.backend;
+  options.device = config_.device;
   // One scheduler step (every decode token plus the prompt budget) is one forward pass.
   options.max_step_tokens =
       config_.scheduler.max_prompt_tokens_per_step + config_.scheduler.max_sequences;

@@ -21,6 +21,13 @@ std::string ReferenceDir() {
   return std::string(RWKV_SOURCE_DIR) + "/../shared/reference";
 }
 
+std::string TestBackend() {
+  if (const char* env = std::getenv("RWKV_TEST_BACKEND"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return "cpu";
+}
+
 std::string BinDir() { return std::string(RWKV_BINARY_DIR) + "/bin"; }
 
 std::string MakeTempDir(const std::string& tag) {

@@ -136,6 +136,7 @@ class Stream {
 
 struct DeviceOptions {
   int threads = 0;  // CPU worker threads; 0 = all available cores
+  int device = 0;   // GPU index for GPU backends
 };
 
 class Device {
@@ -160,7 +161,7 @@ class Device {
 // Backends compiled into this build ("cpu" always first).
 std::vector<std::string> AvailableBackends();
 // NotFound naming the backend when it is unknown or not compiled in; Unavailable when it is
-// compiled in but no device was found.
+// compiled in but no device was found (no driver, no GPU).
 absl::StatusOr<std::unique_ptr<Device>> CreateDevice(std::string_view backend,
                                                      const DeviceOptions& options);
 

@@ -41,6 +41,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   impl->config = *config;
   backend::DeviceOptions dopts;
   dopts.threads = options.threads;
+  dopts.device = options.device;
   absl::StatusOr<std::unique_ptr<backend::Device>> device =
       backend::CreateDevice(options.backend, dopts);
   if (!device.ok()) return device.status();

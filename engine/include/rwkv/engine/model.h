@@ -42,6 +42,7 @@ struct ModelConfig {
 struct ModelOptions {
   int threads = 0;              // CPU threads; 0 = all cores
   std::string backend = "cpu";  // see AvailableBackends()
+  int device = 0;               // GPU index for GPU backends
   // Upper bound on the tokens one internal step processes (longer prompts are chunked).
   int max_step_tokens = 256;
 };

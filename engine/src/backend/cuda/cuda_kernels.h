@@ -1,0 +1,77 @@
+// Host-side launchers of the CUDA kernels. Plain C++ (no Abseil) so that the .cu files and the
+// stream share one declaration. Every launcher enqueues on `stream` and returns at once;
+// launch errors surface through cudaGetLastError() in the caller.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+namespace rwkv::engine::cuda {
+
+// A typed weight matrix in device memory (mirrors backend::WeightView without its header).
+struct DeviceMatrix {
+  uint32_t type = 0;  // GgmlType id
+  int64_t cols = 0;
+  int64_t rows = 0;
+  uint64_t row_bytes = 0;
+  const void* data = nullptr;
+};
+
+// A dense f32 matrix in device memory.
+struct DeviceTensor {
+  float* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t stride = 0;
+};
+
+// Matches backend::Epilogue.
+enum class Act : int { kNone = 0, kTanh = 1, kSigmoid = 2, kSilu = 3, kReluSquare = 4 };
+
+// Types the kernels decode.
+bool KernelSupportsType(uint32_t type);
+
+// y (+)= act(x · wᵀ). Mat-vec kernels for few rows of x, a tensor-core tile kernel (bf16
+// split into high and low halves, three products: close to f32 accuracy) for many.
+void LaunchMatMul(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, bool accumulate,
+                  cudaStream_t stream);
+// Forces one of the two paths (parity tests): 0 = mat-vec, 1 = tile kernel.
+void LaunchMatMulPath(int path, const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act,
+                      bool accumulate, cudaStream_t stream);
+// Rows of x from which LaunchMatMul takes the tile kernel.
+int64_t MatMulTileMinRows();
+
+// out[i] = f32(table row tokens[i]); tokens in device memory.
+void LaunchEmbed(const DeviceMatrix& table, const int32_t* tokens, int64_t n, DeviceTensor out,
+                 cudaStream_t stream);
+void LaunchLayerNorm(DeviceTensor x, const float* w, const float* b, float eps, DeviceTensor out,
+                     cudaStream_t stream);
+void LaunchGroupNormMul(DeviceTensor y, int64_t group, const float* w, const float* b, float eps,
+                        DeviceTensor gate, cudaStream_t stream);
+// delta[r] = prev(r) - cur[r]; prev of a sequence's first row is its shift vector.
+// row_seq[r]: the sequence of row r; seq_begin: n_seq + 1 entries; shift[s] points at the
+// sequence's shift vector of this layer and slot (device pointers, in device memory).
+void LaunchShiftDelta(DeviceTensor cur, DeviceTensor delta, const int32_t* row_seq,
+                      const int32_t* seq_begin, float* const* shift, cudaStream_t stream);
+// shift[s] = cur[seq_begin[s + 1] - 1].
+void LaunchStoreShift(DeviceTensor cur, int64_t n_seq, const int32_t* seq_begin,
+                      float* const* shift, cudaStream_t stream);
+void LaunchLerp(DeviceTensor base, DeviceTensor delta, const float* mix, const DeviceTensor* extra,
+                DeviceTensor out, cudaStream_t stream);
+void LaunchDecay(DeviceTensor x, const float* time_decay, cudaStream_t stream);
+// WKV6 over every sequence: state[s] points at the sequence's [H][S][S] state of the layer.
+void LaunchWkv6(int64_t n_seq, const int32_t* seq_begin, int64_t heads, int64_t head_size,
+                DeviceTensor r, DeviceTensor k, DeviceTensor v, DeviceTensor w, const float* u,
+                float* const* state, DeviceTensor y, cudaStream_t stream);
+void LaunchMulAdd(DeviceTensor acc, DeviceTensor a, DeviceTensor b, cudaStream_t stream);
+void LaunchScale(DeviceTensor x, float s, cudaStream_t stream);
+void LaunchGatherRows(DeviceTensor src, const int64_t* rows, int64_t n, DeviceTensor dst,
+                      cudaStream_t stream);
+// Packs rows [row, row + count) of src densely (count·cols floats) into dst.
+void LaunchPackRows(DeviceTensor src, int64_t row, int64_t count, float* dst, cudaStream_t stream);
+
+// Device-memory read bandwidth in GB/s over a `bytes` buffer (best of 3); 0 on failure.
+double MeasureReadBandwidth(int device, uint64_t bytes);
+
+}  // namespace rwkv::engine::cuda

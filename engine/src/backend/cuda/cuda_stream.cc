@@ -1,0 +1,308 @@
+#include "backend/cuda/cuda_stream.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "backend/cuda/cuda_check.h"
+
+namespace rwkv::engine::cuda {
+namespace {
+
+using backend::Tensor;
+using backend::WeightView;
+
+DeviceTensor D(Tensor t) { return DeviceTensor{t.data, t.rows, t.cols, t.stride}; }
+DeviceMatrix M(const WeightView& w) {
+  return DeviceMatrix{static_cast<uint32_t>(w.type), w.cols, w.rows, w.row_bytes, w.data};
+}
+const float* Vec(const WeightView& w) { return static_cast<const float*>(w.data); }
+
+uint64_t Align(uint64_t n) { return (n + 255) / 256 * 256; }
+
+}  // namespace
+
+CudaStream::CudaStream(int device) : device_(device) {
+  cudaSetDevice(device_);
+  if (absl::Status s = CudaStatus(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+                                  "stream create");
+      !s.ok()) {
+    Fail(std::move(s));
+    stream_ = nullptr;
+  }
+}
+
+CudaStream::~CudaStream() {
+  if (stream_ != nullptr) {
+    cudaStreamSynchronize(stream_);
+    cudaStreamDestroy(stream_);
+  }
+  if (state_arena_ != nullptr) cudaFree(state_arena_);
+  if (tables_dev_ != nullptr) cudaFree(tables_dev_);
+  if (tables_host_ != nullptr) cudaFreeHost(tables_host_);
+}
+
+void CudaStream::Fail(absl::Status status) {
+  if (status_.ok()) status_ = std::move(status);
+}
+
+void CudaStream::CheckLaunch(const char* op) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) Fail(CudaStatus(err, op));
+}
+
+bool CudaStream::CheckLayer(int layer) {
+  if (states_.empty()) {
+    Fail(absl::FailedPreconditionError("cuda stream: no states bound"));
+    return false;
+  }
+  if (layer < 0 || static_cast<uint32_t>(layer) >= shape_.n_layer) {
+    Fail(absl::InvalidArgumentError(absl::StrCat("cuda stream: layer ", layer, " out of range")));
+    return false;
+  }
+  return true;
+}
+
+absl::Status CudaStream::Drain() {
+  if (stream_ == nullptr) return status_;
+  const cudaError_t err = cudaStreamSynchronize(stream_);
+  if (err != cudaSuccess) Fail(CudaStatus(err, "synchronize"));
+  staging_.Deliver();
+  return status_;
+}
+
+bool CudaStream::Stage(uint64_t upload_bytes, uint64_t download_bytes) {
+  if (!status_.ok() || stream_ == nullptr) return false;
+  if (staging_.Fits(upload_bytes, download_bytes)) return true;
+  if (!Drain().ok()) return false;
+  if (absl::Status s = staging_.Reserve(upload_bytes, download_bytes); !s.ok()) {
+    Fail(std::move(s));
+    return false;
+  }
+  return true;
+}
+
+absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
+                                    const backend::StepLayout& layout) {
+  if (static_cast<int64_t>(states.size()) != layout.n_seq()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cuda stream: ", states.size(), " states for ", layout.n_seq(), " sequences"));
+  }
+  for (RecurrentState* s : states) {
+    if (s == nullptr) return absl::InvalidArgumentError("cuda stream: null state");
+    if (s->shape != states[0]->shape ||
+        s->shift.size() != s->shape.n_layer * s->shape.shift_floats_per_layer() ||
+        s->wkv.size() != s->shape.n_layer * s->shape.wkv_floats_per_layer()) {
+      return absl::InvalidArgumentError("cuda stream: state buffers do not match their shape");
+    }
+  }
+  if (stream_ == nullptr) return status_;
+  status_ = absl::OkStatus();
+  cudaSetDevice(device_);
+  if (absl::Status s = Drain(); !s.ok()) return s;
+  states_.assign(states.begin(), states.end());
+  shape_ = states.empty() ? StateShape{} : states[0]->shape;
+  n_seq_ = layout.n_seq();
+  const int64_t rows = layout.n_rows();
+  const uint64_t shift_floats = shape_.n_layer * shape_.shift_floats_per_layer();
+  const uint64_t wkv_floats = shape_.n_layer * shape_.wkv_floats_per_layer();
+  const uint64_t per_state = shift_floats + wkv_floats;
+
+  const uint64_t need_floats = per_state * static_cast<uint64_t>(n_seq_);
+  if (need_floats > state_arena_floats_) {
+    if (state_arena_ != nullptr) cudaFree(state_arena_);
+    state_arena_ = nullptr;
+    state_arena_floats_ = 0;
+    void* p = nullptr;
+    if (absl::Status s = CudaStatus(cudaMalloc(&p, need_floats * 4), "state alloc"); !s.ok()) {
+      return s;
+    }
+    state_arena_ = static_cast<float*>(p);
+    state_arena_floats_ = need_floats;
+  }
+  // Pointer tables and row maps, laid out in one pinned block and copied in one transfer.
+  const uint64_t shift_bytes = Align(shape_.n_layer * 2ull * n_seq_ * sizeof(float*));
+  const uint64_t wkv_bytes = Align(shape_.n_layer * 1ull * n_seq_ * sizeof(float*));
+  const uint64_t row_bytes = Align(static_cast<uint64_t>(rows) * 4);
+  const uint64_t begin_bytes = Align(static_cast<uint64_t>(n_seq_ + 1) * 4);
+  const uint64_t table_bytes = shift_bytes + wkv_bytes + row_bytes + begin_bytes;
+  if (table_bytes > tables_cap_) {
+    if (tables_dev_ != nullptr) cudaFree(tables_dev_);
+    if (tables_host_ != nullptr) cudaFreeHost(tables_host_);
+    tables_dev_ = tables_host_ = nullptr;
+    tables_cap_ = 0;
+    const uint64_t cap = std::max<uint64_t>(table_bytes, 64 << 10);
+    if (absl::Status s = CudaStatus(cudaMalloc(&tables_dev_, cap), "table alloc"); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CudaStatus(cudaHostAlloc(&tables_host_, cap, 0), "pinned alloc");
+        !s.ok()) {
+      return s;
+    }
+    tables_cap_ = cap;
+  }
+  auto* host = static_cast<uint8_t*>(tables_host_);
+  auto* dev = static_cast<uint8_t*>(tables_dev_);
+  auto** shift_host = reinterpret_cast<float**>(host);
+  auto** wkv_host = reinterpret_cast<float**>(host + shift_bytes);
+  auto* row_seq_host = reinterpret_cast<int32_t*>(host + shift_bytes + wkv_bytes);
+  auto* begin_host = reinterpret_cast<int32_t*>(host + shift_bytes + wkv_bytes + row_bytes);
+  for (int64_t s = 0; s < n_seq_; ++s) {
+    float* base = state_arena_ + s * per_state;
+    for (uint32_t l = 0; l < shape_.n_layer; ++l) {
+      for (int slot = 0; slot < 2; ++slot) {
+        shift_host[(l * 2 + slot) * n_seq_ + s] = base + l * 2ull * shape_.n_embd + slot * shape_.n_embd;
+      }
+      wkv_host[l * n_seq_ + s] = base + shift_floats + l * shape_.wkv_floats_per_layer();
+    }
+    for (int64_t r = layout.seq_begin[s]; r < layout.seq_begin[s + 1]; ++r) {
+      row_seq_host[r] = static_cast<int32_t>(s);
+    }
+  }
+  for (int64_t s = 0; s <= n_seq_; ++s) begin_host[s] = static_cast<int32_t>(layout.seq_begin[s]);
+  shift_ptrs_ = reinterpret_cast<float**>(dev);
+  wkv_ptrs_ = reinterpret_cast<float**>(dev + shift_bytes);
+  row_seq_ = reinterpret_cast<int32_t*>(dev + shift_bytes + wkv_bytes);
+  seq_begin_ = reinterpret_cast<int32_t*>(dev + shift_bytes + wkv_bytes + row_bytes);
+  if (absl::Status s = CudaStatus(
+          cudaMemcpyAsync(dev, host, table_bytes, cudaMemcpyHostToDevice, stream_), "upload tables");
+      !s.ok()) {
+    return s;
+  }
+  for (int64_t s = 0; s < n_seq_; ++s) {
+    float* base = state_arena_ + s * per_state;
+    cudaMemcpyAsync(base, states_[s]->shift.data(), shift_floats * 4, cudaMemcpyHostToDevice,
+                    stream_);
+    cudaMemcpyAsync(base + shift_floats, states_[s]->wkv.data(), wkv_floats * 4,
+                    cudaMemcpyHostToDevice, stream_);
+  }
+  CheckLaunch("upload states");
+  return status_;
+}
+
+absl::Status CudaStream::UnbindStates() {
+  if (stream_ != nullptr && !states_.empty() && status_.ok()) {
+    const uint64_t shift_floats = shape_.n_layer * shape_.shift_floats_per_layer();
+    const uint64_t wkv_floats = shape_.n_layer * shape_.wkv_floats_per_layer();
+    const uint64_t per_state = shift_floats + wkv_floats;
+    for (int64_t s = 0; s < n_seq_; ++s) {
+      const float* base = state_arena_ + s * per_state;
+      cudaMemcpyAsync(states_[s]->shift.data(), base, shift_floats * 4, cudaMemcpyDeviceToHost,
+                      stream_);
+      cudaMemcpyAsync(states_[s]->wkv.data(), base + shift_floats, wkv_floats * 4,
+                      cudaMemcpyDeviceToHost, stream_);
+    }
+    CheckLaunch("download states");
+  }
+  absl::Status s = Drain();
+  states_.clear();
+  n_seq_ = 0;
+  return s;
+}
+
+void CudaStream::Embed(const WeightView& table, std::span<const int32_t> tokens, Tensor out) {
+  if (!Stage(tokens.size_bytes(), 0)) return;
+  const void* dev = staging_.Upload(tokens.data(), tokens.size_bytes(), stream_);
+  LaunchEmbed(M(table), static_cast<const int32_t*>(dev), static_cast<int64_t>(tokens.size()),
+              D(out), stream_);
+  CheckLaunch("embed");
+}
+
+void CudaStream::LayerNorm(Tensor x, const WeightView& w, const WeightView& b, float eps,
+                           Tensor out) {
+  LaunchLayerNorm(D(x), Vec(w), Vec(b), eps, D(out), stream_);
+  CheckLaunch("layer norm");
+}
+
+void CudaStream::GroupNormMul(Tensor y, int64_t group, const WeightView& w, const WeightView& b,
+                              float eps, Tensor gate) {
+  if (group <= 0 || y.cols % group != 0) {
+    return Fail(absl::InvalidArgumentError("cuda stream: group norm width"));
+  }
+  LaunchGroupNormMul(D(y), group, Vec(w), Vec(b), eps, D(gate), stream_);
+  CheckLaunch("group norm");
+}
+
+void CudaStream::ShiftDelta(int layer, int slot, Tensor cur, Tensor delta) {
+  if (!CheckLayer(layer)) return;
+  if (static_cast<uint64_t>(cur.cols) != shape_.n_embd || slot < 0 || slot > 1) {
+    return Fail(absl::InvalidArgumentError("cuda stream: token shift width differs from state"));
+  }
+  float* const* shift = shift_ptrs_ + (layer * 2 + slot) * n_seq_;
+  LaunchShiftDelta(D(cur), D(delta), row_seq_, seq_begin_, shift, stream_);
+  LaunchStoreShift(D(cur), n_seq_, seq_begin_, shift, stream_);
+  CheckLaunch("token shift");
+}
+
+void CudaStream::Lerp(Tensor base, Tensor delta, const WeightView& mix, const Tensor* extra,
+                      Tensor out) {
+  DeviceTensor e;
+  if (extra != nullptr) e = D(*extra);
+  LaunchLerp(D(base), D(delta), Vec(mix), extra != nullptr ? &e : nullptr, D(out), stream_);
+  CheckLaunch("lerp");
+}
+
+void CudaStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epilogue epilogue,
+                        bool accumulate) {
+  if (x.cols != w.cols || y.cols != w.rows || x.rows != y.rows) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("cuda stream: matmul shapes differ (w ",
+                                                        w.rows, "x", w.cols, ", x ", x.rows, "x",
+                                                        x.cols, ", y ", y.rows, "x", y.cols, ")")));
+  }
+  LaunchMatMul(M(w), D(x), D(y), static_cast<Act>(epilogue), accumulate, stream_);
+  CheckLaunch("matmul");
+}
+
+void CudaStream::Decay(Tensor x, const WeightView& time_decay) {
+  LaunchDecay(D(x), Vec(time_decay), stream_);
+  CheckLaunch("decay");
+}
+
+void CudaStream::Wkv6(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v, Tensor w,
+                      const WeightView& u, Tensor y) {
+  if (!CheckLayer(layer)) return;
+  if (static_cast<uint64_t>(head_size) != shape_.head_size ||
+      static_cast<uint64_t>(r.cols) != shape_.n_embd) {
+    return Fail(absl::InvalidArgumentError("cuda stream: wkv shape differs from the state"));
+  }
+  if (r.stride != k.stride || r.stride != v.stride || r.stride != w.stride ||
+      r.stride != y.stride) {
+    return Fail(absl::InvalidArgumentError("cuda stream: wkv operands need one row stride"));
+  }
+  LaunchWkv6(n_seq_, seq_begin_, r.cols / head_size, head_size, D(r), D(k), D(v), D(w), Vec(u),
+             wkv_ptrs_ + layer * n_seq_, D(y), stream_);
+  CheckLaunch("wkv6");
+}
+
+void CudaStream::MulAdd(Tensor acc, Tensor a, Tensor b) {
+  LaunchMulAdd(D(acc), D(a), D(b), stream_);
+  CheckLaunch("mul add");
+}
+
+void CudaStream::Scale(Tensor x, float s) {
+  LaunchScale(D(x), s, stream_);
+  CheckLaunch("scale");
+}
+
+void CudaStream::GatherRows(Tensor src, std::span<const int64_t> rows, Tensor dst) {
+  if (!Stage(rows.size_bytes(), 0)) return;
+  const void* dev = staging_.Upload(rows.data(), rows.size_bytes(), stream_);
+  LaunchGatherRows(D(src), static_cast<const int64_t*>(dev), static_cast<int64_t>(rows.size()),
+                   D(dst), stream_);
+  CheckLaunch("gather rows");
+}
+
+void CudaStream::ReadRows(Tensor src, int64_t row, int64_t count, float* host) {
+  const uint64_t bytes = static_cast<uint64_t>(count * src.cols) * 4;
+  if (count <= 0 || bytes == 0 || !Stage(0, bytes)) return;
+  void* pinned = staging_.Download(host, bytes);
+  const cudaError_t err = cudaMemcpy2DAsync(
+      pinned, static_cast<size_t>(src.cols) * 4, src.data + row * src.stride,
+      static_cast<size_t>(src.stride) * 4, static_cast<size_t>(src.cols) * 4,
+      static_cast<size_t>(count), cudaMemcpyDeviceToHost, stream_);
+  if (err != cudaSuccess) Fail(CudaStatus(err, "read rows"));
+}
+
+absl::Status CudaStream::Synchronize() { return Drain(); }
+
+}  // namespace rwkv::engine::cuda

@@ -1,0 +1,275 @@
+// Matrix products y (+)= act(x · wᵀ) on the GPU.
+//
+// Few rows of x (decode): one warp per weight row, each lane decoding eight consecutive
+// elements per step (a warp covers 256 contiguous elements, so the row is read once,
+// coalesced), against up to kMaxVecCols rows of x at once so that each weight byte is read
+// once per group of columns.
+//
+// Many rows (prompts, batches): a 128×64 output tile per block on the tensor cores. Weights
+// are decoded to f32 in registers, then each operand is split into a bf16 high part and a
+// bf16 low part (the rounding rest); hi·hi + hi·lo + lo·hi in f32 accumulators leaves a
+// relative error near 2^-16, close to f32, with bf16's full exponent range.
+#include <mma.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/dequant.cuh"
+
+namespace rwkv::engine::cuda {
+namespace {
+
+constexpr int kMaxVecCols = 8;
+constexpr int kVecWarps = 4;  // rows per block of the mat-vec kernel
+constexpr int64_t kTileMinRows = 16;
+
+__device__ __forceinline__ float ApplyAct(float v, Act act) {
+  switch (act) {
+    case Act::kTanh: return tanhf(v);
+    case Act::kSigmoid: return 1.0f / (1.0f + expf(-v));
+    case Act::kSilu: return v / (1.0f + expf(-v));
+    case Act::kReluSquare: {
+      const float r = fmaxf(v, 0.0f);
+      return r * r;
+    }
+    default: return v;
+  }
+}
+
+template <uint32_t kType, int kCols>
+__global__ void MatVecKernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t rows,
+                             int64_t k, const float* __restrict__ x, int64_t x_stride,
+                             int64_t n_cols, float* __restrict__ y, int64_t y_stride, Act act,
+                             bool accumulate) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kVecWarps + (threadIdx.x >> 5);
+  const int64_t col0 = static_cast<int64_t>(blockIdx.y) * kCols;
+  if (row >= rows) return;
+  const uint8_t* wr = w + row * row_bytes;
+  const int ncols = static_cast<int>(n_cols - col0 < kCols ? n_cols - col0 : kCols);
+  float acc[kCols];
+#pragma unroll
+  for (int c = 0; c < kCols; ++c) acc[c] = 0.0f;
+  const float* xc = x + col0 * x_stride;
+  const bool x_aligned = ((reinterpret_cast<uintptr_t>(x) | (x_stride * 4)) & 15) == 0;
+  const int64_t k8 = k / 8 * 8;
+  for (int64_t e = lane * 8; e < k8; e += 256) {
+    float wv[8];
+    Dequant8<kType>(wr, e, wv);
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      if (c < ncols) {
+        const float* xp = xc + c * x_stride + e;
+        float xv[8];
+        if (x_aligned) {
+          const float4 a = reinterpret_cast<const float4*>(xp)[0];
+          const float4 b = reinterpret_cast<const float4*>(xp)[1];
+          xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
+          xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
+        } else {
+#pragma unroll
+          for (int i = 0; i < 8; ++i) xv[i] = xp[i];
+        }
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[c] = fmaf(wv[i], xv[i], acc[c]);
+      }
+    }
+  }
+  for (int64_t e = k8 + lane; e < k; e += 32) {
+    const float wv = Dequant1<kType>(wr, e);
+    for (int c = 0; c < ncols; ++c) acc[c] = fmaf(wv, xc[c * x_stride + e], acc[c]);
+  }
+#pragma unroll
+  for (int c = 0; c < kCols; ++c) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) acc[c] += __shfl_xor_sync(0xffffffffu, acc[c], off);
+  }
+  if (lane == 0) {
+    for (int c = 0; c < ncols; ++c) {
+      float* out = y + (col0 + c) * y_stride + row;
+      const float v = ApplyAct(acc[c], act);
+      *out = accumulate ? *out + v : v;
+    }
+  }
+}
+
+// Tile kernel geometry: 8 warps as 4 (weight rows) × 2 (x rows), 32×32 outputs each.
+constexpr int kTileM = 128;
+constexpr int kTileN = 64;
+constexpr int kTileK = 32;
+constexpr int kPadK = kTileK + 8;  // bf16 row pitch in shared memory
+constexpr int kPadN = kTileN + 4;  // f32 pitch of the output staging
+constexpr int kTileThreads = 256;
+
+struct TileOperands {
+  __nv_bfloat16 a_hi[kTileM][kPadK];
+  __nv_bfloat16 a_lo[kTileM][kPadK];
+  __nv_bfloat16 b_hi[kTileN][kPadK];
+  __nv_bfloat16 b_lo[kTileN][kPadK];
+};
+union TileShared {
+  TileOperands op;
+  float out[kTileM][kPadN];
+};
+
+__device__ __forceinline__ void SplitStore(const float* v, __nv_bfloat16* hi, __nv_bfloat16* lo) {
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const __nv_bfloat16 h = __float2bfloat16_rn(v[i]);
+    hi[i] = h;
+    lo[i] = __float2bfloat16_rn(v[i] - __bfloat162float(h));
+  }
+}
+
+template <uint32_t kType>
+__global__ void __launch_bounds__(kTileThreads)
+    TileKernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t rows, int64_t k,
+               const float* __restrict__ x, int64_t x_stride, int64_t n_cols,
+               float* __restrict__ y, int64_t y_stride, Act act, bool accumulate) {
+  using namespace nvcuda;
+  __shared__ TileShared sh;
+  const int tid = threadIdx.x, warp = tid >> 5;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTileM;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kTileN;
+  const int wm = warp & 3, wn = warp >> 2;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+
+  for (int64_t k0 = 0; k0 < k; k0 += kTileK) {
+    // Weights: 128 rows × 32 elements = 512 groups of 8, two per thread.
+#pragma unroll
+    for (int g = 0; g < 2; ++g) {
+      const int idx = tid + g * kTileThreads;
+      const int r = idx >> 2, kk = (idx & 3) * 8;
+      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (m0 + r < rows) Dequant8<kType>(w + (m0 + r) * row_bytes, k0 + kk, v);
+      SplitStore(v, &sh.op.a_hi[r][kk], &sh.op.a_lo[r][kk]);
+    }
+    // Activations: 64 rows × 32 = 256 groups of 8, one per thread.
+    {
+      const int r = tid >> 2, kk = (tid & 3) * 8;
+      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (n0 + r < n_cols) {
+        const float* xp = x + (n0 + r) * x_stride + k0 + kk;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) v[i] = xp[i];
+      }
+      SplitStore(v, &sh.op.b_hi[r][kk], &sh.op.b_lo[r][kk]);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int ks = 0; ks < kTileK; ks += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> ah[2], al[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> bh[2], bl[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        wmma::load_matrix_sync(ah[i], &sh.op.a_hi[wm * 32 + i * 16][ks], kPadK);
+        wmma::load_matrix_sync(al[i], &sh.op.a_lo[wm * 32 + i * 16][ks], kPadK);
+        wmma::load_matrix_sync(bh[i], &sh.op.b_hi[wn * 32 + i * 16][ks], kPadK);
+        wmma::load_matrix_sync(bl[i], &sh.op.b_lo[wn * 32 + i * 16][ks], kPadK);
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          wmma::mma_sync(acc[i][j], al[i], bh[j], acc[i][j]);
+          wmma::mma_sync(acc[i][j], ah[i], bl[j], acc[i][j]);
+          wmma::mma_sync(acc[i][j], ah[i], bh[j], acc[i][j]);
+        }
+      }
+    }
+    __syncthreads();
+  }
+  // Stage the 128×64 tile (weight row major) and write y[n][m] coalesced along m.
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      wmma::store_matrix_sync(&sh.out[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], kPadN,
+                              wmma::mem_row_major);
+  __syncthreads();
+  for (int idx = tid; idx < kTileM * kTileN; idx += kTileThreads) {
+    const int n = idx / kTileM, m = idx % kTileM;
+    if (m0 + m < rows && n0 + n < n_cols) {
+      float* out = y + (n0 + n) * y_stride + m0 + m;
+      const float v = ApplyAct(sh.out[m][n], act);
+      *out = accumulate ? *out + v : v;
+    }
+  }
+}
+
+template <uint32_t kType, int kCols>
+void LaunchVec(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, bool accumulate,
+               cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>((w.rows + kVecWarps - 1) / kVecWarps),
+                  static_cast<unsigned>((x.rows + kCols - 1) / kCols));
+  MatVecKernel<kType, kCols><<<grid, kVecWarps * 32, 0, stream>>>(
+      static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x.data, x.stride, x.rows,
+      y.data, y.stride, act, accumulate);
+}
+
+// Whether the tile kernel can read x and w: whole 32-element steps.
+bool TileFits(const DeviceMatrix& w) { return w.cols % kTileK == 0; }
+
+struct MatMulLauncher {
+  int path;
+  const DeviceMatrix& w;
+  DeviceTensor x, y;
+  Act act;
+  bool accumulate;
+  cudaStream_t stream;
+
+  template <uint32_t kType>
+  void operator()() const {
+    if (path == 1 && TileFits(w)) {
+      const dim3 grid(static_cast<unsigned>((w.rows + kTileM - 1) / kTileM),
+                      static_cast<unsigned>((x.rows + kTileN - 1) / kTileN));
+      TileKernel<kType><<<grid, kTileThreads, 0, stream>>>(
+          static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x.data, x.stride,
+          x.rows, y.data, y.stride, act, accumulate);
+      return;
+    }
+    switch (std::min<int64_t>(x.rows, kMaxVecCols)) {
+      case 1: return LaunchVec<kType, 1>(w, x, y, act, accumulate, stream);
+      case 2: return LaunchVec<kType, 2>(w, x, y, act, accumulate, stream);
+      case 3:
+      case 4: return LaunchVec<kType, 4>(w, x, y, act, accumulate, stream);
+      default: return LaunchVec<kType, kMaxVecCols>(w, x, y, act, accumulate, stream);
+    }
+  }
+};
+
+struct NoOp {
+  template <uint32_t kType>
+  void operator()() const {}
+};
+
+void RunPath(int path, const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act,
+             bool accumulate, cudaStream_t stream) {
+  if (x.rows == 0 || w.rows == 0) return;
+  DispatchType(w.type, MatMulLauncher{path, w, x, y, act, accumulate, stream});
+}
+
+}  // namespace
+
+bool KernelSupportsType(uint32_t type) {
+  return DispatchType(type, NoOp{});
+}
+
+int64_t MatMulTileMinRows() { return kTileMinRows; }
+
+void LaunchMatMulPath(int path, const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act,
+                      bool accumulate, cudaStream_t stream) {
+  RunPath(path, w, x, y, act, accumulate, stream);
+}
+
+void LaunchMatMul(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, bool accumulate,
+                  cudaStream_t stream) {
+  RunPath(x.rows >= kTileMinRows ? 1 : 0, w, x, y, act, accumulate, stream);
+}
+
+}  // namespace rwkv::engine::cuda
