@@ -134,6 +134,8 @@ absl::StatusOr<BenchResult> RunOnce(engine::Model& model, int64_t p, int64_t n, 
     }
     r.tg_tok_s = static_cast<double>(n * batch) / Seconds(start, Clock::now());
   }
+  // States kept on a GPU go back to their host objects before those are destroyed.
+  if (absl::Status s = model.SyncStates(); !s.ok()) return s;
   return r;
 }
 
@@ -145,7 +147,7 @@ int RunBench(const std::vector<std::string>& args) {
   }
   std::string model_path, backend;
   int64_t p = 512, n = 128, threads = 0, batch = 1, reps = 1, bw_mib = 512, device = 0;
-  int64_t gpu_layers = -1;
+  int64_t gpu_layers = -1, ubatch = 0;
   bool json = false;
   ArgParser parser("bench",
                    "rwkv bench -m M.gguf [-p 512] [-n 128] [-t N] [--batch B] [-r R] [--json]");
@@ -157,6 +159,8 @@ int RunBench(const std::vector<std::string>& args) {
   parser.AddInt({"-r", "--repetitions"}, &reps, "repetitions, averaged (default 1)");
   parser.AddInt({"--bandwidth-mib"}, &bw_mib, "buffer for the bandwidth test (default 512)");
   parser.AddString({"--backend"}, &backend, "cpu | cuda (default cpu, or the GPU with -ngl)");
+  parser.AddInt({"-ub", "--ubatch-size"}, &ubatch,
+                "tokens per forward step (default: the engine's, 256)");
   parser.AddInt({"--device"}, &device, "GPU index for a GPU backend (default 0)");
   parser.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &gpu_layers,
                 "N > 0 runs on the GPU backend when one is present");
@@ -167,7 +171,7 @@ int RunBench(const std::vector<std::string>& args) {
     return 0;
   }
   if (model_path.empty()) return Fail("bench", absl::InvalidArgumentError("-m is required"));
-  if (p < 0 || n < 0 || batch < 1 || reps < 1 || threads < 0 || bw_mib < 1) {
+  if (p < 0 || n < 0 || batch < 1 || reps < 1 || threads < 0 || bw_mib < 1 || ubatch < 0) {
     return Fail("bench", absl::InvalidArgumentError(
                              "-p, -n, -t must be >= 0 and --batch, -r, --bandwidth-mib >= 1"));
   }
@@ -191,6 +195,8 @@ int RunBench(const std::vector<std::string>& args) {
   options.threads = static_cast<int>(threads);
   options.backend = backend;
   options.device = static_cast<int>(device);
+  options.keep_states_on_device = true;
+  if (ubatch > 0) options.max_step_tokens = static_cast<int>(ubatch);  // a decode loop over the same states, as a server runs
   const auto load_start = Clock::now();
   absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(model_path, options);
   if (!model.ok()) return Fail("bench", model.status());

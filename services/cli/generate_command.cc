@@ -101,6 +101,7 @@ int RunGenerate(const std::vector<std::string>& args) {
   options.threads = static_cast<int>(f.threads);
   options.backend = ChooseBackend("generate", f.backend, f.gpu_layers);
   options.device = static_cast<int>(f.device);
+  options.keep_states_on_device = true;  // one state, fed token by token, read by nothing
   auto model = engine::Model::Load(f.model, options);
   if (!model.ok()) return Fail("generate", model.status());
   auto tokenizer = engine::Tokenizer::FromGguf((*model)->gguf());

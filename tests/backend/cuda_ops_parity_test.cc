@@ -23,6 +23,8 @@ struct Side {
   std::unique_ptr<Device> device;
   std::unique_ptr<Stream> stream;
   std::vector<std::unique_ptr<Buffer>> buffers;
+  // Host bytes of prepared weights: the CPU device points into them.
+  std::vector<std::unique_ptr<std::vector<uint8_t>>> weight_bytes;
 
   Tensor Upload(const std::vector<float>& host, int64_t rows, int64_t cols, int64_t stride) {
     auto b = device->Allocate(BufferKind::kScratch, static_cast<uint64_t>(rows * stride) * 4);
@@ -60,9 +62,9 @@ struct Side {
     return *w;
   }
   WeightView Vector(const std::vector<float>& v) {
-    std::vector<uint8_t> bytes(v.size() * 4);
-    std::memcpy(bytes.data(), v.data(), bytes.size());
-    return Weight(GgmlType::kF32, 1, static_cast<int64_t>(v.size()), bytes);
+    weight_bytes.push_back(std::make_unique<std::vector<uint8_t>>(v.size() * 4));
+    std::memcpy(weight_bytes.back()->data(), v.data(), v.size() * 4);
+    return Weight(GgmlType::kF32, 1, static_cast<int64_t>(v.size()), *weight_bytes.back());
   }
 };
 
@@ -143,6 +145,9 @@ TEST_P(CudaMatMulParity, MatchesScalarCpu) {
   }
 }
 
+// Rows of x from which the CUDA backend takes its tile kernel (see backend/cuda/matmul.cu).
+int64_t MatMulTileRows() { return 128; }
+
 std::vector<MatCase> MatCases() {
   std::vector<MatCase> cases;
   const GgmlType types[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0,
@@ -157,6 +162,7 @@ std::vector<MatCase> MatCases() {
     cases.push_back({t, 130, k, 7, Epilogue::kNone, true});
     cases.push_back({t, 133, k, 16, e, i % 2 == 0});
     cases.push_back({t, 45, k * 2, 70, Epilogue::kNone, false});
+    cases.push_back({t, 67, k, MatMulTileRows() + 3, e, i % 2 == 1});
     ++i;
   }
   // Float rows whose length is not a multiple of 8 or 32 (mat-vec tails, no tile kernel).

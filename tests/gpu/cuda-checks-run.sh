@@ -62,15 +62,28 @@ for type in $types; do
     --type "$type" ${RWKV_CHECKS_SYNTH_ARGS:-} >/dev/null 2>"$models/synth.err" ||
     { echo "synth $type failed: $(tail -1 "$models/synth.err")"; rc=1; continue; }
   echo "synth $type: $(($(date +%s) - start)) s"
-  for args in "-p 512 -n 128 --batch 1" "-p 0 -n 32 --batch 16" "-p 0 -n 16 --batch 64"; do
-    name="bench-$type-$(echo "$args" | tr -d ' -')"
+  for args in "-p 512 -n 128 --batch 1" "-p 512 -n 0 -ub 512" "-p 0 -n 64 --batch 16" \
+              "-p 0 -n 32 --batch 64" "-p 0 -n 64 --batch 1 graphs-off"; do
+    env=()
+    if [[ "$args" == *graphs-off ]]; then
+      args="${args% graphs-off}"
+      env=(RWKV_CUDA_GRAPHS=0)
+    fi
+    name="bench-$type-$(echo "$args" | tr -d ' -')${env:+-nographs}"
     # shellcheck disable=SC2086
-    timeout 150 "$rwkv" bench -m "$models/$type.gguf" --backend cuda $args --json \
+    env "${env[@]}" timeout 150 "$rwkv" bench -m "$models/$type.gguf" --backend cuda $args --json \
       >"$models/$name.json" 2>"$models/$name.err" ||
       { echo "bench $name failed: $(tail -1 "$models/$name.err")"; rc=1; }
     echo "$name $(cat "$models/$name.json")"
     summary+=("$name: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("pp %.0f tok/s, tg %.1f tok/s (%.1f%% of roofline %.0f tok/s at %.0f GB/s, %d bytes/token)" % (d["pp_tok_s"], d["tg_tok_s"], d["tg_percent_of_roofline"], d["roofline_tok_s"], d["read_bandwidth_gb_s"], d["weight_bytes_per_token"]))' "$models/$name.json" 2>/dev/null)")
   done
+  if [ "$type" = q8_0 ] && command -v nsys >/dev/null; then
+    echo "== nsys: q8_0 decode, batch 1"
+    timeout 120 nsys profile -o /tmp/nsys-q8_0 --force-overwrite true --stats=false \
+      "$rwkv" bench -m "$models/$type.gguf" --backend cuda -p 0 -n 32 >/dev/null 2>&1
+    timeout 60 nsys stats --report cuda_gpu_kern_sum --format csv /tmp/nsys-q8_0.nsys-rep \
+      2>/dev/null | head -25
+  fi
   rm -f "$models/$type.gguf"
 done
 rm -rf "$models"

@@ -132,11 +132,18 @@ class Stream {
   virtual void ReadRows(Tensor src, int64_t row, int64_t count, float* host) = 0;
   // Waits for everything enqueued; returns the first op failure, if any.
   virtual absl::Status Synchronize() = 0;
+  // With DeviceOptions::keep_states_on_device: writes the states still held on the device back
+  // into their host objects and forgets them. Nothing to do elsewhere.
+  virtual absl::Status FlushStates() { return absl::OkStatus(); }
 };
 
 struct DeviceOptions {
   int threads = 0;  // CPU worker threads; 0 = all available cores
   int device = 0;   // GPU index for GPU backends
+  // GPU backends: UnbindStates() leaves the states in device memory (their host copies go
+  // stale) and the next BindStates() of the very same states (same objects, same buffers, same
+  // order) skips both transfers; binding others, or FlushStates(), writes them back first.
+  bool keep_states_on_device = false;
 };
 
 class Device {

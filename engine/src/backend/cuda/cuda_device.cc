@@ -49,7 +49,8 @@ class CudaBuffer final : public backend::Buffer {
 
 class CudaDevice final : public backend::Device {
  public:
-  CudaDevice(int index, const cudaDeviceProp& prop) : index_(index), prop_(prop) {}
+  CudaDevice(int index, const cudaDeviceProp& prop, bool keep_states)
+      : index_(index), prop_(prop), keep_states_(keep_states) {}
   ~CudaDevice() override {
     cudaSetDevice(index_);
     for (void* p : weights_) cudaFree(p);
@@ -112,12 +113,13 @@ class CudaDevice final : public backend::Device {
   }
 
   std::unique_ptr<backend::Stream> CreateStream() override {
-    return std::make_unique<CudaStream>(index_);
+    return std::make_unique<CudaStream>(index_, keep_states_);
   }
 
  private:
   int index_;
   cudaDeviceProp prop_;
+  bool keep_states_;
   std::vector<void*> weights_;
 };
 
@@ -149,7 +151,7 @@ absl::StatusOr<std::unique_ptr<backend::Device>> CreateCudaDevice(
     return s;
   }
   if (absl::Status s = CudaStatus(cudaSetDevice(options.device), "set device"); !s.ok()) return s;
-  return std::make_unique<CudaDevice>(options.device, prop);
+  return std::make_unique<CudaDevice>(options.device, prop, options.keep_states_on_device);
 }
 
 absl::StatusOr<std::vector<std::string>> ListCudaDevices() {

@@ -49,14 +49,11 @@ void LaunchLayerNorm(DeviceTensor x, const float* w, const float* b, float eps, 
                      cudaStream_t stream);
 void LaunchGroupNormMul(DeviceTensor y, int64_t group, const float* w, const float* b, float eps,
                         DeviceTensor gate, cudaStream_t stream);
-// delta[r] = prev(r) - cur[r]; prev of a sequence's first row is its shift vector.
-// row_seq[r]: the sequence of row r; seq_begin: n_seq + 1 entries; shift[s] points at the
+// delta[r] = prev(r) - cur[r], prev of a sequence's first row being its shift vector, then
+// shift[s] = the sequence's last row. seq_begin: n_seq + 1 entries; shift[s] points at the
 // sequence's shift vector of this layer and slot (device pointers, in device memory).
-void LaunchShiftDelta(DeviceTensor cur, DeviceTensor delta, const int32_t* row_seq,
+void LaunchShiftDelta(DeviceTensor cur, DeviceTensor delta, int64_t n_seq,
                       const int32_t* seq_begin, float* const* shift, cudaStream_t stream);
-// shift[s] = cur[seq_begin[s + 1] - 1].
-void LaunchStoreShift(DeviceTensor cur, int64_t n_seq, const int32_t* seq_begin,
-                      float* const* shift, cudaStream_t stream);
 void LaunchLerp(DeviceTensor base, DeviceTensor delta, const float* mix, const DeviceTensor* extra,
                 DeviceTensor out, cudaStream_t stream);
 void LaunchDecay(DeviceTensor x, const float* time_decay, cudaStream_t stream);

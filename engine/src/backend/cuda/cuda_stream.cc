@@ -1,6 +1,7 @@
 #include "backend/cuda/cuda_stream.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -20,9 +21,15 @@ const float* Vec(const WeightView& w) { return static_cast<const float*>(w.data)
 
 uint64_t Align(uint64_t n) { return (n + 255) / 256 * 256; }
 
+bool GraphsEnabled() {
+  const char* env = std::getenv("RWKV_CUDA_GRAPHS");
+  return env == nullptr || std::string(env) != "0";
+}
+
 }  // namespace
 
-CudaStream::CudaStream(int device) : device_(device) {
+CudaStream::CudaStream(int device, bool keep_states_on_device)
+    : device_(device), keep_states_(keep_states_on_device), graphs_(GraphsEnabled()) {
   cudaSetDevice(device_);
   if (absl::Status s = CudaStatus(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
                                   "stream create");
@@ -37,6 +44,7 @@ CudaStream::~CudaStream() {
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);
   }
+  if (graph_ != nullptr) cudaGraphExecDestroy(graph_);
   if (state_arena_ != nullptr) cudaFree(state_arena_);
   if (tables_dev_ != nullptr) cudaFree(tables_dev_);
   if (tables_host_ != nullptr) cudaFreeHost(tables_host_);
@@ -63,8 +71,59 @@ bool CudaStream::CheckLayer(int layer) {
   return true;
 }
 
+void CudaStream::RunOps() {
+  for (const std::function<void()>& op : ops_) op();
+}
+
+void CudaStream::Flush() {
+  if (ops_.empty()) return;
+  if (!status_.ok()) {
+    ops_.clear();
+    sig_.clear();
+    return;
+  }
+  if (graphs_ && graph_ != nullptr && sig_ == graph_sig_) {
+    if (absl::Status s = CudaStatus(cudaGraphLaunch(graph_, stream_), "graph launch"); !s.ok()) {
+      Fail(std::move(s));
+    }
+  } else if (graphs_ && sig_ == last_sig_) {
+    cudaGraph_t graph = nullptr;
+    absl::Status s =
+        CudaStatus(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "capture");
+    if (s.ok()) {
+      RunOps();
+      s = CudaStatus(cudaStreamEndCapture(stream_, &graph), "end capture");
+    }
+    if (s.ok() && graph_ != nullptr) {
+      cudaGraphExecUpdateResultInfo info;
+      if (cudaGraphExecUpdate(graph_, graph, &info) != cudaSuccess) {
+        cudaGetLastError();
+        cudaGraphExecDestroy(graph_);
+        graph_ = nullptr;
+      }
+    }
+    if (s.ok() && graph_ == nullptr) {
+      s = CudaStatus(cudaGraphInstantiate(&graph_, graph, 0), "graph instantiate");
+    }
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    if (s.ok()) s = CudaStatus(cudaGraphLaunch(graph_, stream_), "graph launch");
+    if (s.ok()) {
+      graph_sig_ = sig_;
+    } else {
+      Fail(std::move(s));
+    }
+  } else {
+    RunOps();
+  }
+  CheckLaunch("launch");
+  ops_.clear();
+  last_sig_.swap(sig_);
+  sig_.clear();
+}
+
 absl::Status CudaStream::Drain() {
   if (stream_ == nullptr) return status_;
+  Flush();
   const cudaError_t err = cudaStreamSynchronize(stream_);
   if (err != cudaSuccess) Fail(CudaStatus(err, "synchronize"));
   staging_.Deliver();
@@ -80,6 +139,34 @@ bool CudaStream::Stage(uint64_t upload_bytes, uint64_t download_bytes) {
     return false;
   }
   return true;
+}
+
+uint64_t CudaStream::FloatsPerState() const {
+  return shape_.n_layer * (shape_.shift_floats_per_layer() + shape_.wkv_floats_per_layer());
+}
+
+void CudaStream::DownloadState(int64_t s, RecurrentState& state) {
+  const uint64_t shift_floats = shape_.n_layer * shape_.shift_floats_per_layer();
+  const uint64_t wkv_floats = shape_.n_layer * shape_.wkv_floats_per_layer();
+  const float* base = state_arena_ + s * FloatsPerState();
+  cudaMemcpyAsync(state.shift.data(), base, shift_floats * 4, cudaMemcpyDeviceToHost, stream_);
+  cudaMemcpyAsync(state.wkv.data(), base + shift_floats, wkv_floats * 4, cudaMemcpyDeviceToHost,
+                  stream_);
+}
+
+absl::Status CudaStream::FlushStates() {
+  if (stream_ == nullptr) return status_;
+  cudaSetDevice(device_);
+  if (absl::Status s = Drain(); !s.ok()) {
+    resident_.clear();
+    return s;
+  }
+  for (size_t i = 0; i < resident_.size(); ++i) {
+    DownloadState(static_cast<int64_t>(i), *resident_[i].state);
+  }
+  CheckLaunch("download states");
+  resident_.clear();
+  return Drain();
 }
 
 absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
@@ -99,11 +186,19 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
   if (stream_ == nullptr) return status_;
   status_ = absl::OkStatus();
   cudaSetDevice(device_);
-  if (absl::Status s = Drain(); !s.ok()) return s;
+  std::vector<Resident> wanted;
+  for (RecurrentState* s : states) wanted.push_back({s, s->shift.data(), s->wkv.data()});
+  const bool already_there = !resident_.empty() && wanted == resident_ &&
+                             states[0]->shape == shape_;
+  if (!already_there) {
+    if (absl::Status s = FlushStates(); !s.ok()) return s;
+  } else if (absl::Status s = Drain(); !s.ok()) {
+    return s;
+  }
+  resident_.clear();
   states_.assign(states.begin(), states.end());
   shape_ = states.empty() ? StateShape{} : states[0]->shape;
   n_seq_ = layout.n_seq();
-  const int64_t rows = layout.n_rows();
   const uint64_t shift_floats = shape_.n_layer * shape_.shift_floats_per_layer();
   const uint64_t wkv_floats = shape_.n_layer * shape_.wkv_floats_per_layer();
   const uint64_t per_state = shift_floats + wkv_floats;
@@ -123,9 +218,8 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
   // Pointer tables and row maps, laid out in one pinned block and copied in one transfer.
   const uint64_t shift_bytes = Align(shape_.n_layer * 2ull * n_seq_ * sizeof(float*));
   const uint64_t wkv_bytes = Align(shape_.n_layer * 1ull * n_seq_ * sizeof(float*));
-  const uint64_t row_bytes = Align(static_cast<uint64_t>(rows) * 4);
   const uint64_t begin_bytes = Align(static_cast<uint64_t>(n_seq_ + 1) * 4);
-  const uint64_t table_bytes = shift_bytes + wkv_bytes + row_bytes + begin_bytes;
+  const uint64_t table_bytes = shift_bytes + wkv_bytes + begin_bytes;
   if (table_bytes > tables_cap_) {
     if (tables_dev_ != nullptr) cudaFree(tables_dev_);
     if (tables_host_ != nullptr) cudaFreeHost(tables_host_);
@@ -145,8 +239,7 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
   auto* dev = static_cast<uint8_t*>(tables_dev_);
   auto** shift_host = reinterpret_cast<float**>(host);
   auto** wkv_host = reinterpret_cast<float**>(host + shift_bytes);
-  auto* row_seq_host = reinterpret_cast<int32_t*>(host + shift_bytes + wkv_bytes);
-  auto* begin_host = reinterpret_cast<int32_t*>(host + shift_bytes + wkv_bytes + row_bytes);
+  auto* begin_host = reinterpret_cast<int32_t*>(host + shift_bytes + wkv_bytes);
   for (int64_t s = 0; s < n_seq_; ++s) {
     float* base = state_arena_ + s * per_state;
     for (uint32_t l = 0; l < shape_.n_layer; ++l) {
@@ -155,21 +248,17 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
       }
       wkv_host[l * n_seq_ + s] = base + shift_floats + l * shape_.wkv_floats_per_layer();
     }
-    for (int64_t r = layout.seq_begin[s]; r < layout.seq_begin[s + 1]; ++r) {
-      row_seq_host[r] = static_cast<int32_t>(s);
-    }
   }
   for (int64_t s = 0; s <= n_seq_; ++s) begin_host[s] = static_cast<int32_t>(layout.seq_begin[s]);
   shift_ptrs_ = reinterpret_cast<float**>(dev);
   wkv_ptrs_ = reinterpret_cast<float**>(dev + shift_bytes);
-  row_seq_ = reinterpret_cast<int32_t*>(dev + shift_bytes + wkv_bytes);
-  seq_begin_ = reinterpret_cast<int32_t*>(dev + shift_bytes + wkv_bytes + row_bytes);
+  seq_begin_ = reinterpret_cast<int32_t*>(dev + shift_bytes + wkv_bytes);
   if (absl::Status s = CudaStatus(
           cudaMemcpyAsync(dev, host, table_bytes, cudaMemcpyHostToDevice, stream_), "upload tables");
       !s.ok()) {
     return s;
   }
-  for (int64_t s = 0; s < n_seq_; ++s) {
+  for (int64_t s = 0; s < n_seq_ && !already_there; ++s) {
     float* base = state_arena_ + s * per_state;
     cudaMemcpyAsync(base, states_[s]->shift.data(), shift_floats * 4, cudaMemcpyHostToDevice,
                     stream_);
@@ -181,20 +270,17 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
 }
 
 absl::Status CudaStream::UnbindStates() {
+  if (stream_ != nullptr) Flush();
   if (stream_ != nullptr && !states_.empty() && status_.ok()) {
-    const uint64_t shift_floats = shape_.n_layer * shape_.shift_floats_per_layer();
-    const uint64_t wkv_floats = shape_.n_layer * shape_.wkv_floats_per_layer();
-    const uint64_t per_state = shift_floats + wkv_floats;
-    for (int64_t s = 0; s < n_seq_; ++s) {
-      const float* base = state_arena_ + s * per_state;
-      cudaMemcpyAsync(states_[s]->shift.data(), base, shift_floats * 4, cudaMemcpyDeviceToHost,
-                      stream_);
-      cudaMemcpyAsync(states_[s]->wkv.data(), base + shift_floats, wkv_floats * 4,
-                      cudaMemcpyDeviceToHost, stream_);
+    if (keep_states_) {
+      for (RecurrentState* s : states_) resident_.push_back({s, s->shift.data(), s->wkv.data()});
+    } else {
+      for (int64_t s = 0; s < n_seq_; ++s) DownloadState(s, *states_[s]);
+      CheckLaunch("download states");
     }
-    CheckLaunch("download states");
   }
   absl::Status s = Drain();
+  if (!s.ok()) resident_.clear();
   states_.clear();
   n_seq_ = 0;
   return s;
@@ -202,16 +288,27 @@ absl::Status CudaStream::UnbindStates() {
 
 void CudaStream::Embed(const WeightView& table, std::span<const int32_t> tokens, Tensor out) {
   if (!Stage(tokens.size_bytes(), 0)) return;
-  const void* dev = staging_.Upload(tokens.data(), tokens.size_bytes(), stream_);
-  LaunchEmbed(M(table), static_cast<const int32_t*>(dev), static_cast<int64_t>(tokens.size()),
-              D(out), stream_);
-  CheckLaunch("embed");
+  const void* pinned = nullptr;
+  const void* dev = staging_.Upload(tokens.data(), tokens.size_bytes(), &pinned);
+  const uint64_t bytes = tokens.size_bytes();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const DeviceMatrix m = M(table);
+  const DeviceTensor o = D(out);
+  cudaStream_t st = stream_;
+  Enqueue(
+      [=] {
+        cudaMemcpyAsync(const_cast<void*>(dev), pinned, bytes, cudaMemcpyHostToDevice, st);
+        LaunchEmbed(m, static_cast<const int32_t*>(dev), n, o, st);
+      },
+      1, dev, pinned, bytes, m, n, o);
 }
 
 void CudaStream::LayerNorm(Tensor x, const WeightView& w, const WeightView& b, float eps,
                            Tensor out) {
-  LaunchLayerNorm(D(x), Vec(w), Vec(b), eps, D(out), stream_);
-  CheckLaunch("layer norm");
+  const DeviceTensor dx = D(x), dout = D(out);
+  const float *vw = Vec(w), *vb = Vec(b);
+  cudaStream_t st = stream_;
+  Enqueue([=] { LaunchLayerNorm(dx, vw, vb, eps, dout, st); }, 2, dx, vw, vb, eps, dout);
 }
 
 void CudaStream::GroupNormMul(Tensor y, int64_t group, const WeightView& w, const WeightView& b,
@@ -219,8 +316,11 @@ void CudaStream::GroupNormMul(Tensor y, int64_t group, const WeightView& w, cons
   if (group <= 0 || y.cols % group != 0) {
     return Fail(absl::InvalidArgumentError("cuda stream: group norm width"));
   }
-  LaunchGroupNormMul(D(y), group, Vec(w), Vec(b), eps, D(gate), stream_);
-  CheckLaunch("group norm");
+  const DeviceTensor dy = D(y), dg = D(gate);
+  const float *vw = Vec(w), *vb = Vec(b);
+  cudaStream_t st = stream_;
+  Enqueue([=] { LaunchGroupNormMul(dy, group, vw, vb, eps, dg, st); }, 3, dy, group, vw, vb, eps,
+          dg);
 }
 
 void CudaStream::ShiftDelta(int layer, int slot, Tensor cur, Tensor delta) {
@@ -229,17 +329,24 @@ void CudaStream::ShiftDelta(int layer, int slot, Tensor cur, Tensor delta) {
     return Fail(absl::InvalidArgumentError("cuda stream: token shift width differs from state"));
   }
   float* const* shift = shift_ptrs_ + (layer * 2 + slot) * n_seq_;
-  LaunchShiftDelta(D(cur), D(delta), row_seq_, seq_begin_, shift, stream_);
-  LaunchStoreShift(D(cur), n_seq_, seq_begin_, shift, stream_);
-  CheckLaunch("token shift");
+  const DeviceTensor dc = D(cur), dd = D(delta);
+  const int64_t n_seq = n_seq_;
+  const int32_t* seq_begin = seq_begin_;
+  cudaStream_t st = stream_;
+  Enqueue([=] { LaunchShiftDelta(dc, dd, n_seq, seq_begin, shift, st); }, 4, dc, dd, n_seq,
+          seq_begin, shift);
 }
 
 void CudaStream::Lerp(Tensor base, Tensor delta, const WeightView& mix, const Tensor* extra,
                       Tensor out) {
   DeviceTensor e;
-  if (extra != nullptr) e = D(*extra);
-  LaunchLerp(D(base), D(delta), Vec(mix), extra != nullptr ? &e : nullptr, D(out), stream_);
-  CheckLaunch("lerp");
+  const bool has_extra = extra != nullptr;
+  if (has_extra) e = D(*extra);
+  const DeviceTensor db = D(base), dd = D(delta), dout = D(out);
+  const float* m = Vec(mix);
+  cudaStream_t st = stream_;
+  Enqueue([=] { LaunchLerp(db, dd, m, has_extra ? &e : nullptr, dout, st); }, 5, db, dd, m,
+          has_extra, e, dout);
 }
 
 void CudaStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epilogue epilogue,
@@ -249,13 +356,18 @@ void CudaStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epilog
                                                         w.rows, "x", w.cols, ", x ", x.rows, "x",
                                                         x.cols, ", y ", y.rows, "x", y.cols, ")")));
   }
-  LaunchMatMul(M(w), D(x), D(y), static_cast<Act>(epilogue), accumulate, stream_);
-  CheckLaunch("matmul");
+  const DeviceMatrix m = M(w);
+  const DeviceTensor dx = D(x), dy = D(y);
+  const Act act = static_cast<Act>(epilogue);
+  cudaStream_t st = stream_;
+  Enqueue([=] { LaunchMatMul(m, dx, dy, act, accumulate, st); }, 6, m, dx, dy, act, accumulate);
 }
 
 void CudaStream::Decay(Tensor x, const WeightView& time_decay) {
-  LaunchDecay(D(x), Vec(time_decay), stream_);
-  CheckLaunch("decay");
+  const DeviceTensor dx = D(x);
+  const float* td = Vec(time_decay);
+  cudaStream_t st = stream_;
+  Enqueue([=] { LaunchDecay(dx, td, st); }, 7, dx, td);
 }
 
 void CudaStream::Wkv6(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v, Tensor w,
@@ -269,38 +381,59 @@ void CudaStream::Wkv6(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v
       r.stride != y.stride) {
     return Fail(absl::InvalidArgumentError("cuda stream: wkv operands need one row stride"));
   }
-  LaunchWkv6(n_seq_, seq_begin_, r.cols / head_size, head_size, D(r), D(k), D(v), D(w), Vec(u),
-             wkv_ptrs_ + layer * n_seq_, D(y), stream_);
-  CheckLaunch("wkv6");
+  const int64_t n_seq = n_seq_, heads = r.cols / head_size;
+  const int32_t* seq_begin = seq_begin_;
+  const DeviceTensor dr = D(r), dk = D(k), dv = D(v), dw = D(w), dy = D(y);
+  const float* uf = Vec(u);
+  float* const* state = wkv_ptrs_ + layer * n_seq_;
+  cudaStream_t st = stream_;
+  Enqueue(
+      [=] { LaunchWkv6(n_seq, seq_begin, heads, head_size, dr, dk, dv, dw, uf, state, dy, st); },
+      8, n_seq, seq_begin, heads, head_size, dr, dk, dv, dw, uf, state, dy);
 }
 
 void CudaStream::MulAdd(Tensor acc, Tensor a, Tensor b) {
-  LaunchMulAdd(D(acc), D(a), D(b), stream_);
-  CheckLaunch("mul add");
+  const DeviceTensor dacc = D(acc), da = D(a), db = D(b);
+  cudaStream_t st = stream_;
+  Enqueue([=] { LaunchMulAdd(dacc, da, db, st); }, 9, dacc, da, db);
 }
 
 void CudaStream::Scale(Tensor x, float s) {
-  LaunchScale(D(x), s, stream_);
-  CheckLaunch("scale");
+  const DeviceTensor dx = D(x);
+  cudaStream_t st = stream_;
+  Enqueue([=] { LaunchScale(dx, s, st); }, 10, dx, s);
 }
 
 void CudaStream::GatherRows(Tensor src, std::span<const int64_t> rows, Tensor dst) {
   if (!Stage(rows.size_bytes(), 0)) return;
-  const void* dev = staging_.Upload(rows.data(), rows.size_bytes(), stream_);
-  LaunchGatherRows(D(src), static_cast<const int64_t*>(dev), static_cast<int64_t>(rows.size()),
-                   D(dst), stream_);
-  CheckLaunch("gather rows");
+  const void* pinned = nullptr;
+  const void* dev = staging_.Upload(rows.data(), rows.size_bytes(), &pinned);
+  const uint64_t bytes = rows.size_bytes();
+  const int64_t n = static_cast<int64_t>(rows.size());
+  const DeviceTensor ds = D(src), dd = D(dst);
+  cudaStream_t st = stream_;
+  Enqueue(
+      [=] {
+        cudaMemcpyAsync(const_cast<void*>(dev), pinned, bytes, cudaMemcpyHostToDevice, st);
+        LaunchGatherRows(ds, static_cast<const int64_t*>(dev), n, dd, st);
+      },
+      11, dev, pinned, bytes, n, ds, dd);
 }
 
 void CudaStream::ReadRows(Tensor src, int64_t row, int64_t count, float* host) {
   const uint64_t bytes = static_cast<uint64_t>(count * src.cols) * 4;
   if (count <= 0 || bytes == 0 || !Stage(0, bytes)) return;
   void* pinned = staging_.Download(host, bytes);
-  const cudaError_t err = cudaMemcpy2DAsync(
-      pinned, static_cast<size_t>(src.cols) * 4, src.data + row * src.stride,
-      static_cast<size_t>(src.stride) * 4, static_cast<size_t>(src.cols) * 4,
-      static_cast<size_t>(count), cudaMemcpyDeviceToHost, stream_);
-  if (err != cudaSuccess) Fail(CudaStatus(err, "read rows"));
+  const float* from = src.data + row * src.stride;
+  const size_t width = static_cast<size_t>(src.cols) * 4;
+  const size_t pitch = static_cast<size_t>(src.stride) * 4;
+  const size_t height = static_cast<size_t>(count);
+  cudaStream_t st = stream_;
+  Enqueue(
+      [=] {
+        cudaMemcpy2DAsync(pinned, width, from, pitch, width, height, cudaMemcpyDeviceToHost, st);
+      },
+      12, pinned, from, width, pitch, height);
 }
 
 absl::Status CudaStream::Synchronize() { return Drain(); }

@@ -1,8 +1,22 @@
 // The CUDA implementation of backend::Stream. Ops are enqueued on one CUDA stream and run
 // asynchronously; BindStates uploads the bound states into a device arena (and the tables that
-// map rows to sequences), UnbindStates downloads them back into the host states.
+// map rows to sequences), UnbindStates downloads them back into the host states, unless the
+// stream keeps them on the device (DeviceOptions::keep_states_on_device): then they stay in the
+// arena, and binding the very same states again moves nothing.
+//
+// Ops are not launched when called: each appends its launch and a byte signature of its
+// arguments (device addresses, shapes, scalars) to the step. At the next synchronization the
+// step runs: as the cached CUDA graph when its signature equals the one the graph was captured
+// from (a decode loop: same buffers, same states, same staging offsets), captured into that
+// graph when it equals the previous step's, launched one by one otherwise. Token ids, row
+// indices and logits pass through pinned staging whose offsets repeat from step to step, so a
+// replayed graph reads the new values. RWKV_CUDA_GRAPHS=0 launches every step one by one.
 #pragma once
 
+#include <bit>
+#include <functional>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include <cuda_runtime.h>
@@ -15,7 +29,7 @@ namespace rwkv::engine::cuda {
 
 class CudaStream final : public backend::Stream {
  public:
-  explicit CudaStream(int device);
+  CudaStream(int device, bool keep_states_on_device);
   ~CudaStream() override;
 
   absl::Status BindStates(std::span<RecurrentState* const> states,
@@ -40,6 +54,7 @@ class CudaStream final : public backend::Stream {
   void GatherRows(backend::Tensor src, std::span<const int64_t> rows, backend::Tensor dst) override;
   void ReadRows(backend::Tensor src, int64_t row, int64_t count, float* host) override;
   absl::Status Synchronize() override;
+  absl::Status FlushStates() override;
 
  private:
   void Fail(absl::Status status);
@@ -49,15 +64,55 @@ class CudaStream final : public backend::Stream {
   // Makes room in the staging arenas, synchronizing first when they are full.
   bool Stage(uint64_t upload_bytes, uint64_t download_bytes);
   absl::Status Drain();
+  // Appends one op: its launch and the bytes of its arguments.
+  template <typename... Args>
+  void Enqueue(std::function<void()> launch, const Args&... args) {
+    (AppendSig(args), ...);
+    ops_.push_back(std::move(launch));
+  }
+  template <typename T>
+  void AppendSig(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T> && std::has_unique_object_representations_v<T>);
+    sig_.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  }
+  void AppendSig(const DeviceTensor& t) {
+    AppendSig(t.data), AppendSig(t.rows), AppendSig(t.cols), AppendSig(t.stride);
+  }
+  void AppendSig(const DeviceMatrix& m) {
+    AppendSig(m.type), AppendSig(m.cols), AppendSig(m.rows), AppendSig(m.row_bytes);
+    AppendSig(m.data);
+  }
+  void AppendSig(float f) { AppendSig(std::bit_cast<uint32_t>(f)); }
+  // Launches the ops of the step (graph replay, capture, or one by one).
+  void Flush();
+  void RunOps();
+  // Enqueues the download of arena slot s into `state`.
+  void DownloadState(int64_t s, RecurrentState& state);
+  uint64_t FloatsPerState() const;
+
+  // A state left in arena slot i (its index here) by the last UnbindStates, with the buffers
+  // it had then: the same object with other buffers is another state.
+  struct Resident {
+    RecurrentState* state;
+    const float* shift;
+    const float* wkv;
+    bool operator==(const Resident&) const = default;
+  };
 
   int device_;
+  bool keep_states_;
+  bool graphs_;
+  std::vector<std::function<void()>> ops_;
+  std::string sig_, last_sig_, graph_sig_;
+  cudaGraphExec_t graph_ = nullptr;
+  std::vector<Resident> resident_;
   cudaStream_t stream_ = nullptr;
   Staging staging_;
   absl::Status status_;
 
   // Bound states: host pointers, their device copies ([seq][shift | wkv] floats), and the
   // device tables [layer][slot][seq] (shift) and [layer][seq] (wkv) of per-sequence pointers
-  // plus row_seq[row] and seq_begin[seq + 1].
+  // plus seq_begin[seq + 1].
   std::vector<RecurrentState*> states_;
   StateShape shape_;
   int64_t n_seq_ = 0;
@@ -68,7 +123,6 @@ class CudaStream final : public backend::Stream {
   uint64_t tables_cap_ = 0;
   float** shift_ptrs_ = nullptr;
   float** wkv_ptrs_ = nullptr;
-  int32_t* row_seq_ = nullptr;
   int32_t* seq_begin_ = nullptr;
 };
 

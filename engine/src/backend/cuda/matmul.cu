@@ -5,7 +5,7 @@
 // coalesced), against up to kMaxVecCols rows of x at once so that each weight byte is read
 // once per group of columns.
 //
-// Many rows (prompts, batches): a 128×64 output tile per block on the tensor cores. Weights
+// Many rows (prompt chunks): a 64×64 output tile per block on the tensor cores. Weights
 // are decoded to f32 in registers, then each operand is split into a bf16 high part and a
 // bf16 low part (the rounding rest); hi·hi + hi·lo + lo·hi in f32 accumulators leaves a
 // relative error near 2^-16, close to f32, with bf16's full exponent range.
@@ -20,9 +20,11 @@
 namespace rwkv::engine::cuda {
 namespace {
 
-constexpr int kMaxVecCols = 8;
+constexpr int kMaxVecCols = 16;
 constexpr int kVecWarps = 4;  // rows per block of the mat-vec kernel
-constexpr int64_t kTileMinRows = 16;
+// Up to 64 rows (decode batches) the mat-vec kernel reads the weights at most 4 times at full
+// bandwidth, while the tile kernel would run too few blocks to saturate memory.
+constexpr int64_t kTileMinRows = 128;
 
 __device__ __forceinline__ float ApplyAct(float v, Act act) {
   switch (act) {
@@ -94,13 +96,13 @@ __global__ void MatVecKernel(const uint8_t* __restrict__ w, uint64_t row_bytes, 
   }
 }
 
-// Tile kernel geometry: 8 warps as 4 (weight rows) × 2 (x rows), 32×32 outputs each.
-constexpr int kTileM = 128;
+// Tile kernel geometry: 4 warps as 2 (weight rows) × 2 (x rows), 32×32 outputs each.
+constexpr int kTileM = 64;
 constexpr int kTileN = 64;
 constexpr int kTileK = 32;
 constexpr int kPadK = kTileK + 8;  // bf16 row pitch in shared memory
 constexpr int kPadN = kTileN + 4;  // f32 pitch of the output staging
-constexpr int kTileThreads = 256;
+constexpr int kTileThreads = 128;
 
 struct TileOperands {
   __nv_bfloat16 a_hi[kTileM][kPadK];
@@ -132,7 +134,7 @@ __global__ void __launch_bounds__(kTileThreads)
   const int tid = threadIdx.x, warp = tid >> 5;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTileM;
   const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kTileN;
-  const int wm = warp & 3, wn = warp >> 2;
+  const int wm = warp & 1, wn = warp >> 1;
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
 #pragma unroll
   for (int i = 0; i < 2; ++i)
@@ -140,7 +142,7 @@ __global__ void __launch_bounds__(kTileThreads)
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
   for (int64_t k0 = 0; k0 < k; k0 += kTileK) {
-    // Weights: 128 rows × 32 elements = 512 groups of 8, two per thread.
+    // Weights and activations: 64 rows × 32 elements = 256 groups of 8 each, two per thread.
 #pragma unroll
     for (int g = 0; g < 2; ++g) {
       const int idx = tid + g * kTileThreads;
@@ -149,9 +151,10 @@ __global__ void __launch_bounds__(kTileThreads)
       if (m0 + r < rows) Dequant8<kType>(w + (m0 + r) * row_bytes, k0 + kk, v);
       SplitStore(v, &sh.op.a_hi[r][kk], &sh.op.a_lo[r][kk]);
     }
-    // Activations: 64 rows × 32 = 256 groups of 8, one per thread.
-    {
-      const int r = tid >> 2, kk = (tid & 3) * 8;
+#pragma unroll
+    for (int g = 0; g < 2; ++g) {
+      const int idx = tid + g * kTileThreads;
+      const int r = idx >> 2, kk = (idx & 3) * 8;
       float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       if (n0 + r < n_cols) {
         const float* xp = x + (n0 + r) * x_stride + k0 + kk;
@@ -184,7 +187,7 @@ __global__ void __launch_bounds__(kTileThreads)
     }
     __syncthreads();
   }
-  // Stage the 128×64 tile (weight row major) and write y[n][m] coalesced along m.
+  // Stage the 64×64 tile (weight row major) and write y[n][m] coalesced along m.
 #pragma unroll
   for (int i = 0; i < 2; ++i)
 #pragma unroll
@@ -238,6 +241,10 @@ struct MatMulLauncher {
       case 2: return LaunchVec<kType, 2>(w, x, y, act, accumulate, stream);
       case 3:
       case 4: return LaunchVec<kType, 4>(w, x, y, act, accumulate, stream);
+      case 5:
+      case 6:
+      case 7:
+      case 8: return LaunchVec<kType, 8>(w, x, y, act, accumulate, stream);
       default: return LaunchVec<kType, kMaxVecCols>(w, x, y, act, accumulate, stream);
     }
   }

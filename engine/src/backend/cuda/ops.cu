@@ -78,23 +78,22 @@ __global__ void GroupNormMulKernel(float* y, int64_t ys, int64_t group, int64_t 
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) yr[i] *= gr[i];
 }
 
-__global__ void ShiftDeltaKernel(const float* cur, int64_t cs, int64_t rows, int64_t cols,
-                                 float* delta, int64_t ds, const int32_t* row_seq,
-                                 const int32_t* seq_begin, float* const* shift) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= rows * cols) return;
-  const int64_t r = i / cols, c = i % cols;
-  const int32_t s = row_seq[r];
-  const float prev = r == seq_begin[s] ? shift[s][c] : cur[(r - 1) * cs + c];
-  delta[r * ds + c] = prev - cur[r * cs + c];
-}
-
-__global__ void StoreShiftKernel(const float* cur, int64_t cs, int64_t cols,
-                                 const int32_t* seq_begin, float* const* shift) {
+// One thread per (sequence, column), walking the sequence's rows: the shift vector is read
+// before it is replaced by the same thread, so any number of rows per sequence is safe.
+__global__ void ShiftDeltaKernel(const float* cur, int64_t cs, int64_t cols, float* delta,
+                                 int64_t ds, const int32_t* seq_begin, float* const* shift) {
   const int64_t s = blockIdx.y;
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= cols) return;
-  shift[s][c] = cur[(seq_begin[s + 1] - 1) * cs + c];
+  float* sh = shift[s];
+  float prev = sh[c];
+  const int64_t r1 = seq_begin[s + 1];
+  for (int64_t r = seq_begin[s]; r < r1; ++r) {
+    const float x = cur[r * cs + c];
+    delta[r * ds + c] = prev - x;
+    prev = x;
+  }
+  sh[c] = prev;
 }
 
 __global__ void LerpKernel(const float* base, int64_t bs, const float* delta, int64_t dls,
@@ -240,20 +239,11 @@ void LaunchGroupNormMul(DeviceTensor y, int64_t group, const float* w, const flo
       y.data, y.stride, group, groups, w, b, eps, gate.data, gate.stride);
 }
 
-void LaunchShiftDelta(DeviceTensor cur, DeviceTensor delta, const int32_t* row_seq,
+void LaunchShiftDelta(DeviceTensor cur, DeviceTensor delta, int64_t n_seq,
                       const int32_t* seq_begin, float* const* shift, cudaStream_t stream) {
-  const int64_t n = cur.rows * cur.cols;
-  if (n == 0) return;
-  ShiftDeltaKernel<<<Blocks(n), kThreads, 0, stream>>>(cur.data, cur.stride, cur.rows, cur.cols,
-                                                       delta.data, delta.stride, row_seq,
-                                                       seq_begin, shift);
-}
-
-void LaunchStoreShift(DeviceTensor cur, int64_t n_seq, const int32_t* seq_begin,
-                      float* const* shift, cudaStream_t stream) {
   if (n_seq == 0 || cur.cols == 0) return;
-  StoreShiftKernel<<<dim3(Blocks(cur.cols), static_cast<unsigned>(n_seq)), kThreads, 0, stream>>>(
-      cur.data, cur.stride, cur.cols, seq_begin, shift);
+  ShiftDeltaKernel<<<dim3(Blocks(cur.cols), static_cast<unsigned>(n_seq)), kThreads, 0, stream>>>(
+      cur.data, cur.stride, cur.cols, delta.data, delta.stride, seq_begin, shift);
 }
 
 void LaunchLerp(DeviceTensor base, DeviceTensor delta, const float* mix, const DeviceTensor* extra,

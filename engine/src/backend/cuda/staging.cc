@@ -55,12 +55,12 @@ absl::Status Staging::Reserve(uint64_t upload_bytes, uint64_t download_bytes) {
   return absl::OkStatus();
 }
 
-void* Staging::Upload(const void* src, uint64_t bytes, cudaStream_t stream) {
+void* Staging::Upload(const void* src, uint64_t bytes, const void** pinned) {
   uint8_t* host = up_host_ + up_used_;
   uint8_t* dev = up_dev_ + up_used_;
   up_used_ += Align(bytes);
   std::memcpy(host, src, bytes);
-  cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, stream);
+  *pinned = host;
   return dev;
 }
 

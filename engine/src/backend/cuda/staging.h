@@ -24,8 +24,9 @@ class Staging {
   bool Fits(uint64_t upload_bytes, uint64_t download_bytes) const;
   // Grows the arenas to hold at least these sizes; only call with no copy pending.
   absl::Status Reserve(uint64_t upload_bytes, uint64_t download_bytes);
-  // Copies `bytes` to pinned memory and enqueues the upload; returns the device address.
-  void* Upload(const void* src, uint64_t bytes, cudaStream_t stream);
+  // Copies `bytes` to pinned memory; the caller enqueues the copy from *pinned to the returned
+  // device address.
+  void* Upload(const void* src, uint64_t bytes, const void** pinned);
   // A pinned region for a download whose content is copied to `dst` by Deliver().
   void* Download(void* dst, uint64_t bytes);
   // After the stream completed: hands the downloads out and resets both arenas.
