@@ -1,7 +1,8 @@
 // Every op of the CUDA backend against the scalar CPU backend, through the backend
-// interface: matrix products for every weight type on both GPU paths (mat-vec below
-// MatMulTileMinRows rows, the tensor-core tile kernel from there), with row counts that are not
-// multiples of the tiles, tails of float rows, unaligned strides, epilogues and accumulation;
+// interface: matrix products for every weight type on both GPU paths (mat-vec below 16 rows of
+// x, the tensor-core tile kernel from there, with and without a split of the reduced
+// dimension), with row counts that are not multiples of the tiles, tails of float rows,
+// unaligned strides, epilogues and accumulation;
 // the norms, shift, lerp, decay, WKV6 (several sequences and head sizes), gathers and reads.
 // Skips with the reason when the build has no CUDA backend or the machine no GPU.
 #include <algorithm>
@@ -145,9 +146,6 @@ TEST_P(CudaMatMulParity, MatchesScalarCpu) {
   }
 }
 
-// Rows of x from which the CUDA backend takes its tile kernel (see backend/cuda/matmul.cu).
-int64_t MatMulTileRows() { return 128; }
-
 std::vector<MatCase> MatCases() {
   std::vector<MatCase> cases;
   const GgmlType types[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0,
@@ -162,13 +160,16 @@ std::vector<MatCase> MatCases() {
     cases.push_back({t, 130, k, 7, Epilogue::kNone, true});
     cases.push_back({t, 133, k, 16, e, i % 2 == 0});
     cases.push_back({t, 45, k * 2, 70, Epilogue::kNone, false});
-    cases.push_back({t, 67, k, MatMulTileRows() + 3, e, i % 2 == 1});
+    cases.push_back({t, 67, k, 131, e, i % 2 == 1});
     ++i;
   }
   // Float rows whose length is not a multiple of 8 or 32 (mat-vec tails, no tile kernel).
   cases.push_back({GgmlType::kF32, 9, 100, 3, Epilogue::kNone, false});
   cases.push_back({GgmlType::kF16, 9, 100, 20, Epilogue::kTanh, false});
   cases.push_back({GgmlType::kBF16, 5, 36, 33, Epilogue::kSigmoid, true});
+  // Few output tiles over a long reduced dimension: the split tile product.
+  cases.push_back({GgmlType::kQ8_0, 70, 1024, 20, Epilogue::kReluSquare, false});
+  cases.push_back({GgmlType::kF16, 70, 1024, 64, Epilogue::kSilu, true});
   return cases;
 }
 

@@ -32,15 +32,13 @@ enum class Act : int { kNone = 0, kTanh = 1, kSigmoid = 2, kSilu = 3, kReluSquar
 // Types the kernels decode.
 bool KernelSupportsType(uint32_t type);
 
-// y (+)= act(x · wᵀ). Mat-vec kernels for few rows of x, a tensor-core tile kernel (bf16
-// split into high and low halves, three products: close to f32 accuracy) for many.
+// y (+)= act(x · wᵀ). A mat-vec kernel for few rows of x, a tensor-core tile kernel (bf16
+// split into high and low halves, three products: close to f32 accuracy) for many, splitting
+// the reduced dimension over `workspace` (MatMulWorkspaceFloats floats, or null: no split)
+// when the product has few output tiles.
 void LaunchMatMul(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, bool accumulate,
-                  cudaStream_t stream);
-// Forces one of the two paths (parity tests): 0 = mat-vec, 1 = tile kernel.
-void LaunchMatMulPath(int path, const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act,
-                      bool accumulate, cudaStream_t stream);
-// Rows of x from which LaunchMatMul takes the tile kernel.
-int64_t MatMulTileMinRows();
+                  float* workspace, cudaStream_t stream);
+int64_t MatMulWorkspaceFloats(const DeviceMatrix& w, int64_t x_rows);
 
 // out[i] = f32(table row tokens[i]); tokens in device memory.
 void LaunchEmbed(const DeviceMatrix& table, const int32_t* tokens, int64_t n, DeviceTensor out,

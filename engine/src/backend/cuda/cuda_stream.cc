@@ -45,6 +45,7 @@ CudaStream::~CudaStream() {
     cudaStreamDestroy(stream_);
   }
   if (graph_ != nullptr) cudaGraphExecDestroy(graph_);
+  if (workspace_ != nullptr) cudaFree(workspace_);
   if (state_arena_ != nullptr) cudaFree(state_arena_);
   if (tables_dev_ != nullptr) cudaFree(tables_dev_);
   if (tables_host_ != nullptr) cudaFreeHost(tables_host_);
@@ -359,8 +360,24 @@ void CudaStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epilog
   const DeviceMatrix m = M(w);
   const DeviceTensor dx = D(x), dy = D(y);
   const Act act = static_cast<Act>(epilogue);
+  const uint64_t need = static_cast<uint64_t>(MatMulWorkspaceFloats(m, x.rows));
+  if (need > workspace_floats_) {
+    // Ops already queued may use the current workspace: run them before replacing it.
+    if (!Drain().ok()) return;
+    if (workspace_ != nullptr) cudaFree(workspace_);
+    workspace_ = nullptr;
+    workspace_floats_ = 0;
+    void* p = nullptr;
+    if (absl::Status s = CudaStatus(cudaMalloc(&p, need * 4), "matmul workspace"); !s.ok()) {
+      return Fail(std::move(s));
+    }
+    workspace_ = static_cast<float*>(p);
+    workspace_floats_ = need;
+  }
+  float* ws = need > 0 ? workspace_ : nullptr;
   cudaStream_t st = stream_;
-  Enqueue([=] { LaunchMatMul(m, dx, dy, act, accumulate, st); }, 6, m, dx, dy, act, accumulate);
+  Enqueue([=] { LaunchMatMul(m, dx, dy, act, accumulate, ws, st); }, 6, m, dx, dy, act,
+          accumulate, ws);
 }
 
 void CudaStream::Decay(Tensor x, const WeightView& time_decay) {

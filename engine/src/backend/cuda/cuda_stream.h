@@ -105,6 +105,9 @@ class CudaStream final : public backend::Stream {
   std::vector<std::function<void()>> ops_;
   std::string sig_, last_sig_, graph_sig_;
   cudaGraphExec_t graph_ = nullptr;
+  // Partial sums of split tile products (sequential on the stream, so one is enough).
+  float* workspace_ = nullptr;
+  uint64_t workspace_floats_ = 0;
   std::vector<Resident> resident_;
   cudaStream_t stream_ = nullptr;
   Staging staging_;

@@ -20,11 +20,16 @@
 namespace rwkv::engine::cuda {
 namespace {
 
-constexpr int kMaxVecCols = 16;
+constexpr int kMaxVecCols = 8;
 constexpr int kVecWarps = 4;  // rows per block of the mat-vec kernel
-// Up to 64 rows (decode batches) the mat-vec kernel reads the weights at most 4 times at full
-// bandwidth, while the tile kernel would run too few blocks to saturate memory.
-constexpr int64_t kTileMinRows = 128;
+// From this many rows of x the mat-vec kernel's re-reads of x (once per weight row) cost more
+// than the tile kernel's shared-memory staging.
+constexpr int64_t kTileMinRows = 16;
+// The tile kernel splits the reduced dimension until it runs about this many blocks (two per
+// SM of an H100/H200), so that products with few output tiles (decode batches) still keep
+// every SM streaming weights; partial sums meet in an f32 workspace.
+constexpr int64_t kTargetBlocks = 264;
+constexpr int64_t kMinStepsPerSplit = 4;
 
 __device__ __forceinline__ float ApplyAct(float v, Act act) {
   switch (act) {
@@ -127,8 +132,9 @@ __device__ __forceinline__ void SplitStore(const float* v, __nv_bfloat16* hi, __
 template <uint32_t kType>
 __global__ void __launch_bounds__(kTileThreads)
     TileKernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t rows, int64_t k,
-               const float* __restrict__ x, int64_t x_stride, int64_t n_cols,
-               float* __restrict__ y, int64_t y_stride, Act act, bool accumulate) {
+               int64_t k_per_split, const float* __restrict__ x, int64_t x_stride,
+               int64_t n_cols, float* __restrict__ y, int64_t y_stride, Act act, bool accumulate,
+               float* __restrict__ partial) {
   using namespace nvcuda;
   __shared__ TileShared sh;
   const int tid = threadIdx.x, warp = tid >> 5;
@@ -141,29 +147,37 @@ __global__ void __launch_bounds__(kTileThreads)
 #pragma unroll
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
-  for (int64_t k0 = 0; k0 < k; k0 += kTileK) {
-    // Weights and activations: 64 rows × 32 elements = 256 groups of 8 each, two per thread.
+  const int64_t k_begin = static_cast<int64_t>(blockIdx.z) * k_per_split;
+  const int64_t k_end = k_begin + k_per_split < k ? k_begin + k_per_split : k;
+  // Weights and activations: 64 rows × 32 elements = 256 groups of 8 each, two per thread,
+  // loaded (and decoded) one step ahead into registers so that the loads overlap the products.
+  float wv[2][8], xv[2][8];
+  auto load = [&](int64_t k0) {
 #pragma unroll
     for (int g = 0; g < 2; ++g) {
       const int idx = tid + g * kTileThreads;
       const int r = idx >> 2, kk = (idx & 3) * 8;
-      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      if (m0 + r < rows) Dequant8<kType>(w + (m0 + r) * row_bytes, k0 + kk, v);
-      SplitStore(v, &sh.op.a_hi[r][kk], &sh.op.a_lo[r][kk]);
-    }
 #pragma unroll
-    for (int g = 0; g < 2; ++g) {
-      const int idx = tid + g * kTileThreads;
-      const int r = idx >> 2, kk = (idx & 3) * 8;
-      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int i = 0; i < 8; ++i) wv[g][i] = xv[g][i] = 0.0f;
+      if (m0 + r < rows) Dequant8<kType>(w + (m0 + r) * row_bytes, k0 + kk, wv[g]);
       if (n0 + r < n_cols) {
         const float* xp = x + (n0 + r) * x_stride + k0 + kk;
 #pragma unroll
-        for (int i = 0; i < 8; ++i) v[i] = xp[i];
+        for (int i = 0; i < 8; ++i) xv[g][i] = xp[i];
       }
-      SplitStore(v, &sh.op.b_hi[r][kk], &sh.op.b_lo[r][kk]);
+    }
+  };
+  if (k_begin < k_end) load(k_begin);
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
+#pragma unroll
+    for (int g = 0; g < 2; ++g) {
+      const int idx = tid + g * kTileThreads;
+      const int r = idx >> 2, kk = (idx & 3) * 8;
+      SplitStore(wv[g], &sh.op.a_hi[r][kk], &sh.op.a_lo[r][kk]);
+      SplitStore(xv[g], &sh.op.b_hi[r][kk], &sh.op.b_lo[r][kk]);
     }
     __syncthreads();
+    if (k0 + kTileK < k_end) load(k0 + kTileK);
 #pragma unroll
     for (int ks = 0; ks < kTileK; ks += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> ah[2], al[2];
@@ -198,11 +212,26 @@ __global__ void __launch_bounds__(kTileThreads)
   for (int idx = tid; idx < kTileM * kTileN; idx += kTileThreads) {
     const int n = idx / kTileM, m = idx % kTileM;
     if (m0 + m < rows && n0 + n < n_cols) {
-      float* out = y + (n0 + n) * y_stride + m0 + m;
-      const float v = ApplyAct(sh.out[m][n], act);
-      *out = accumulate ? *out + v : v;
+      if (partial != nullptr) {
+        atomicAdd(partial + (n0 + n) * rows + m0 + m, sh.out[m][n]);
+      } else {
+        float* out = y + (n0 + n) * y_stride + m0 + m;
+        const float v = ApplyAct(sh.out[m][n], act);
+        *out = accumulate ? *out + v : v;
+      }
     }
   }
+}
+
+// y[n][m] (+)= act(partial[n][m]) after a split tile product.
+__global__ void SplitEpilogueKernel(const float* __restrict__ partial, int64_t rows,
+                                    int64_t n_cols, float* __restrict__ y, int64_t y_stride,
+                                    Act act, bool accumulate) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= rows * n_cols) return;
+  float* out = y + (i / rows) * y_stride + i % rows;
+  const float v = ApplyAct(partial[i], act);
+  *out = accumulate ? *out + v : v;
 }
 
 template <uint32_t kType, int kCols>
@@ -218,22 +247,44 @@ void LaunchVec(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, b
 // Whether the tile kernel can read x and w: whole 32-element steps.
 bool TileFits(const DeviceMatrix& w) { return w.cols % kTileK == 0; }
 
+bool UseTile(const DeviceMatrix& w, int64_t n) { return n >= kTileMinRows && TileFits(w); }
+
+int64_t TileSplits(const DeviceMatrix& w, int64_t n) {
+  const int64_t blocks = ((w.rows + kTileM - 1) / kTileM) * ((n + kTileN - 1) / kTileN);
+  const int64_t steps = w.cols / kTileK;
+  const int64_t splits = std::min((kTargetBlocks + blocks - 1) / blocks, steps / kMinStepsPerSplit);
+  return std::max<int64_t>(splits, 1);
+}
+
 struct MatMulLauncher {
-  int path;
   const DeviceMatrix& w;
   DeviceTensor x, y;
   Act act;
   bool accumulate;
+  float* workspace;
   cudaStream_t stream;
 
   template <uint32_t kType>
   void operator()() const {
-    if (path == 1 && TileFits(w)) {
+    if (UseTile(w, x.rows)) {
+      const int64_t splits = workspace != nullptr ? TileSplits(w, x.rows) : 1;
+      const int64_t steps = w.cols / kTileK;
+      const int64_t k_per_split = (steps + splits - 1) / splits * kTileK;
       const dim3 grid(static_cast<unsigned>((w.rows + kTileM - 1) / kTileM),
-                      static_cast<unsigned>((x.rows + kTileN - 1) / kTileN));
+                      static_cast<unsigned>((x.rows + kTileN - 1) / kTileN),
+                      static_cast<unsigned>((w.cols + k_per_split - 1) / k_per_split));
+      float* partial = grid.z > 1 ? workspace : nullptr;
+      if (partial != nullptr) {
+        cudaMemsetAsync(partial, 0, static_cast<size_t>(w.rows * x.rows) * 4, stream);
+      }
       TileKernel<kType><<<grid, kTileThreads, 0, stream>>>(
-          static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x.data, x.stride,
-          x.rows, y.data, y.stride, act, accumulate);
+          static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, k_per_split, x.data,
+          x.stride, x.rows, y.data, y.stride, act, accumulate, partial);
+      if (partial != nullptr) {
+        const int64_t total = w.rows * x.rows;
+        SplitEpilogueKernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream>>>(
+            partial, w.rows, x.rows, y.data, y.stride, act, accumulate);
+      }
       return;
     }
     switch (std::min<int64_t>(x.rows, kMaxVecCols)) {
@@ -241,10 +292,6 @@ struct MatMulLauncher {
       case 2: return LaunchVec<kType, 2>(w, x, y, act, accumulate, stream);
       case 3:
       case 4: return LaunchVec<kType, 4>(w, x, y, act, accumulate, stream);
-      case 5:
-      case 6:
-      case 7:
-      case 8: return LaunchVec<kType, 8>(w, x, y, act, accumulate, stream);
       default: return LaunchVec<kType, kMaxVecCols>(w, x, y, act, accumulate, stream);
     }
   }
@@ -255,28 +302,19 @@ struct NoOp {
   void operator()() const {}
 };
 
-void RunPath(int path, const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act,
-             bool accumulate, cudaStream_t stream) {
-  if (x.rows == 0 || w.rows == 0) return;
-  DispatchType(w.type, MatMulLauncher{path, w, x, y, act, accumulate, stream});
-}
-
 }  // namespace
 
-bool KernelSupportsType(uint32_t type) {
-  return DispatchType(type, NoOp{});
-}
+bool KernelSupportsType(uint32_t type) { return DispatchType(type, NoOp{}); }
 
-int64_t MatMulTileMinRows() { return kTileMinRows; }
-
-void LaunchMatMulPath(int path, const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act,
-                      bool accumulate, cudaStream_t stream) {
-  RunPath(path, w, x, y, act, accumulate, stream);
+int64_t MatMulWorkspaceFloats(const DeviceMatrix& w, int64_t x_rows) {
+  if (!UseTile(w, x_rows) || TileSplits(w, x_rows) <= 1) return 0;
+  return w.rows * x_rows;
 }
 
 void LaunchMatMul(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, bool accumulate,
-                  cudaStream_t stream) {
-  RunPath(x.rows >= kTileMinRows ? 1 : 0, w, x, y, act, accumulate, stream);
+                  float* workspace, cudaStream_t stream) {
+  if (x.rows == 0 || w.rows == 0) return;
+  DispatchType(w.type, MatMulLauncher{w, x, y, act, accumulate, workspace, stream});
 }
 
 }  // namespace rwkv::engine::cuda
