@@ -196,7 +196,9 @@ int RunBench(const std::vector<std::string>& args) {
   options.backend = backend;
   options.device = static_cast<int>(device);
   options.keep_states_on_device = true;
-  if (ubatch > 0) options.max_step_tokens = static_cast<int>(ubatch);  // a decode loop over the same states, as a server runs
+  if (ubatch > 0)
+    options.max_step_tokens =
+        static_cast<int>(ubatch);  // a decode loop over the same states, as a server runs
   const auto load_start = Clock::now();
   absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(model_path, options);
   if (!model.ok()) return Fail("bench", model.status());
@@ -220,8 +222,7 @@ int RunBench(const std::vector<std::string>& args) {
   const engine::ModelConfig c = (*model)->config();
   const std::string backend_description = (*model)->backend_description();
   model->reset();
-  const double bw =
-      std::max(bw_before, measure_bandwidth(bw_bytes));
+  const double bw = std::max(bw_before, measure_bandwidth(bw_bytes));
   const double roofline = bw * 1e9 / static_cast<double>(wbytes);
   const double single_roofline_pct = batch == 1 && n > 0 ? 100.0 * sum.tg_tok_s / roofline : 0;
   const double mb = 1e6;

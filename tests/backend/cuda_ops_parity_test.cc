@@ -42,8 +42,7 @@ struct Side {
     for (auto& b : buffers) {
       if (b->base() == t.data) {
         std::vector<float> out(static_cast<size_t>(t.rows * t.stride));
-        EXPECT_TRUE(
-            b->Download(0, {reinterpret_cast<uint8_t*>(out.data()), out.size() * 4}).ok());
+        EXPECT_TRUE(b->Download(0, {reinterpret_cast<uint8_t*>(out.data()), out.size() * 4}).ok());
         return out;
       }
     }
@@ -298,8 +297,7 @@ TEST(CudaDevice, UnavailableIsAStatusNotACrash) {
     return;
   }
   // No driver or no GPU: Unavailable; not compiled in: NotFound. Either names cuda.
-  EXPECT_TRUE(absl::IsUnavailable(gpu.status()) || absl::IsNotFound(gpu.status()))
-      << gpu.status();
+  EXPECT_TRUE(absl::IsUnavailable(gpu.status()) || absl::IsNotFound(gpu.status())) << gpu.status();
   EXPECT_NE(std::string(gpu.status().message()).find("cuda"), std::string::npos);
 }
 

@@ -269,9 +269,8 @@ TEST(LogitsCompatSessionTest, AfterChatSessionContinuesLikeOneBatch) {
     for (int64_t id : (*prompts)[name]["ids"].AsIntVector()) v.push_back(static_cast<int32_t>(id));
     return v;
   };
-  absl::StatusOr<std::unique_ptr<Model>> model =
-      Model::Load(dir + "/tiny-rwkv6-f16.gguf",
-                  {.threads = 2, .backend = rwkv::testing::TestBackend()});
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(
+      dir + "/tiny-rwkv6-f16.gguf", {.threads = 2, .backend = rwkv::testing::TestBackend()});
   if (absl::IsUnavailable(model.status())) GTEST_SKIP() << model.status().message();
   ASSERT_TRUE(model.ok()) << model.status();
   const int64_t V = (*model)->config().n_vocab;

@@ -80,7 +80,8 @@ std::string FirstGpuBackend(std::string* why) {
     if (!reasons.empty()) reasons += "; ";
     reasons += b.unavailable;
   }
-  if (why != nullptr) *why = reasons.empty() ? "no GPU backend is compiled into this build" : reasons;
+  if (why != nullptr)
+    *why = reasons.empty() ? "no GPU backend is compiled into this build" : reasons;
   return "";
 }
 

@@ -1,8 +1,8 @@
 // Device-memory read bandwidth, the denominator of `rwkv bench`'s roofline on a GPU.
+#include <cuda_runtime.h>
+
 #include <algorithm>
 #include <cstdint>
-
-#include <cuda_runtime.h>
 
 #include "backend/cuda/cuda_kernels.h"
 

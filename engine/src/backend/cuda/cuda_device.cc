@@ -142,8 +142,8 @@ absl::StatusOr<std::unique_ptr<backend::Device>> CreateCudaDevice(
   absl::StatusOr<int> count = DeviceCount();
   if (!count.ok()) return count.status();
   if (options.device < 0 || options.device >= *count) {
-    return absl::InvalidArgumentError(absl::StrCat("cuda: device ", options.device,
-                                                   " out of range (", *count, " GPUs found)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cuda: device ", options.device, " out of range (", *count, " GPUs found)"));
   }
   cudaDeviceProp prop{};
   if (absl::Status s = CudaStatus(cudaGetDeviceProperties(&prop, options.device), "properties");

@@ -3,9 +3,9 @@
 // launch errors surface through cudaGetLastError() in the caller.
 #pragma once
 
-#include <cstdint>
-
 #include <cuda_runtime.h>
+
+#include <cstdint>
 
 namespace rwkv::engine::cuda {
 
@@ -50,8 +50,8 @@ void LaunchGroupNormMul(DeviceTensor y, int64_t group, const float* w, const flo
 // delta[r] = prev(r) - cur[r], prev of a sequence's first row being its shift vector, then
 // shift[s] = the sequence's last row. seq_begin: n_seq + 1 entries; shift[s] points at the
 // sequence's shift vector of this layer and slot (device pointers, in device memory).
-void LaunchShiftDelta(DeviceTensor cur, DeviceTensor delta, int64_t n_seq,
-                      const int32_t* seq_begin, float* const* shift, cudaStream_t stream);
+void LaunchShiftDelta(DeviceTensor cur, DeviceTensor delta, int64_t n_seq, const int32_t* seq_begin,
+                      float* const* shift, cudaStream_t stream);
 void LaunchLerp(DeviceTensor base, DeviceTensor delta, const float* mix, const DeviceTensor* extra,
                 DeviceTensor out, cudaStream_t stream);
 void LaunchDecay(DeviceTensor x, const float* time_decay, cudaStream_t stream);

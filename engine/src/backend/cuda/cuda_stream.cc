@@ -31,8 +31,8 @@ bool GraphsEnabled() {
 CudaStream::CudaStream(int device, bool keep_states_on_device)
     : device_(device), keep_states_(keep_states_on_device), graphs_(GraphsEnabled()) {
   cudaSetDevice(device_);
-  if (absl::Status s = CudaStatus(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
-                                  "stream create");
+  if (absl::Status s =
+          CudaStatus(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
       !s.ok()) {
     Fail(std::move(s));
     stream_ = nullptr;
@@ -189,8 +189,8 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
   cudaSetDevice(device_);
   std::vector<Resident> wanted;
   for (RecurrentState* s : states) wanted.push_back({s, s->shift.data(), s->wkv.data()});
-  const bool already_there = !resident_.empty() && wanted == resident_ &&
-                             states[0]->shape == shape_;
+  const bool already_there =
+      !resident_.empty() && wanted == resident_ && states[0]->shape == shape_;
   if (!already_there) {
     if (absl::Status s = FlushStates(); !s.ok()) return s;
   } else if (absl::Status s = Drain(); !s.ok()) {
@@ -245,7 +245,8 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
     float* base = state_arena_ + s * per_state;
     for (uint32_t l = 0; l < shape_.n_layer; ++l) {
       for (int slot = 0; slot < 2; ++slot) {
-        shift_host[(l * 2 + slot) * n_seq_ + s] = base + l * 2ull * shape_.n_embd + slot * shape_.n_embd;
+        shift_host[(l * 2 + slot) * n_seq_ + s] =
+            base + l * 2ull * shape_.n_embd + slot * shape_.n_embd;
       }
       wkv_host[l * n_seq_ + s] = base + shift_floats + l * shape_.wkv_floats_per_layer();
     }
@@ -254,8 +255,9 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
   shift_ptrs_ = reinterpret_cast<float**>(dev);
   wkv_ptrs_ = reinterpret_cast<float**>(dev + shift_bytes);
   seq_begin_ = reinterpret_cast<int32_t*>(dev + shift_bytes + wkv_bytes);
-  if (absl::Status s = CudaStatus(
-          cudaMemcpyAsync(dev, host, table_bytes, cudaMemcpyHostToDevice, stream_), "upload tables");
+  if (absl::Status s =
+          CudaStatus(cudaMemcpyAsync(dev, host, table_bytes, cudaMemcpyHostToDevice, stream_),
+                     "upload tables");
       !s.ok()) {
     return s;
   }
@@ -376,8 +378,8 @@ void CudaStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epilog
   }
   float* ws = need > 0 ? workspace_ : nullptr;
   cudaStream_t st = stream_;
-  Enqueue([=] { LaunchMatMul(m, dx, dy, act, accumulate, ws, st); }, 6, m, dx, dy, act,
-          accumulate, ws);
+  Enqueue([=] { LaunchMatMul(m, dx, dy, act, accumulate, ws, st); }, 6, m, dx, dy, act, accumulate,
+          ws);
 }
 
 void CudaStream::Decay(Tensor x, const WeightView& time_decay) {
@@ -405,8 +407,8 @@ void CudaStream::Wkv6(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v
   float* const* state = wkv_ptrs_ + layer * n_seq_;
   cudaStream_t st = stream_;
   Enqueue(
-      [=] { LaunchWkv6(n_seq, seq_begin, heads, head_size, dr, dk, dv, dw, uf, state, dy, st); },
-      8, n_seq, seq_begin, heads, head_size, dr, dk, dv, dw, uf, state, dy);
+      [=] { LaunchWkv6(n_seq, seq_begin, heads, head_size, dr, dk, dv, dw, uf, state, dy, st); }, 8,
+      n_seq, seq_begin, heads, head_size, dr, dk, dv, dw, uf, state, dy);
 }
 
 void CudaStream::MulAdd(Tensor acc, Tensor a, Tensor b) {

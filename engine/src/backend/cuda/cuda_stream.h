@@ -13,13 +13,13 @@
 // replayed graph reads the new values. RWKV_CUDA_GRAPHS=0 launches every step one by one.
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include <bit>
 #include <functional>
 #include <string>
 #include <type_traits>
 #include <vector>
-
-#include <cuda_runtime.h>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_kernels.h"

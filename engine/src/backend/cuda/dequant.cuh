@@ -3,10 +3,10 @@
 // kernels dequantize in registers with these. Block layouts: rwkv6-spec.md §2.4, §2.6.
 #pragma once
 
-#include <cstdint>
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <cstdint>
 
 namespace rwkv::engine::cuda {
 
@@ -182,18 +182,41 @@ __device__ __forceinline__ float Dequant1(const uint8_t* row, int64_t e) {
 template <typename Fn>
 bool DispatchType(uint32_t type, const Fn& fn) {
   switch (type) {
-    case kF32: fn.template operator()<kF32>(); return true;
-    case kF16: fn.template operator()<kF16>(); return true;
-    case kBF16: fn.template operator()<kBF16>(); return true;
-    case kQ8_0: fn.template operator()<kQ8_0>(); return true;
-    case kQ4_0: fn.template operator()<kQ4_0>(); return true;
-    case kQ4_1: fn.template operator()<kQ4_1>(); return true;
-    case kQ5_0: fn.template operator()<kQ5_0>(); return true;
-    case kQ5_1: fn.template operator()<kQ5_1>(); return true;
-    case kQ4_K: fn.template operator()<kQ4_K>(); return true;
-    case kQ5_K: fn.template operator()<kQ5_K>(); return true;
-    case kQ6_K: fn.template operator()<kQ6_K>(); return true;
-    default: return false;
+    case kF32:
+      fn.template operator()<kF32>();
+      return true;
+    case kF16:
+      fn.template operator()<kF16>();
+      return true;
+    case kBF16:
+      fn.template operator()<kBF16>();
+      return true;
+    case kQ8_0:
+      fn.template operator()<kQ8_0>();
+      return true;
+    case kQ4_0:
+      fn.template operator()<kQ4_0>();
+      return true;
+    case kQ4_1:
+      fn.template operator()<kQ4_1>();
+      return true;
+    case kQ5_0:
+      fn.template operator()<kQ5_0>();
+      return true;
+    case kQ5_1:
+      fn.template operator()<kQ5_1>();
+      return true;
+    case kQ4_K:
+      fn.template operator()<kQ4_K>();
+      return true;
+    case kQ5_K:
+      fn.template operator()<kQ5_K>();
+      return true;
+    case kQ6_K:
+      fn.template operator()<kQ6_K>();
+      return true;
+    default:
+      return false;
   }
 }
 

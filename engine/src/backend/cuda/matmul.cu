@@ -33,14 +33,18 @@ constexpr int64_t kMinStepsPerSplit = 4;
 
 __device__ __forceinline__ float ApplyAct(float v, Act act) {
   switch (act) {
-    case Act::kTanh: return tanhf(v);
-    case Act::kSigmoid: return 1.0f / (1.0f + expf(-v));
-    case Act::kSilu: return v / (1.0f + expf(-v));
+    case Act::kTanh:
+      return tanhf(v);
+    case Act::kSigmoid:
+      return 1.0f / (1.0f + expf(-v));
+    case Act::kSilu:
+      return v / (1.0f + expf(-v));
     case Act::kReluSquare: {
       const float r = fmaxf(v, 0.0f);
       return r * r;
     }
-    default: return v;
+    default:
+      return v;
   }
 }
 
@@ -132,8 +136,8 @@ __device__ __forceinline__ void SplitStore(const float* v, __nv_bfloat16* hi, __
 template <uint32_t kType>
 __global__ void __launch_bounds__(kTileThreads)
     TileKernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t rows, int64_t k,
-               int64_t k_per_split, const float* __restrict__ x, int64_t x_stride,
-               int64_t n_cols, float* __restrict__ y, int64_t y_stride, Act act, bool accumulate,
+               int64_t k_per_split, const float* __restrict__ x, int64_t x_stride, int64_t n_cols,
+               float* __restrict__ y, int64_t y_stride, Act act, bool accumulate,
                float* __restrict__ partial) {
   using namespace nvcuda;
   __shared__ TileShared sh;
@@ -224,9 +228,9 @@ __global__ void __launch_bounds__(kTileThreads)
 }
 
 // y[n][m] (+)= act(partial[n][m]) after a split tile product.
-__global__ void SplitEpilogueKernel(const float* __restrict__ partial, int64_t rows,
-                                    int64_t n_cols, float* __restrict__ y, int64_t y_stride,
-                                    Act act, bool accumulate) {
+__global__ void SplitEpilogueKernel(const float* __restrict__ partial, int64_t rows, int64_t n_cols,
+                                    float* __restrict__ y, int64_t y_stride, Act act,
+                                    bool accumulate) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= rows * n_cols) return;
   float* out = y + (i / rows) * y_stride + i % rows;
@@ -288,11 +292,15 @@ struct MatMulLauncher {
       return;
     }
     switch (std::min<int64_t>(x.rows, kMaxVecCols)) {
-      case 1: return LaunchVec<kType, 1>(w, x, y, act, accumulate, stream);
-      case 2: return LaunchVec<kType, 2>(w, x, y, act, accumulate, stream);
+      case 1:
+        return LaunchVec<kType, 1>(w, x, y, act, accumulate, stream);
+      case 2:
+        return LaunchVec<kType, 2>(w, x, y, act, accumulate, stream);
       case 3:
-      case 4: return LaunchVec<kType, 4>(w, x, y, act, accumulate, stream);
-      default: return LaunchVec<kType, kMaxVecCols>(w, x, y, act, accumulate, stream);
+      case 4:
+        return LaunchVec<kType, 4>(w, x, y, act, accumulate, stream);
+      default:
+        return LaunchVec<kType, kMaxVecCols>(w, x, y, act, accumulate, stream);
     }
   }
 };

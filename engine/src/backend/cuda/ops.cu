@@ -42,8 +42,8 @@ __device__ double BlockSum(double v, double* scratch) {
 }
 
 // Normalizes n values at x into out (may alias) with affine (w, b), cooperatively by the block.
-__device__ void NormalizeSpan(const float* x, int64_t n, float eps, const float* w,
-                              const float* b, float* out, double* scratch) {
+__device__ void NormalizeSpan(const float* x, int64_t n, float eps, const float* w, const float* b,
+                              float* out, double* scratch) {
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
   const float mean = static_cast<float>(BlockSum(s, scratch) / static_cast<double>(n));
@@ -97,8 +97,8 @@ __global__ void ShiftDeltaKernel(const float* cur, int64_t cs, int64_t cols, flo
 }
 
 __global__ void LerpKernel(const float* base, int64_t bs, const float* delta, int64_t dls,
-                           const float* mix, const float* extra, int64_t es, float* out,
-                           int64_t os, int64_t rows, int64_t cols) {
+                           const float* mix, const float* extra, int64_t es, float* out, int64_t os,
+                           int64_t rows, int64_t cols) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= rows * cols) return;
   const int64_t r = i / cols, c = i % cols;
@@ -139,9 +139,9 @@ __global__ void GatherKernel(const float* src, int64_t ss, const int64_t* rows, 
 // Each token: y_j = Σ_i r_i·(u_i·k_i·v_j + s_ij), then s_ij = w_i·s_ij + k_i·v_j, in the
 // reference's order.
 template <int kS>
-__global__ void Wkv6Kernel(const int32_t* seq_begin, int64_t heads, const float* r,
-                           const float* k, const float* v, const float* w, int64_t stride,
-                           const float* u, float* const* state, float* y) {
+__global__ void Wkv6Kernel(const int32_t* seq_begin, int64_t heads, const float* r, const float* k,
+                           const float* v, const float* w, int64_t stride, const float* u,
+                           float* const* state, float* y) {
   const int64_t s = blockIdx.x / heads, h = blockIdx.x % heads;
   const int j = threadIdx.x;
   __shared__ float rs[kS], ks[kS], ws[kS], us[kS];
@@ -173,9 +173,9 @@ __global__ void Wkv6Kernel(const int32_t* seq_begin, int64_t heads, const float*
 }
 
 // Any head size: the state stays in global memory (one thread per value column).
-__global__ void Wkv6AnyKernel(const int32_t* seq_begin, int64_t heads, int64_t hs,
-                              const float* r, const float* k, const float* v, const float* w,
-                              int64_t stride, const float* u, float* const* state, float* y) {
+__global__ void Wkv6AnyKernel(const int32_t* seq_begin, int64_t heads, int64_t hs, const float* r,
+                              const float* k, const float* v, const float* w, int64_t stride,
+                              const float* u, float* const* state, float* y) {
   const int64_t s = blockIdx.x / heads, h = blockIdx.x % heads;
   float* st = state[s] + h * hs * hs;
   for (int64_t j = threadIdx.x; j < hs; j += blockDim.x) {
@@ -239,8 +239,8 @@ void LaunchGroupNormMul(DeviceTensor y, int64_t group, const float* w, const flo
       y.data, y.stride, group, groups, w, b, eps, gate.data, gate.stride);
 }
 
-void LaunchShiftDelta(DeviceTensor cur, DeviceTensor delta, int64_t n_seq,
-                      const int32_t* seq_begin, float* const* shift, cudaStream_t stream) {
+void LaunchShiftDelta(DeviceTensor cur, DeviceTensor delta, int64_t n_seq, const int32_t* seq_begin,
+                      float* const* shift, cudaStream_t stream) {
   if (n_seq == 0 || cur.cols == 0) return;
   ShiftDeltaKernel<<<dim3(Blocks(cur.cols), static_cast<unsigned>(n_seq)), kThreads, 0, stream>>>(
       cur.data, cur.stride, cur.cols, delta.data, delta.stride, seq_begin, shift);
@@ -250,10 +250,10 @@ void LaunchLerp(DeviceTensor base, DeviceTensor delta, const float* mix, const D
                 DeviceTensor out, cudaStream_t stream) {
   const int64_t n = base.rows * base.cols;
   if (n == 0) return;
-  LerpKernel<<<Blocks(n), kThreads, 0, stream>>>(
-      base.data, base.stride, delta.data, delta.stride, mix,
-      extra != nullptr ? extra->data : nullptr, extra != nullptr ? extra->stride : 0, out.data,
-      out.stride, base.rows, base.cols);
+  LerpKernel<<<Blocks(n), kThreads, 0, stream>>>(base.data, base.stride, delta.data, delta.stride,
+                                                 mix, extra != nullptr ? extra->data : nullptr,
+                                                 extra != nullptr ? extra->stride : 0, out.data,
+                                                 out.stride, base.rows, base.cols);
 }
 
 void LaunchDecay(DeviceTensor x, const float* time_decay, cudaStream_t stream) {
@@ -303,8 +303,7 @@ void LaunchGatherRows(DeviceTensor src, const int64_t* rows, int64_t n, DeviceTe
       src.data, src.stride, rows, dst.data, dst.stride, src.cols);
 }
 
-void LaunchPackRows(DeviceTensor src, int64_t row, int64_t count, float* dst,
-                    cudaStream_t stream) {
+void LaunchPackRows(DeviceTensor src, int64_t row, int64_t count, float* dst, cudaStream_t stream) {
   if (count == 0 || src.cols == 0) return;
   PackRowsKernel<<<dim3(Blocks(src.cols), static_cast<unsigned>(count)), kThreads, 0, stream>>>(
       src.data + row * src.stride, src.stride, src.cols, dst);

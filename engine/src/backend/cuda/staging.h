@@ -4,10 +4,10 @@
 // that reads or writes it may still be pending.
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <cuda_runtime.h>
 
 #include "absl/status/status.h"
 
