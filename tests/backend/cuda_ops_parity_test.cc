@@ -166,6 +166,11 @@ std::vector<MatCase> MatCases() {
   cases.push_back({GgmlType::kF32, 9, 100, 3, Epilogue::kNone, false});
   cases.push_back({GgmlType::kF16, 9, 100, 20, Epilogue::kTanh, false});
   cases.push_back({GgmlType::kBF16, 5, 36, 33, Epilogue::kSigmoid, true});
+  // Long rows on the mat-vec kernel: several warps per weight row, the unrolled loads, tails.
+  cases.push_back({GgmlType::kQ8_0, 37, 2048, 1, Epilogue::kNone, false});
+  cases.push_back({GgmlType::kF16, 300, 4104, 2, Epilogue::kSilu, true});
+  cases.push_back({GgmlType::kF32, 20, 1030, 3, Epilogue::kTanh, false});
+  cases.push_back({GgmlType::kQ4_K, 40, 2048, 5, Epilogue::kNone, true});
   // Few output tiles over a long reduced dimension: the split tile product.
   cases.push_back({GgmlType::kQ8_0, 70, 1024, 20, Epilogue::kReluSquare, false});
   cases.push_back({GgmlType::kF16, 70, 1024, 64, Epilogue::kSilu, true});
@@ -283,6 +288,117 @@ TEST_F(CudaParity, ShiftAndWkvMatchScalarCpu) {
       const RecurrentState &a = states[0][s], &b = states[1][s];
       EXPECT_LE(MaxRelErr(a.shift, b.shift, 1, a.shift.size(), 0), 0) << "shift state " << s;
       EXPECT_LE(MaxRelErr(a.wkv, b.wkv, 1, a.wkv.size(), 0), 1e-4) << "wkv state " << s;
+    }
+  }
+}
+
+// The compound ops (fused kernels on the GPU, their default op sequences on the CPU) for a
+// decode layout (one row per sequence), a prompt layout (the unfused GPU forms) and one of 20
+// rows (products on the tile kernel).
+TEST_F(CudaParity, CompoundOpsMatchScalarCpu) {
+  const int64_t head_size = 64, C = 2 * head_size, layers = 2, dm = 16, dd = 24, F = 200;
+  const StateShape shape{static_cast<uint32_t>(layers), static_cast<uint32_t>(C),
+                         static_cast<uint32_t>(head_size)};
+  const std::vector<float> lw = Random(C, 1.0f, 50), lb = Random(C, 1.0f, 51);
+  std::vector<std::vector<float>> mixes;
+  for (int j = 0; j < 5; ++j) mixes.push_back(Random(C, 0.5f, 52 + j));
+  const std::vector<float> w2f = Random(5 * C * dm, 0.3f, 60), u = Random(C, 0.5f, 61);
+  const std::vector<float> td = Random(C, 0.5f, 62);
+  auto quantized = [](GgmlType type, const std::vector<float>& f, int64_t rows, int64_t cols) {
+    const uint64_t row_bytes = RowBytes(type, cols);
+    std::vector<uint8_t> q(row_bytes * rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      EXPECT_TRUE(QuantizeRow(type, f.data() + r * cols, q.data() + r * row_bytes, cols).ok());
+    }
+    return q;
+  };
+  const std::vector<uint8_t> w2q = quantized(GgmlType::kF32, w2f, 5 * C, dm);
+  const std::vector<uint8_t> proj =
+      quantized(GgmlType::kQ8_0, Random(4 * C * C, 0.1f, 63), 4 * C, C);
+  const std::vector<uint8_t> dw1 = quantized(GgmlType::kF32, Random(dd * C, 0.1f, 64), dd, C);
+  const std::vector<uint8_t> dw2 = quantized(GgmlType::kF32, Random(C * dd, 0.1f, 65), C, dd);
+  const std::vector<uint8_t> key = quantized(GgmlType::kQ8_0, Random(F * C, 0.1f, 66), F, C);
+  const std::vector<uint8_t> val = quantized(GgmlType::kQ8_0, Random(C * F, 0.1f, 67), C, F);
+  for (const StepLayout& layout :
+       {StepLayout{{0, 1, 2, 3}}, StepLayout{{0, 1, 5, 7}}, StepLayout{{0, 3, 12, 20}}}) {
+    const int64_t rows = layout.n_rows();
+    const std::vector<float> x = Random(rows * C, 1.0f, 70), h = Random(rows * 5 * dm, 1.0f, 71);
+    std::vector<std::vector<float>> out[2];
+    std::vector<RecurrentState> states[2];
+    Side* sides[2] = {&cpu_, &gpu_};
+    for (int i = 0; i < 2; ++i) {
+      Side& s = *sides[i];
+      for (int q = 0; q < 3; ++q) {
+        RecurrentState st = RecurrentState::Zero(shape);
+        st.shift = Random(st.shift.size(), 1.0f, 80 + q);
+        st.wkv = Random(st.wkv.size(), 0.5f, 90 + q);
+        states[i].push_back(std::move(st));
+      }
+      std::vector<RecurrentState*> ptrs;
+      for (RecurrentState& st : states[i]) ptrs.push_back(&st);
+      ASSERT_TRUE(s.stream->BindStates(ptrs, layout).ok());
+      const std::vector<float> zero(rows * C);
+      Tensor t[12];
+      for (Tensor& e : t) e = s.Upload(zero, rows, C, C);
+      const Tensor tx = s.Upload(x, rows, C, C), th = s.Upload(h, rows, 5 * dm, 5 * dm);
+      const Tensor tdd = s.Upload(std::vector<float>(rows * dd), rows, dd, dd);
+      const Tensor tkk = s.Upload(std::vector<float>(rows * F), rows, F, F);
+      WeightView mv[5];
+      const WeightView* mp[5];
+      const WeightView* w2p[5];
+      WeightView w2v[5];
+      const WeightView w2all = s.Weight(GgmlType::kF32, 5 * C, dm, w2q);
+      for (int j = 0; j < 5; ++j) {
+        mv[j] = s.Vector(mixes[j]);
+        mp[j] = &mv[j];
+        w2v[j] = w2all.Rows(j * C, C);
+        w2p[j] = &w2v[j];
+      }
+      const WeightView pw = s.Weight(GgmlType::kQ8_0, 4 * C, C, proj);
+      const WeightView pr = pw.Rows(0, C), pk = pw.Rows(C, C), pv = pw.Rows(2 * C, C),
+                       pg = pw.Rows(3 * C, C);
+      const WeightView d1 = s.Weight(GgmlType::kF32, dd, C, dw1);
+      const WeightView d2 = s.Weight(GgmlType::kF32, C, dd, dw2);
+      const WeightView fk = s.Weight(GgmlType::kQ8_0, F, C, key);
+      const WeightView fv = s.Weight(GgmlType::kQ8_0, C, F, val);
+      const Tensor one_out[] = {t[2]};
+      const Tensor two_out[] = {t[3], t[4]};
+      const Tensor five_out[] = {t[5], t[6], t[7], t[8], t[9]};
+      s.stream->NormShiftLerps(1, 0, tx, s.Vector(lw), s.Vector(lb), 1e-5f, t[0], t[1],
+                               std::span(mp, 1), one_out);
+      s.stream->NormShiftLerps(0, 1, t[2], s.Vector(lw), s.Vector(lb), 1e-5f, t[10], t[11],
+                               std::span(mp + 1, 2), two_out);
+      s.stream->LoraLerps(w2p, th, dm, t[0], t[1], mp, t[10], five_out);
+      const Stream::Product products[] = {{&pr, t[5], t[0], Epilogue::kNone},
+                                          {&pk, t[6], t[1], Epilogue::kNone},
+                                          {&pv, t[7], t[2], Epilogue::kNone},
+                                          {&pg, t[8], t[3], Epilogue::kSilu},
+                                          {&d1, t[9], tdd, Epilogue::kTanh}};
+      s.stream->MatMuls(products);
+      s.stream->MatMulDecay(d2, tdd, t[4], s.Vector(td));
+      s.stream->Wkv6GroupNorm(1, head_size, t[0], t[1], t[2], t[4], s.Vector(u), t[5],
+                              s.Vector(lw), s.Vector(lb), 64e-5f, t[3]);
+      const Stream::Product ffn[] = {{&fk, t[5], tkk, Epilogue::kReluSquare},
+                                     {&pr, t[6], t[11], Epilogue::kSigmoid}};
+      s.stream->MatMuls(ffn);
+      s.stream->MatMulGatedAdd(fv, tkk, t[7], t[8], t[9]);
+      ASSERT_TRUE(s.stream->UnbindStates().ok());
+      // t[7] (y of the gated add) and t[10] (tmp of the LoRA lerps) are left unspecified.
+      for (int j = 0; j < 12; ++j) {
+        if (j != 7 && j != 10) out[i].push_back(s.Download(t[j]));
+      }
+      out[i].push_back(s.Download(tdd));
+      out[i].push_back(s.Download(tkk));
+    }
+    for (size_t j = 0; j < out[0].size(); ++j) {
+      const int64_t cols = j + 2 == out[0].size() ? dd : (j + 1 == out[0].size() ? F : C);
+      EXPECT_LE(MaxRelErr(out[0][j], out[1][j], rows, cols, cols), 1e-3)
+          << "output " << j << ", " << rows << " rows";
+    }
+    for (int q = 0; q < 3; ++q) {
+      const RecurrentState &a = states[0][q], &b = states[1][q];
+      EXPECT_LE(MaxRelErr(a.shift, b.shift, 1, a.shift.size(), 0), 1e-5) << "shift state " << q;
+      EXPECT_LE(MaxRelErr(a.wkv, b.wkv, 1, a.wkv.size(), 0), 1e-4) << "wkv state " << q;
     }
   }
 }

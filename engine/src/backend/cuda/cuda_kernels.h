@@ -26,8 +26,18 @@ struct DeviceTensor {
   int64_t stride = 0;
 };
 
-// Matches backend::Epilogue.
-enum class Act : int { kNone = 0, kTanh = 1, kSigmoid = 2, kSilu = 3, kReluSquare = 4 };
+// Matches backend::Epilogue, then two epilogues of the mat-vec kernel only: kDecay stores
+// exp(-exp(aux[m] + v)) (Decay fused into its product), kGatedAdd adds aux[n][m]·v to y
+// (MulAdd fused into its product).
+enum class Act : int {
+  kNone = 0,
+  kTanh = 1,
+  kSigmoid = 2,
+  kSilu = 3,
+  kReluSquare = 4,
+  kDecay = 5,
+  kGatedAdd = 6
+};
 
 // Types the kernels decode.
 bool KernelSupportsType(uint32_t type);
@@ -39,6 +49,20 @@ bool KernelSupportsType(uint32_t type);
 void LaunchMatMul(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, bool accumulate,
                   float* workspace, cudaStream_t stream);
 int64_t MatMulWorkspaceFloats(const DeviceMatrix& w, int64_t x_rows);
+// Whether a product with x_rows rows of x runs on the mat-vec kernel (the only one that takes
+// the kDecay and kGatedAdd epilogues and several products per launch).
+bool UsesMatVec(const DeviceMatrix& w, int64_t x_rows);
+struct VecProduct {
+  DeviceMatrix w;
+  DeviceTensor x, y;
+  Act act = Act::kNone;
+  bool accumulate = false;
+  const float* aux = nullptr;
+  int64_t aux_stride = 0;
+};
+// Independent mat-vec products in as few launches as possible; all share the weight type, the
+// reduced dimension (w.cols) and x.rows, and each UsesMatVec.
+void LaunchMatVecs(const VecProduct* products, int n, cudaStream_t stream);
 
 // out[i] = f32(table row tokens[i]); tokens in device memory.
 void LaunchEmbed(const DeviceMatrix& table, const int32_t* tokens, int64_t n, DeviceTensor out,
@@ -59,6 +83,29 @@ void LaunchDecay(DeviceTensor x, const float* time_decay, cudaStream_t stream);
 void LaunchWkv6(int64_t n_seq, const int32_t* seq_begin, int64_t heads, int64_t head_size,
                 DeviceTensor r, DeviceTensor k, DeviceTensor v, DeviceTensor w, const float* u,
                 float* const* state, DeviceTensor y, cudaStream_t stream);
+// The fused layer-norm, token-shift and lerp of NormShiftLerps when every sequence has one row
+// (row s is sequence s): xa = LayerNorm(x), sx = shift[s] - xa, shift[s] = xa, outs[i] =
+// xa + sx·mixes[i] for i < n_mix (at most 4).
+void LaunchNormShiftLerps(DeviceTensor x, const float* w, const float* b, float eps,
+                          DeviceTensor xa, DeviceTensor sx, float* const* shift,
+                          const float* const* mixes, const DeviceTensor* outs, int n_mix,
+                          cudaStream_t stream);
+// delta = shift - cur per sequence as LaunchShiftDelta, and outs[i] = cur + delta·mixes[i].
+void LaunchShiftLerps(DeviceTensor cur, DeviceTensor delta, int64_t n_seq,
+                      const int32_t* seq_begin, float* const* shift, const float* const* mixes,
+                      const DeviceTensor* outs, int n_mix, cudaStream_t stream);
+// For j < 5: outs[j] = xa + sx·(mixes[j] + h[:, j·dm, (j+1)·dm) · w2[j]ᵀ), all w2[j] of one
+// type with dm columns (a multiple of 8).
+void LaunchLoraLerps(const DeviceMatrix* w2, DeviceTensor h, int64_t dm, DeviceTensor xa,
+                     DeviceTensor sx, const float* const* mixes, const DeviceTensor* outs,
+                     cudaStream_t stream);
+// LaunchWkv6 then LaunchGroupNormMul(y, head_size, ...) in one kernel, for one row per
+// sequence and head sizes 32, 64, 128 (WkvGroupNormFits).
+bool WkvGroupNormFits(int64_t head_size);
+void LaunchWkv6GroupNorm(int64_t n_seq, int64_t heads, int64_t head_size, DeviceTensor r,
+                         DeviceTensor k, DeviceTensor v, DeviceTensor w, const float* u,
+                         float* const* state, DeviceTensor y, const float* norm_w,
+                         const float* norm_b, float eps, DeviceTensor gate, cudaStream_t stream);
 void LaunchMulAdd(DeviceTensor acc, DeviceTensor a, DeviceTensor b, cudaStream_t stream);
 void LaunchScale(DeviceTensor x, float s, cudaStream_t stream);
 void LaunchGatherRows(DeviceTensor src, const int64_t* rows, int64_t n, DeviceTensor dst,

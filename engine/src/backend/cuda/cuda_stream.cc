@@ -1,6 +1,7 @@
 #include "backend/cuda/cuda_stream.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 
@@ -200,6 +201,7 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
   states_.assign(states.begin(), states.end());
   shape_ = states.empty() ? StateShape{} : states[0]->shape;
   n_seq_ = layout.n_seq();
+  one_row_per_seq_ = layout.n_rows() == layout.n_seq();
   const uint64_t shift_floats = shape_.n_layer * shape_.shift_floats_per_layer();
   const uint64_t wkv_floats = shape_.n_layer * shape_.wkv_floats_per_layer();
   const uint64_t per_state = shift_floats + wkv_floats;
@@ -456,5 +458,154 @@ void CudaStream::ReadRows(Tensor src, int64_t row, int64_t count, float* host) {
 }
 
 absl::Status CudaStream::Synchronize() { return Drain(); }
+
+void CudaStream::NormShiftLerps(int layer, int slot, Tensor x, const WeightView& w,
+                                const WeightView& b, float eps, Tensor xa, Tensor sx,
+                                std::span<const WeightView* const> mixes,
+                                std::span<const Tensor> outs) {
+  if (!CheckLayer(layer)) return;
+  if (static_cast<uint64_t>(x.cols) != shape_.n_embd || slot < 0 || slot > 1) {
+    return Fail(absl::InvalidArgumentError("cuda stream: token shift width differs from state"));
+  }
+  if (mixes.size() != outs.size() || mixes.size() > 4) {
+    return Fail(absl::InvalidArgumentError("cuda stream: up to four lerps, one output each"));
+  }
+  const int n_mix = static_cast<int>(mixes.size());
+  std::array<const float*, 4> mix{};
+  std::array<DeviceTensor, 4> out{};
+  for (int i = 0; i < n_mix; ++i) {
+    mix[i] = Vec(*mixes[i]);
+    out[i] = D(outs[i]);
+    AppendSig(mix[i]), AppendSig(out[i]);
+  }
+  float* const* shift = shift_ptrs_ + (layer * 2 + slot) * n_seq_;
+  const DeviceTensor dx = D(x), dxa = D(xa), dsx = D(sx);
+  cudaStream_t st = stream_;
+  if (OneRowPerSequence(x.rows)) {
+    const float *vw = Vec(w), *vb = Vec(b);
+    Enqueue(
+        [=] {
+          LaunchNormShiftLerps(dx, vw, vb, eps, dxa, dsx, shift, mix.data(), out.data(), n_mix,
+                               st);
+        },
+        13, dx, vw, vb, eps, dxa, dsx, shift, n_mix);
+    return;
+  }
+  LayerNorm(x, w, b, eps, xa);
+  const int64_t n_seq = n_seq_;
+  const int32_t* seq_begin = seq_begin_;
+  Enqueue(
+      [=] {
+        LaunchShiftLerps(dxa, dsx, n_seq, seq_begin, shift, mix.data(), out.data(), n_mix, st);
+      },
+      14, dxa, dsx, n_seq, seq_begin, shift, n_mix);
+}
+
+void CudaStream::LoraLerps(std::span<const WeightView* const> w2, Tensor h, int64_t dm, Tensor xa,
+                           Tensor sx, std::span<const WeightView* const> mixes, Tensor tmp,
+                           std::span<const Tensor> outs) {
+  bool fits = w2.size() == 5 && mixes.size() == 5 && outs.size() == 5 && dm > 0 && dm % 8 == 0 &&
+              h.cols >= 5 * dm && h.rows == xa.rows && sx.rows == xa.rows && sx.cols == xa.cols;
+  for (size_t j = 0; fits && j < w2.size(); ++j) {
+    fits = w2[j]->type == w2[0]->type && w2[j]->row_bytes == w2[0]->row_bytes &&
+           w2[j]->cols == dm && w2[j]->rows == xa.cols && outs[j].rows == xa.rows &&
+           outs[j].cols == xa.cols;
+  }
+  if (!fits) return Stream::LoraLerps(w2, h, dm, xa, sx, mixes, tmp, outs);
+  std::array<DeviceMatrix, 5> m{};
+  std::array<const float*, 5> mix{};
+  std::array<DeviceTensor, 5> out{};
+  for (size_t j = 0; j < 5; ++j) {
+    m[j] = M(*w2[j]);
+    mix[j] = Vec(*mixes[j]);
+    out[j] = D(outs[j]);
+    AppendSig(m[j]), AppendSig(mix[j]), AppendSig(out[j]);
+  }
+  const DeviceTensor dh = D(h), dxa = D(xa), dsx = D(sx);
+  cudaStream_t st = stream_;
+  Enqueue([=] { LaunchLoraLerps(m.data(), dh, dm, dxa, dsx, mix.data(), out.data(), st); }, 15,
+          dh, dm, dxa, dsx);
+}
+
+void CudaStream::EnqueueMatVecs(std::vector<VecProduct> products) {
+  for (const VecProduct& p : products) {
+    AppendSig(p.w), AppendSig(p.x), AppendSig(p.y), AppendSig(p.act), AppendSig(p.accumulate);
+    AppendSig(p.aux), AppendSig(p.aux_stride);
+  }
+  cudaStream_t st = stream_;
+  const int n = static_cast<int>(products.size());
+  Enqueue([=] { LaunchMatVecs(products.data(), n, st); }, 16, n);
+}
+
+void CudaStream::MatMuls(std::span<const Product> products) {
+  // Products on the mat-vec kernel are grouped by weight type and reduced dimension (products
+  // are independent, so their order does not matter); the others run one by one.
+  std::vector<std::vector<VecProduct>> groups;
+  for (const Product& p : products) {
+    const DeviceMatrix m = M(*p.w);
+    const bool shapes = p.x.cols == p.w->cols && p.y.cols == p.w->rows && p.x.rows == p.y.rows;
+    if (!shapes || !UsesMatVec(m, p.x.rows) || p.x.rows != products[0].x.rows) {
+      MatMul(*p.w, p.x, p.y, p.epilogue, false);
+      continue;
+    }
+    VecProduct v{m, D(p.x), D(p.y), static_cast<Act>(p.epilogue), false, nullptr, 0};
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const std::vector<VecProduct>& g) {
+      return g[0].w.type == m.type && g[0].w.cols == m.cols;
+    });
+    if (it == groups.end()) {
+      groups.push_back({v});
+    } else {
+      it->push_back(v);
+    }
+  }
+  for (std::vector<VecProduct>& g : groups) EnqueueMatVecs(std::move(g));
+}
+
+void CudaStream::MatMulDecay(const WeightView& w, Tensor x, Tensor y,
+                             const WeightView& time_decay) {
+  const DeviceMatrix m = M(w);
+  if (x.cols != w.cols || y.cols != w.rows || x.rows != y.rows || !UsesMatVec(m, x.rows)) {
+    return Stream::MatMulDecay(w, x, y, time_decay);
+  }
+  EnqueueMatVecs({VecProduct{m, D(x), D(y), Act::kDecay, false, Vec(time_decay), 0}});
+}
+
+void CudaStream::MatMulGatedAdd(const WeightView& w, Tensor x, Tensor y, Tensor acc, Tensor gate) {
+  const DeviceMatrix m = M(w);
+  if (x.cols != w.cols || acc.cols != w.rows || x.rows != acc.rows || gate.rows != acc.rows ||
+      gate.cols != acc.cols || !UsesMatVec(m, x.rows)) {
+    return Stream::MatMulGatedAdd(w, x, y, acc, gate);
+  }
+  EnqueueMatVecs({VecProduct{m, D(x), D(acc), Act::kGatedAdd, true, gate.data, gate.stride}});
+}
+
+void CudaStream::Wkv6GroupNorm(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v,
+                               Tensor w, const WeightView& u, Tensor y, const WeightView& norm_w,
+                               const WeightView& norm_b, float eps, Tensor gate) {
+  if (!OneRowPerSequence(r.rows) || !WkvGroupNormFits(head_size) || gate.rows != y.rows ||
+      gate.cols != y.cols) {
+    return Stream::Wkv6GroupNorm(layer, head_size, r, k, v, w, u, y, norm_w, norm_b, eps, gate);
+  }
+  if (!CheckLayer(layer)) return;
+  if (static_cast<uint64_t>(head_size) != shape_.head_size ||
+      static_cast<uint64_t>(r.cols) != shape_.n_embd || y.cols != r.cols) {
+    return Fail(absl::InvalidArgumentError("cuda stream: wkv shape differs from the state"));
+  }
+  if (r.stride != k.stride || r.stride != v.stride || r.stride != w.stride ||
+      r.stride != y.stride) {
+    return Fail(absl::InvalidArgumentError("cuda stream: wkv operands need one row stride"));
+  }
+  const int64_t n_seq = n_seq_, heads = r.cols / head_size;
+  const DeviceTensor dr = D(r), dk = D(k), dv = D(v), dw = D(w), dy = D(y), dg = D(gate);
+  const float *uf = Vec(u), *nw = Vec(norm_w), *nb = Vec(norm_b);
+  float* const* state = wkv_ptrs_ + layer * n_seq_;
+  cudaStream_t st = stream_;
+  Enqueue(
+      [=] {
+        LaunchWkv6GroupNorm(n_seq, heads, head_size, dr, dk, dv, dw, uf, state, dy, nw, nb, eps, dg,
+                            st);
+      },
+      17, n_seq, heads, head_size, dr, dk, dv, dw, uf, state, dy, nw, nb, eps, dg);
+}
 
 }  // namespace rwkv::engine::cuda

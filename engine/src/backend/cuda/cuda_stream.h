@@ -56,11 +56,34 @@ class CudaStream final : public backend::Stream {
   absl::Status Synchronize() override;
   absl::Status FlushStates() override;
 
+  // Fused forms of the compound ops (the defaults where a fused kernel does not apply).
+  void NormShiftLerps(int layer, int slot, backend::Tensor x, const backend::WeightView& w,
+                      const backend::WeightView& b, float eps, backend::Tensor xa,
+                      backend::Tensor sx, std::span<const backend::WeightView* const> mixes,
+                      std::span<const backend::Tensor> outs) override;
+  void LoraLerps(std::span<const backend::WeightView* const> w2, backend::Tensor h, int64_t dm,
+                 backend::Tensor xa, backend::Tensor sx,
+                 std::span<const backend::WeightView* const> mixes, backend::Tensor tmp,
+                 std::span<const backend::Tensor> outs) override;
+  void MatMuls(std::span<const Product> products) override;
+  void MatMulDecay(const backend::WeightView& w, backend::Tensor x, backend::Tensor y,
+                   const backend::WeightView& time_decay) override;
+  void MatMulGatedAdd(const backend::WeightView& w, backend::Tensor x, backend::Tensor y,
+                      backend::Tensor acc, backend::Tensor gate) override;
+  void Wkv6GroupNorm(int layer, int64_t head_size, backend::Tensor r, backend::Tensor k,
+                     backend::Tensor v, backend::Tensor w, const backend::WeightView& u,
+                     backend::Tensor y, const backend::WeightView& norm_w,
+                     const backend::WeightView& norm_b, float eps, backend::Tensor gate) override;
+
  private:
   void Fail(absl::Status status);
   // Records a launch error of the op just enqueued.
   void CheckLaunch(const char* op);
   bool CheckLayer(int layer);
+  // Whether the bound layout has one row per sequence (decode) and x covers exactly those rows.
+  bool OneRowPerSequence(int64_t rows) const { return one_row_per_seq_ && rows == n_seq_; }
+  // Enqueues mat-vec products that share type, reduced dimension and rows of x.
+  void EnqueueMatVecs(std::vector<VecProduct> products);
   // Makes room in the staging arenas, synchronizing first when they are full.
   bool Stage(uint64_t upload_bytes, uint64_t download_bytes);
   absl::Status Drain();
@@ -119,6 +142,7 @@ class CudaStream final : public backend::Stream {
   std::vector<RecurrentState*> states_;
   StateShape shape_;
   int64_t n_seq_ = 0;
+  bool one_row_per_seq_ = false;
   float* state_arena_ = nullptr;
   uint64_t state_arena_floats_ = 0;
   void* tables_dev_ = nullptr;

@@ -48,60 +48,128 @@ __device__ __forceinline__ float ApplyAct(float v, Act act) {
   }
 }
 
+// One product of a mat-vec launch; a launch runs up to kMaxJobs independent products that share
+// the weight type, the reduced dimension and the rows of x (a layer's r, k, v, g projections).
+struct VecJob {
+  const uint8_t* w;
+  uint64_t row_bytes;
+  int64_t rows;
+  const float* x;
+  int64_t x_stride;
+  float* y;
+  int64_t y_stride;
+  const float* aux;  // kDecay: time_decay[m]; kGatedAdd: gate[n][m] (aux_stride apart)
+  int64_t aux_stride;
+  Act act;
+  bool accumulate;
+};
+constexpr int kMaxJobs = 5;
+struct VecJobs {
+  VecJob job[kMaxJobs];
+  int64_t block_end[kMaxJobs];  // blocks of jobs [0, i] (row groups of the grid's x dimension)
+  int n;
+};
+
+__device__ __forceinline__ void StoreOut(const VecJob& j, int64_t n, int64_t m, float v) {
+  float* out = j.y + n * j.y_stride + m;
+  if (j.act == Act::kDecay) {
+    *out = expf(-expf(j.aux[m] + v));
+  } else if (j.act == Act::kGatedAdd) {
+    *out += j.aux[n * j.aux_stride + m] * v;
+  } else {
+    v = ApplyAct(v, j.act);
+    *out = j.accumulate ? *out + v : v;
+  }
+}
+
+// Rows of x [col0, col0 + kCols) against `wpr` warps per weight row (the block's kVecWarps warps
+// cover kVecWarps / wpr rows), each lane decoding eight elements per step and issuing the loads
+// of kUnroll steps before their products so that enough bytes are in flight to fill the memory
+// pipe.
 template <uint32_t kType, int kCols>
-__global__ void MatVecKernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t rows,
-                             int64_t k, const float* __restrict__ x, int64_t x_stride,
-                             int64_t n_cols, float* __restrict__ y, int64_t y_stride, Act act,
-                             bool accumulate) {
-  const int lane = threadIdx.x & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kVecWarps + (threadIdx.x >> 5);
+__global__ void __launch_bounds__(kVecWarps * 32)
+    MatVecKernel(VecJobs jobs, int64_t k, int64_t n_cols, int wpr) {
+  constexpr int kUnroll = 4;
+  __shared__ float partial[kVecWarps][kCols];
+  int ji = 0;
+  while (ji + 1 < jobs.n && blockIdx.x >= jobs.block_end[ji]) ++ji;
+  const VecJob& job = jobs.job[ji];
+  const int64_t block = blockIdx.x - (ji == 0 ? 0 : jobs.block_end[ji - 1]);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int rows_per_block = kVecWarps / wpr;
+  const int sub = warp % wpr;
+  const int64_t row = block * rows_per_block + warp / wpr;
   const int64_t col0 = static_cast<int64_t>(blockIdx.y) * kCols;
-  if (row >= rows) return;
-  const uint8_t* wr = w + row * row_bytes;
+  const bool live = row < job.rows;
   const int ncols = static_cast<int>(n_cols - col0 < kCols ? n_cols - col0 : kCols);
   float acc[kCols];
 #pragma unroll
   for (int c = 0; c < kCols; ++c) acc[c] = 0.0f;
-  const float* xc = x + col0 * x_stride;
-  const bool x_aligned = ((reinterpret_cast<uintptr_t>(x) | (x_stride * 4)) & 15) == 0;
-  const int64_t k8 = k / 8 * 8;
-  for (int64_t e = lane * 8; e < k8; e += 256) {
-    float wv[8];
-    Dequant8<kType>(wr, e, wv);
+  if (live) {
+    const uint8_t* wr = job.w + row * job.row_bytes;
+    const float* xc = job.x + col0 * job.x_stride;
+    const bool x_aligned =
+        ((reinterpret_cast<uintptr_t>(job.x) | (job.x_stride * 4)) & 15) == 0;
+    const int64_t k8 = k / 8 * 8;
+    const int64_t step = static_cast<int64_t>(wpr) * 256;
+    auto dot8 = [&](const float* wv, int64_t e) {
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
-      if (c < ncols) {
-        const float* xp = xc + c * x_stride + e;
-        float xv[8];
-        if (x_aligned) {
-          const float4 a = reinterpret_cast<const float4*>(xp)[0];
-          const float4 b = reinterpret_cast<const float4*>(xp)[1];
-          xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
-          xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
-        } else {
+      for (int c = 0; c < kCols; ++c) {
+        if (c < ncols) {
+          const float* xp = xc + c * job.x_stride + e;
+          float xv[8];
+          if (x_aligned) {
+            const float4 a = reinterpret_cast<const float4*>(xp)[0];
+            const float4 b = reinterpret_cast<const float4*>(xp)[1];
+            xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
+            xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
+          } else {
 #pragma unroll
-          for (int i = 0; i < 8; ++i) xv[i] = xp[i];
+            for (int i = 0; i < 8; ++i) xv[i] = xp[i];
+          }
+#pragma unroll
+          for (int i = 0; i < 8; ++i) acc[c] = fmaf(wv[i], xv[i], acc[c]);
         }
+      }
+    };
+    int64_t e = (static_cast<int64_t>(sub) * 32 + lane) * 8;
+    for (; e < k8; e += kUnroll * step) {
+      float wv[kUnroll][8];
 #pragma unroll
-        for (int i = 0; i < 8; ++i) acc[c] = fmaf(wv[i], xv[i], acc[c]);
+      for (int u = 0; u < kUnroll; ++u) {
+        if (e + u * step < k8) Dequant8<kType>(wr, e + u * step, wv[u]);
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        if (e + u * step < k8) dot8(wv[u], e + u * step);
       }
     }
-  }
-  for (int64_t e = k8 + lane; e < k; e += 32) {
-    const float wv = Dequant1<kType>(wr, e);
-    for (int c = 0; c < ncols; ++c) acc[c] = fmaf(wv, xc[c * x_stride + e], acc[c]);
+    for (int64_t t = k8 + sub * 32 + lane; t < k; t += 32 * wpr) {
+      const float wv = Dequant1<kType>(wr, t);
+      for (int c = 0; c < ncols; ++c) acc[c] = fmaf(wv, xc[c * job.x_stride + t], acc[c]);
+    }
   }
 #pragma unroll
   for (int c = 0; c < kCols; ++c) {
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) acc[c] += __shfl_xor_sync(0xffffffffu, acc[c], off);
   }
-  if (lane == 0) {
-    for (int c = 0; c < ncols; ++c) {
-      float* out = y + (col0 + c) * y_stride + row;
-      const float v = ApplyAct(acc[c], act);
-      *out = accumulate ? *out + v : v;
+  if (wpr > 1) {
+    if (lane == 0) {
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) partial[warp][c] = acc[c];
     }
+    __syncthreads();
+    if (sub != 0) return;
+    if (lane == 0) {
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        for (int i = 1; i < wpr; ++i) acc[c] += partial[warp + i][c];
+      }
+    }
+  }
+  if (lane == 0 && live) {
+    for (int c = 0; c < ncols; ++c) StoreOut(job, col0 + c, row, acc[c]);
   }
 }
 
@@ -238,14 +306,51 @@ __global__ void SplitEpilogueKernel(const float* __restrict__ partial, int64_t r
   *out = accumulate ? *out + v : v;
 }
 
+// Warps per weight row: enough warps to fill the GPU (about 64 per SM) and a few steps of
+// 256 elements for each.
+int WarpsPerRow(int64_t rows, int64_t k) {
+  for (int wpr = kVecWarps; wpr > 1; wpr /= 2) {
+    if (rows * wpr <= 8192 && k >= static_cast<int64_t>(wpr) * 512) return wpr;
+  }
+  return 1;
+}
+
 template <uint32_t kType, int kCols>
-void LaunchVec(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, bool accumulate,
-               cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((w.rows + kVecWarps - 1) / kVecWarps),
-                  static_cast<unsigned>((x.rows + kCols - 1) / kCols));
-  MatVecKernel<kType, kCols><<<grid, kVecWarps * 32, 0, stream>>>(
-      static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x.data, x.stride, x.rows,
-      y.data, y.stride, act, accumulate);
+void LaunchVec(const VecJobs& jobs, int64_t k, int64_t n_cols, cudaStream_t stream) {
+  int64_t rows = 0;
+  for (int i = 0; i < jobs.n; ++i) rows += jobs.job[i].rows;
+  const int wpr = WarpsPerRow(rows, k);
+  const int rows_per_block = kVecWarps / wpr;
+  VecJobs j = jobs;
+  int64_t blocks = 0;
+  for (int i = 0; i < j.n; ++i) {
+    blocks += (j.job[i].rows + rows_per_block - 1) / rows_per_block;
+    j.block_end[i] = blocks;
+  }
+  const dim3 grid(static_cast<unsigned>(blocks),
+                  static_cast<unsigned>((n_cols + kCols - 1) / kCols));
+  MatVecKernel<kType, kCols><<<grid, kVecWarps * 32, 0, stream>>>(j, k, n_cols, wpr);
+}
+
+template <uint32_t kType>
+void LaunchVecCols(const VecJobs& jobs, int64_t k, int64_t n_cols, cudaStream_t stream) {
+  switch (std::min<int64_t>(n_cols, kMaxVecCols)) {
+    case 1:
+      return LaunchVec<kType, 1>(jobs, k, n_cols, stream);
+    case 2:
+      return LaunchVec<kType, 2>(jobs, k, n_cols, stream);
+    case 3:
+    case 4:
+      return LaunchVec<kType, 4>(jobs, k, n_cols, stream);
+    default:
+      return LaunchVec<kType, kMaxVecCols>(jobs, k, n_cols, stream);
+  }
+}
+
+VecJob Job(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, bool accumulate,
+           const float* aux, int64_t aux_stride) {
+  return VecJob{static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, x.data, x.stride,
+                y.data, y.stride, aux, aux_stride, act, accumulate};
 }
 
 // Whether the tile kernel can read x and w: whole 32-element steps.
@@ -291,17 +396,21 @@ struct MatMulLauncher {
       }
       return;
     }
-    switch (std::min<int64_t>(x.rows, kMaxVecCols)) {
-      case 1:
-        return LaunchVec<kType, 1>(w, x, y, act, accumulate, stream);
-      case 2:
-        return LaunchVec<kType, 2>(w, x, y, act, accumulate, stream);
-      case 3:
-      case 4:
-        return LaunchVec<kType, 4>(w, x, y, act, accumulate, stream);
-      default:
-        return LaunchVec<kType, kMaxVecCols>(w, x, y, act, accumulate, stream);
-    }
+    VecJobs jobs{};
+    jobs.job[0] = Job(w, x, y, act, accumulate, nullptr, 0);
+    jobs.n = 1;
+    LaunchVecCols<kType>(jobs, w.cols, x.rows, stream);
+  }
+};
+
+struct GroupLauncher {
+  const VecJobs& jobs;
+  int64_t k, n_cols;
+  cudaStream_t stream;
+
+  template <uint32_t kType>
+  void operator()() const {
+    LaunchVecCols<kType>(jobs, k, n_cols, stream);
   }
 };
 
@@ -323,6 +432,24 @@ void LaunchMatMul(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act
                   float* workspace, cudaStream_t stream) {
   if (x.rows == 0 || w.rows == 0) return;
   DispatchType(w.type, MatMulLauncher{w, x, y, act, accumulate, workspace, stream});
+}
+
+bool UsesMatVec(const DeviceMatrix& w, int64_t x_rows) { return !UseTile(w, x_rows); }
+
+void LaunchMatVecs(const VecProduct* products, int n, cudaStream_t stream) {
+  if (n == 0 || products[0].x.rows == 0) return;
+  VecJobs jobs{};
+  for (int i = 0; i < n; ++i) {
+    const VecProduct& p = products[i];
+    if (jobs.n == kMaxJobs) {
+      DispatchType(products[0].w.type,
+                   GroupLauncher{jobs, products[0].w.cols, products[0].x.rows, stream});
+      jobs = VecJobs{};
+    }
+    jobs.job[jobs.n++] = Job(p.w, p.x, p.y, p.act, p.accumulate, p.aux, p.aux_stride);
+  }
+  DispatchType(products[0].w.type,
+               GroupLauncher{jobs, products[0].w.cols, products[0].x.rows, stream});
 }
 
 }  // namespace rwkv::engine::cuda

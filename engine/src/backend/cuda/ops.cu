@@ -96,6 +96,85 @@ __global__ void ShiftDeltaKernel(const float* cur, int64_t cs, int64_t cols, flo
   sh[c] = prev;
 }
 
+// Up to four lerps of one (base, delta) pair: out[i] = base + delta·mix[i].
+constexpr int kMaxMixes = 4;
+struct MixSet {
+  const float* mix[kMaxMixes];
+  float* out[kMaxMixes];
+  int64_t out_stride[kMaxMixes];
+  int n;
+};
+
+// One block per row, every sequence one row: the layer norm of NormalizeSpan, then each thread
+// takes the columns it wrote itself through token shift and the lerps.
+__global__ void NormShiftLerpsKernel(const float* x, int64_t xs, int64_t cols, const float* w,
+                                     const float* b, float eps, float* xa, int64_t xas,
+                                     float* sx, int64_t sxs, float* const* shift, MixSet mixes) {
+  __shared__ double scratch[32];
+  const int64_t r = blockIdx.x;
+  float* ar = xa + r * xas;
+  NormalizeSpan(x + r * xs, cols, eps, w, b, ar, scratch);
+  float* sh = shift[r];
+  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+    const float a = ar[i];
+    const float d = sh[i] - a;
+    sh[i] = a;
+    sx[r * sxs + i] = d;
+    for (int m = 0; m < mixes.n; ++m) mixes.out[m][r * mixes.out_stride[m] + i] = a + d * mixes.mix[m][i];
+  }
+}
+
+// ShiftDeltaKernel followed by the lerps of each row.
+__global__ void ShiftLerpsKernel(const float* cur, int64_t cs, int64_t cols, float* delta,
+                                 int64_t ds, const int32_t* seq_begin, float* const* shift,
+                                 MixSet mixes) {
+  const int64_t s = blockIdx.y;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= cols) return;
+  float* sh = shift[s];
+  float prev = sh[c];
+  const int64_t r1 = seq_begin[s + 1];
+  for (int64_t r = seq_begin[s]; r < r1; ++r) {
+    const float x = cur[r * cs + c];
+    const float d = prev - x;
+    delta[r * ds + c] = d;
+    for (int m = 0; m < mixes.n; ++m) mixes.out[m][r * mixes.out_stride[m] + c] = x + d * mixes.mix[m][c];
+    prev = x;
+  }
+  sh[c] = prev;
+}
+
+struct LoraSet {
+  const uint8_t* w[5];
+  uint64_t row_bytes;
+  const float* mix[5];
+  float* out[5];
+  int64_t out_stride[5];
+};
+
+// One thread per (row, j, column c): the dm-long product of h's slice j with row c of w2[j],
+// then the lerp it feeds.
+template <uint32_t kType>
+__global__ void LoraLerpsKernel(LoraSet set, const float* h, int64_t hs, int64_t dm,
+                                const float* xa, int64_t xas, const float* sx, int64_t sxs,
+                                int64_t cols) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int j = blockIdx.y;
+  const int64_t r = blockIdx.z;
+  if (c >= cols) return;
+  const uint8_t* wr = set.w[j] + c * set.row_bytes;
+  const float* hr = h + r * hs + j * dm;
+  float acc = 0.0f;
+  for (int64_t e = 0; e < dm; e += 8) {
+    float wv[8];
+    Dequant8<kType>(wr, e, wv);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc = fmaf(wv[i], hr[e + i], acc);
+  }
+  const float m = set.mix[j][c] + acc;
+  set.out[j][r * set.out_stride[j] + c] = xa[r * xas + c] + sx[r * sxs + c] * m;
+}
+
 __global__ void LerpKernel(const float* base, int64_t bs, const float* delta, int64_t dls,
                            const float* mix, const float* extra, int64_t es, float* out, int64_t os,
                            int64_t rows, int64_t cols) {
@@ -170,6 +249,48 @@ __global__ void Wkv6Kernel(const int32_t* seq_begin, int64_t heads, const float*
   }
 #pragma unroll
   for (int i = 0; i < kS; ++i) st[i * kS + j] = sv[i];
+}
+
+// Wkv6Kernel for one row per sequence (row s), then the group norm of the head's kS outputs
+// (NormalizeSpan's arithmetic) and the gate.
+template <int kS>
+__global__ void Wkv6GroupNormKernel(int64_t heads, const float* r, const float* k, const float* v,
+                                    const float* w, int64_t stride, const float* u,
+                                    float* const* state, float* y, const float* nw,
+                                    const float* nb, float eps, const float* gate,
+                                    int64_t gate_stride) {
+  const int64_t s = blockIdx.x / heads, h = blockIdx.x % heads;
+  const int j = threadIdx.x;
+  __shared__ float rs[kS], ks[kS], ws[kS], us[kS];
+  __shared__ double scratch[32];
+  float* st = state[s] + h * kS * kS;
+  float sv[kS];
+#pragma unroll
+  for (int i = 0; i < kS; ++i) sv[i] = st[i * kS + j];
+  const int64_t off = s * stride + h * kS;
+  us[j] = u[h * kS + j];
+  rs[j] = r[off + j];
+  ks[j] = k[off + j];
+  ws[j] = w[off + j];
+  const float vj = v[off + j];
+  __syncthreads();
+  float yj = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kS; ++i) {
+    const float kv = ks[i] * vj;
+    yj += rs[i] * (us[i] * kv + sv[i]);
+    sv[i] = ws[i] * sv[i] + kv;
+  }
+#pragma unroll
+  for (int i = 0; i < kS; ++i) st[i * kS + j] = sv[i];
+  const float mean = static_cast<float>(BlockSum(yj, scratch) / static_cast<double>(kS));
+  const float d = yj - mean;
+  const float var =
+      static_cast<float>(BlockSum(static_cast<double>(d * d), scratch) / static_cast<double>(kS));
+  const float scale = 1.0f / sqrtf(var + eps);
+  const int64_t c = h * kS + j;
+  const float normed = (yj - mean) * scale * nw[c] + nb[c];
+  y[off + j] = normed * gate[s * gate_stride + c];
 }
 
 // Any head size: the state stays in global memory (one thread per value column).
@@ -280,6 +401,96 @@ void LaunchWkv6(int64_t n_seq, const int32_t* seq_begin, int64_t heads, int64_t 
     default:
       Wkv6AnyKernel<<<blocks, 64, 0, stream>>>(seq_begin, heads, head_size, r.data, k.data, v.data,
                                                w.data, r.stride, u, state, y.data);
+  }
+}
+
+namespace {
+
+MixSet Mixes(const float* const* mixes, const DeviceTensor* outs, int n) {
+  MixSet set{};
+  set.n = n;
+  for (int i = 0; i < n; ++i) {
+    set.mix[i] = mixes[i];
+    set.out[i] = outs[i].data;
+    set.out_stride[i] = outs[i].stride;
+  }
+  return set;
+}
+
+struct LoraLauncher {
+  const LoraSet& set;
+  DeviceTensor h;
+  int64_t dm;
+  DeviceTensor xa, sx;
+  cudaStream_t stream;
+
+  template <uint32_t kType>
+  void operator()() const {
+    const dim3 grid(Blocks(xa.cols), 5, static_cast<unsigned>(xa.rows));
+    LoraLerpsKernel<kType><<<grid, kThreads, 0, stream>>>(set, h.data, h.stride, dm, xa.data,
+                                                          xa.stride, sx.data, sx.stride, xa.cols);
+  }
+};
+
+}  // namespace
+
+void LaunchNormShiftLerps(DeviceTensor x, const float* w, const float* b, float eps,
+                          DeviceTensor xa, DeviceTensor sx, float* const* shift,
+                          const float* const* mixes, const DeviceTensor* outs, int n_mix,
+                          cudaStream_t stream) {
+  if (x.rows == 0) return;
+  NormShiftLerpsKernel<<<static_cast<unsigned>(x.rows), kThreads, 0, stream>>>(
+      x.data, x.stride, x.cols, w, b, eps, xa.data, xa.stride, sx.data, sx.stride, shift,
+      Mixes(mixes, outs, n_mix));
+}
+
+void LaunchShiftLerps(DeviceTensor cur, DeviceTensor delta, int64_t n_seq,
+                      const int32_t* seq_begin, float* const* shift, const float* const* mixes,
+                      const DeviceTensor* outs, int n_mix, cudaStream_t stream) {
+  if (n_seq == 0 || cur.cols == 0) return;
+  ShiftLerpsKernel<<<dim3(Blocks(cur.cols), static_cast<unsigned>(n_seq)), kThreads, 0, stream>>>(
+      cur.data, cur.stride, cur.cols, delta.data, delta.stride, seq_begin, shift,
+      Mixes(mixes, outs, n_mix));
+}
+
+void LaunchLoraLerps(const DeviceMatrix* w2, DeviceTensor h, int64_t dm, DeviceTensor xa,
+                     DeviceTensor sx, const float* const* mixes, const DeviceTensor* outs,
+                     cudaStream_t stream) {
+  if (xa.rows == 0 || xa.cols == 0) return;
+  LoraSet set{};
+  set.row_bytes = w2[0].row_bytes;
+  for (int j = 0; j < 5; ++j) {
+    set.w[j] = static_cast<const uint8_t*>(w2[j].data);
+    set.mix[j] = mixes[j];
+    set.out[j] = outs[j].data;
+    set.out_stride[j] = outs[j].stride;
+  }
+  DispatchType(w2[0].type, LoraLauncher{set, h, dm, xa, sx, stream});
+}
+
+bool WkvGroupNormFits(int64_t head_size) {
+  return head_size == 32 || head_size == 64 || head_size == 128;
+}
+
+void LaunchWkv6GroupNorm(int64_t n_seq, int64_t heads, int64_t head_size, DeviceTensor r,
+                         DeviceTensor k, DeviceTensor v, DeviceTensor w, const float* u,
+                         float* const* state, DeviceTensor y, const float* norm_w,
+                         const float* norm_b, float eps, DeviceTensor gate, cudaStream_t stream) {
+  if (n_seq == 0 || heads == 0) return;
+  const unsigned blocks = static_cast<unsigned>(n_seq * heads);
+  switch (head_size) {
+    case 32:
+      return Wkv6GroupNormKernel<32><<<blocks, 32, 0, stream>>>(
+          heads, r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w, norm_b, eps,
+          gate.data, gate.stride);
+    case 64:
+      return Wkv6GroupNormKernel<64><<<blocks, 64, 0, stream>>>(
+          heads, r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w, norm_b, eps,
+          gate.data, gate.stride);
+    default:
+      return Wkv6GroupNormKernel<128><<<blocks, 128, 0, stream>>>(
+          heads, r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w, norm_b, eps,
+          gate.data, gate.stride);
   }
 }
 
