@@ -32,6 +32,10 @@ bool GraphsEnabled() {
 CudaStream::CudaStream(int device, bool keep_states_on_device)
     : device_(device), keep_states_(keep_states_on_device), graphs_(GraphsEnabled()) {
   cudaSetDevice(device_);
+  if (OpProfile::Enabled()) {
+    profile_ = std::make_unique<OpProfile>();
+    graphs_ = false;
+  }
   if (absl::Status s =
           CudaStatus(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
       !s.ok()) {
@@ -43,8 +47,10 @@ CudaStream::CudaStream(int device, bool keep_states_on_device)
 CudaStream::~CudaStream() {
   if (stream_ != nullptr) {
     cudaStreamSynchronize(stream_);
+    if (profile_ != nullptr) profile_->Collect();
     cudaStreamDestroy(stream_);
   }
+  if (profile_ != nullptr) profile_->Print();
   if (graph_ != nullptr) cudaGraphExecDestroy(graph_);
   if (workspace_ != nullptr) cudaFree(workspace_);
   if (state_arena_ != nullptr) cudaFree(state_arena_);
@@ -74,6 +80,14 @@ bool CudaStream::CheckLayer(int layer) {
 }
 
 void CudaStream::RunOps() {
+  if (profile_ != nullptr) {
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      profile_->Before(i, stream_);
+      ops_[i]();
+    }
+    profile_->End(stream_);
+    return;
+  }
   for (const std::function<void()>& op : ops_) op();
 }
 
@@ -128,6 +142,7 @@ absl::Status CudaStream::Drain() {
   Flush();
   const cudaError_t err = cudaStreamSynchronize(stream_);
   if (err != cudaSuccess) Fail(CudaStatus(err, "synchronize"));
+  if (profile_ != nullptr) profile_->Collect();
   staging_.Deliver();
   return status_;
 }
@@ -379,6 +394,7 @@ void CudaStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epilog
     workspace_floats_ = need;
   }
   float* ws = need > 0 ? workspace_ : nullptr;
+  if (profile_ != nullptr) label_ = absl::StrCat(w.rows, "x", w.cols, " n=", x.rows);
   cudaStream_t st = stream_;
   Enqueue([=] { LaunchMatMul(m, dx, dy, act, accumulate, ws, st); }, 6, m, dx, dy, act, accumulate,
           ws);
@@ -531,6 +547,12 @@ void CudaStream::EnqueueMatVecs(std::vector<VecProduct> products) {
   for (const VecProduct& p : products) {
     AppendSig(p.w), AppendSig(p.x), AppendSig(p.y), AppendSig(p.act), AppendSig(p.accumulate);
     AppendSig(p.aux), AppendSig(p.aux_stride);
+  }
+  if (profile_ != nullptr) {
+    for (const VecProduct& p : products) {
+      absl::StrAppend(&label_, label_.empty() ? "" : "+", p.w.rows, "x", p.w.cols);
+    }
+    absl::StrAppend(&label_, " n=", products[0].x.rows);
   }
   cudaStream_t st = stream_;
   const int n = static_cast<int>(products.size());

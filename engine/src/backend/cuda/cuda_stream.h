@@ -17,12 +17,14 @@
 
 #include <bit>
 #include <functional>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/op_profile.h"
 #include "backend/cuda/staging.h"
 
 namespace rwkv::engine::cuda {
@@ -88,10 +90,14 @@ class CudaStream final : public backend::Stream {
   bool Stage(uint64_t upload_bytes, uint64_t download_bytes);
   absl::Status Drain();
   // Appends one op: its launch and the bytes of its arguments.
+  // `op` names the op kind (OpName) for the signature and the profile.
   template <typename... Args>
-  void Enqueue(std::function<void()> launch, const Args&... args) {
+  void Enqueue(std::function<void()> launch, int op, const Args&... args) {
+    AppendSig(op);
     (AppendSig(args), ...);
     ops_.push_back(std::move(launch));
+    if (profile_ != nullptr) profile_->Label(op, std::move(label_));
+    label_.clear();
   }
   template <typename T>
   void AppendSig(const T& v) {
@@ -122,6 +128,9 @@ class CudaStream final : public backend::Stream {
     bool operator==(const Resident&) const = default;
   };
 
+  // RWKV_CUDA_PROFILE=1: every op timed with CUDA events (graphs off), printed at destruction.
+  std::unique_ptr<OpProfile> profile_;
+  std::string label_;  // shape detail of the op being enqueued, for the profile
   int device_;
   bool keep_states_;
   bool graphs_;
