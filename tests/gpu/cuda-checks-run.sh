@@ -63,13 +63,17 @@ for type in $types; do
     { echo "synth $type failed: $(tail -1 "$models/synth.err")"; rc=1; continue; }
   echo "synth $type: $(($(date +%s) - start)) s"
   for args in "-p 512 -n 128 --batch 1" "-p 512 -n 0 -ub 512" "-p 0 -n 64 --batch 16" \
-              "-p 0 -n 32 --batch 64" "-p 0 -n 64 --batch 1 graphs-off"; do
+              "-p 0 -n 32 --batch 64" "-p 0 -n 64 --batch 1 graphs-off" \
+              "-p 0 -n 64 --batch 1 pdl-off"; do
     env=()
     if [[ "$args" == *graphs-off ]]; then
       args="${args% graphs-off}"
       env=(RWKV_CUDA_GRAPHS=0)
+    elif [[ "$args" == *pdl-off ]]; then
+      args="${args% pdl-off}"
+      env=(RWKV_CUDA_PDL=0)
     fi
-    name="bench-$type-$(echo "$args" | tr -d ' -')${env:+-nographs}"
+    name="bench-$type-$(echo "$args" | tr -d ' -')${env:+-$(echo "${env[0]}" | tr -d '_=' | tr 'A-Z' 'a-z')}"
     # shellcheck disable=SC2086
     env "${env[@]}" timeout 150 "$rwkv" bench -m "$models/$type.gguf" --backend cuda $args --json \
       >"$models/$name.json" 2>"$models/$name.err" ||
@@ -77,6 +81,9 @@ for type in $types; do
     echo "$name $(cat "$models/$name.json")"
     summary+=("$name: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("pp %.0f tok/s, tg %.1f tok/s (%.1f%% of roofline %.0f tok/s at %.0f GB/s, %d bytes/token)" % (d["pp_tok_s"], d["tg_tok_s"], d["tg_percent_of_roofline"], d["roofline_tok_s"], d["read_bandwidth_gb_s"], d["weight_bytes_per_token"]))' "$models/$name.json" 2>/dev/null)")
   done
+  echo "== RWKV_CUDA_PROFILE=1: $type decode, batch 1, 16 tokens (eager launches)"
+  RWKV_CUDA_PROFILE=1 timeout 60 "$rwkv" bench -m "$models/$type.gguf" --backend cuda -p 0 -n 16 \
+    2>&1 >/dev/null | head -40
   if [ "$type" = q8_0 ] && command -v nsys >/dev/null; then
     echo "== nsys: q8_0 decode, batch 1"
     timeout 120 nsys profile -o /tmp/nsys-q8_0 --force-overwrite true --stats=false \

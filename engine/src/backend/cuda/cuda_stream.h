@@ -157,6 +157,9 @@ class CudaStream final : public backend::Stream {
   void* tables_dev_ = nullptr;
   void* tables_host_ = nullptr;
   uint64_t tables_cap_ = 0;
+  // What the device tables hold (bytes of the last upload; 0: unknown).
+  std::vector<uint8_t> last_tables_;
+  uint64_t tables_uploaded_ = 0;
   float** shift_ptrs_ = nullptr;
   float** wkv_ptrs_ = nullptr;
   int32_t* seq_begin_ = nullptr;

@@ -16,6 +16,7 @@
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/dequant.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace rwkv::engine::cuda {
 namespace {
@@ -91,6 +92,7 @@ __global__ void __launch_bounds__(kVecWarps * 32)
     MatVecKernel(VecJobs jobs, int64_t k, int64_t n_cols, int wpr) {
   constexpr int kUnroll = 4;
   __shared__ float partial[kVecWarps][kCols];
+  ChainedRelease();
   int ji = 0;
   while (ji + 1 < jobs.n && blockIdx.x >= jobs.block_end[ji]) ++ji;
   const VecJob& job = jobs.job[ji];
@@ -105,13 +107,24 @@ __global__ void __launch_bounds__(kVecWarps * 32)
   float acc[kCols];
 #pragma unroll
   for (int c = 0; c < kCols; ++c) acc[c] = 0.0f;
+  // The first kUnroll steps of weights are loaded before waiting for the kernel that writes x.
+  const uint8_t* wr = job.w + row * job.row_bytes;
+  const int64_t k8 = k / 8 * 8;
+  const int64_t step = static_cast<int64_t>(wpr) * 256;
+  const int64_t e0 = (static_cast<int64_t>(sub) * 32 + lane) * 8;
+  float wv[kUnroll][8];
+  auto load = [&](int64_t e) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (e + u * step < k8) Dequant8<kType>(wr, e + u * step, wv[u]);
+    }
+  };
+  if (live) load(e0);
+  ChainedWait();
   if (live) {
-    const uint8_t* wr = job.w + row * job.row_bytes;
     const float* xc = job.x + col0 * job.x_stride;
     const bool x_aligned =
         ((reinterpret_cast<uintptr_t>(job.x) | (job.x_stride * 4)) & 15) == 0;
-    const int64_t k8 = k / 8 * 8;
-    const int64_t step = static_cast<int64_t>(wpr) * 256;
     auto dot8 = [&](const float* wv, int64_t e) {
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
@@ -132,13 +145,8 @@ __global__ void __launch_bounds__(kVecWarps * 32)
         }
       }
     };
-    int64_t e = (static_cast<int64_t>(sub) * 32 + lane) * 8;
-    for (; e < k8; e += kUnroll * step) {
-      float wv[kUnroll][8];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (e + u * step < k8) Dequant8<kType>(wr, e + u * step, wv[u]);
-      }
+    for (int64_t e = e0; e < k8; e += kUnroll * step) {
+      if (e != e0) load(e);
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         if (e + u * step < k8) dot8(wv[u], e + u * step);
@@ -146,7 +154,10 @@ __global__ void __launch_bounds__(kVecWarps * 32)
     }
     for (int64_t t = k8 + sub * 32 + lane; t < k; t += 32 * wpr) {
       const float wv = Dequant1<kType>(wr, t);
-      for (int c = 0; c < ncols; ++c) acc[c] = fmaf(wv, xc[c * job.x_stride + t], acc[c]);
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        if (c < ncols) acc[c] = fmaf(wv, xc[c * job.x_stride + t], acc[c]);
+      }
     }
   }
 #pragma unroll
@@ -169,7 +180,10 @@ __global__ void __launch_bounds__(kVecWarps * 32)
     }
   }
   if (lane == 0 && live) {
-    for (int c = 0; c < ncols; ++c) StoreOut(job, col0 + c, row, acc[c]);
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      if (c < ncols) StoreOut(job, col0 + c, row, acc[c]);
+    }
   }
 }
 
@@ -306,11 +320,12 @@ __global__ void SplitEpilogueKernel(const float* __restrict__ partial, int64_t r
   *out = accumulate ? *out + v : v;
 }
 
-// Warps per weight row: enough warps to fill the GPU (about 64 per SM) and a few steps of
-// 256 elements for each.
+// Warps per weight row: split a row over more warps while the product still fits in one wave
+// (the kernel takes 64 to 80 registers: about 32 resident warps per SM, 4,224 on 132 SMs) and
+// each warp keeps at least two steps of 256 elements.
 int WarpsPerRow(int64_t rows, int64_t k) {
   for (int wpr = kVecWarps; wpr > 1; wpr /= 2) {
-    if (rows * wpr <= 8192 && k >= static_cast<int64_t>(wpr) * 512) return wpr;
+    if (rows * wpr <= 4096 && k >= static_cast<int64_t>(wpr) * 512) return wpr;
   }
   return 1;
 }
@@ -329,7 +344,7 @@ void LaunchVec(const VecJobs& jobs, int64_t k, int64_t n_cols, cudaStream_t stre
   }
   const dim3 grid(static_cast<unsigned>(blocks),
                   static_cast<unsigned>((n_cols + kCols - 1) / kCols));
-  MatVecKernel<kType, kCols><<<grid, kVecWarps * 32, 0, stream>>>(j, k, n_cols, wpr);
+  LaunchChained(MatVecKernel<kType, kCols>, grid, dim3(kVecWarps * 32), stream, j, k, n_cols, wpr);
 }
 
 template <uint32_t kType>

@@ -4,6 +4,7 @@
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/dequant.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace rwkv::engine::cuda {
 namespace {
@@ -17,6 +18,8 @@ unsigned Blocks(int64_t n, int per_block = kThreads) {
 template <uint32_t kType>
 __global__ void EmbedKernel(const uint8_t* table, uint64_t row_bytes, int64_t cols,
                             const int32_t* tokens, float* out, int64_t stride) {
+  ChainedRelease();
+  ChainedWait();
   const int64_t r = blockIdx.x;
   const uint8_t* row = table + static_cast<int64_t>(tokens[r]) * row_bytes;
   float* o = out + r * stride;
@@ -61,6 +64,8 @@ __device__ void NormalizeSpan(const float* x, int64_t n, float eps, const float*
 
 __global__ void LayerNormKernel(const float* x, int64_t xs, int64_t cols, const float* w,
                                 const float* b, float eps, float* out, int64_t os) {
+  ChainedRelease();
+  ChainedWait();
   __shared__ double scratch[32];
   NormalizeSpan(x + blockIdx.x * xs, cols, eps, w, b, out + blockIdx.x * os, scratch);
 }
@@ -110,6 +115,8 @@ struct MixSet {
 __global__ void NormShiftLerpsKernel(const float* x, int64_t xs, int64_t cols, const float* w,
                                      const float* b, float eps, float* xa, int64_t xas,
                                      float* sx, int64_t sxs, float* const* shift, MixSet mixes) {
+  ChainedRelease();
+  ChainedWait();
   __shared__ double scratch[32];
   const int64_t r = blockIdx.x;
   float* ar = xa + r * xas;
@@ -158,6 +165,8 @@ template <uint32_t kType>
 __global__ void LoraLerpsKernel(LoraSet set, const float* h, int64_t hs, int64_t dm,
                                 const float* xa, int64_t xas, const float* sx, int64_t sxs,
                                 int64_t cols) {
+  ChainedRelease();
+  ChainedWait();
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int j = blockIdx.y;
   const int64_t r = blockIdx.z;
@@ -209,6 +218,8 @@ __global__ void ScaleKernel(float* x, int64_t xs, float s, int64_t rows, int64_t
 
 __global__ void GatherKernel(const float* src, int64_t ss, const int64_t* rows, float* dst,
                              int64_t ds, int64_t cols) {
+  ChainedRelease();
+  ChainedWait();
   const int64_t r = blockIdx.y;
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c < cols) dst[r * ds + c] = src[rows[r] * ss + c];
@@ -259,6 +270,8 @@ __global__ void Wkv6GroupNormKernel(int64_t heads, const float* r, const float* 
                                     float* const* state, float* y, const float* nw,
                                     const float* nb, float eps, const float* gate,
                                     int64_t gate_stride) {
+  ChainedRelease();
+  ChainedWait();
   const int64_t s = blockIdx.x / heads, h = blockIdx.x % heads;
   const int j = threadIdx.x;
   __shared__ float rs[kS], ks[kS], ws[kS], us[kS];
@@ -332,9 +345,9 @@ struct EmbedLauncher {
 
   template <uint32_t kType>
   void operator()() const {
-    EmbedKernel<kType><<<static_cast<unsigned>(n), 128, 0, stream>>>(
-        static_cast<const uint8_t*>(table.data), table.row_bytes, table.cols, tokens, out.data,
-        out.stride);
+    LaunchChained(EmbedKernel<kType>, dim3(static_cast<unsigned>(n)), dim3(128), stream,
+                  static_cast<const uint8_t*>(table.data), table.row_bytes, table.cols, tokens,
+                  out.data, out.stride);
   }
 };
 
@@ -347,8 +360,8 @@ void LaunchEmbed(const DeviceMatrix& table, const int32_t* tokens, int64_t n, De
 void LaunchLayerNorm(DeviceTensor x, const float* w, const float* b, float eps, DeviceTensor out,
                      cudaStream_t stream) {
   if (x.rows == 0) return;
-  LayerNormKernel<<<static_cast<unsigned>(x.rows), kThreads, 0, stream>>>(
-      x.data, x.stride, x.cols, w, b, eps, out.data, out.stride);
+  LaunchChained(LayerNormKernel, dim3(static_cast<unsigned>(x.rows)), dim3(kThreads), stream,
+                x.data, x.stride, x.cols, w, b, eps, out.data, out.stride);
 }
 
 void LaunchGroupNormMul(DeviceTensor y, int64_t group, const float* w, const float* b, float eps,
@@ -427,8 +440,8 @@ struct LoraLauncher {
   template <uint32_t kType>
   void operator()() const {
     const dim3 grid(Blocks(xa.cols), 5, static_cast<unsigned>(xa.rows));
-    LoraLerpsKernel<kType><<<grid, kThreads, 0, stream>>>(set, h.data, h.stride, dm, xa.data,
-                                                          xa.stride, sx.data, sx.stride, xa.cols);
+    LaunchChained(LoraLerpsKernel<kType>, grid, dim3(kThreads), stream, set, h.data, h.stride,
+                  dm, xa.data, xa.stride, sx.data, sx.stride, xa.cols);
   }
 };
 
@@ -439,9 +452,9 @@ void LaunchNormShiftLerps(DeviceTensor x, const float* w, const float* b, float 
                           const float* const* mixes, const DeviceTensor* outs, int n_mix,
                           cudaStream_t stream) {
   if (x.rows == 0) return;
-  NormShiftLerpsKernel<<<static_cast<unsigned>(x.rows), kThreads, 0, stream>>>(
-      x.data, x.stride, x.cols, w, b, eps, xa.data, xa.stride, sx.data, sx.stride, shift,
-      Mixes(mixes, outs, n_mix));
+  LaunchChained(NormShiftLerpsKernel, dim3(static_cast<unsigned>(x.rows)), dim3(kThreads), stream,
+                x.data, x.stride, x.cols, w, b, eps, xa.data, xa.stride, sx.data, sx.stride,
+                shift, Mixes(mixes, outs, n_mix));
 }
 
 void LaunchShiftLerps(DeviceTensor cur, DeviceTensor delta, int64_t n_seq,
@@ -480,17 +493,17 @@ void LaunchWkv6GroupNorm(int64_t n_seq, int64_t heads, int64_t head_size, Device
   const unsigned blocks = static_cast<unsigned>(n_seq * heads);
   switch (head_size) {
     case 32:
-      return Wkv6GroupNormKernel<32><<<blocks, 32, 0, stream>>>(
-          heads, r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w, norm_b, eps,
-          gate.data, gate.stride);
+      return LaunchChained(Wkv6GroupNormKernel<32>, dim3(blocks), dim3(32), stream, heads,
+                           r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w,
+                           norm_b, eps, gate.data, gate.stride);
     case 64:
-      return Wkv6GroupNormKernel<64><<<blocks, 64, 0, stream>>>(
-          heads, r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w, norm_b, eps,
-          gate.data, gate.stride);
+      return LaunchChained(Wkv6GroupNormKernel<64>, dim3(blocks), dim3(64), stream, heads,
+                           r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w,
+                           norm_b, eps, gate.data, gate.stride);
     default:
-      return Wkv6GroupNormKernel<128><<<blocks, 128, 0, stream>>>(
-          heads, r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w, norm_b, eps,
-          gate.data, gate.stride);
+      return LaunchChained(Wkv6GroupNormKernel<128>, dim3(blocks), dim3(128), stream, heads,
+                           r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w,
+                           norm_b, eps, gate.data, gate.stride);
   }
 }
 
@@ -510,8 +523,8 @@ void LaunchScale(DeviceTensor x, float s, cudaStream_t stream) {
 void LaunchGatherRows(DeviceTensor src, const int64_t* rows, int64_t n, DeviceTensor dst,
                       cudaStream_t stream) {
   if (n == 0 || src.cols == 0) return;
-  GatherKernel<<<dim3(Blocks(src.cols), static_cast<unsigned>(n)), kThreads, 0, stream>>>(
-      src.data, src.stride, rows, dst.data, dst.stride, src.cols);
+  LaunchChained(GatherKernel, dim3(Blocks(src.cols), static_cast<unsigned>(n)), dim3(kThreads),
+                stream, src.data, src.stride, rows, dst.data, dst.stride, src.cols);
 }
 
 void LaunchPackRows(DeviceTensor src, int64_t row, int64_t count, float* dst, cudaStream_t stream) {
