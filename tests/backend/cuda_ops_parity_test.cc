@@ -296,7 +296,7 @@ TEST_F(CudaParity, ShiftAndWkvMatchScalarCpu) {
 // decode layout (one row per sequence), a prompt layout (the unfused GPU forms) and one of 20
 // rows (products on the tile kernel).
 TEST_F(CudaParity, CompoundOpsMatchScalarCpu) {
-  const int64_t head_size = 64, C = 2 * head_size, layers = 2, dm = 16, dd = 24, F = 200;
+  const int64_t head_size = 64, C = 2 * head_size, layers = 2, dm = 16, dd = 24, F = 256;
   const StateShape shape{static_cast<uint32_t>(layers), static_cast<uint32_t>(C),
                          static_cast<uint32_t>(head_size)};
   const std::vector<float> lw = Random(C, 1.0f, 50), lb = Random(C, 1.0f, 51);
@@ -307,6 +307,10 @@ TEST_F(CudaParity, CompoundOpsMatchScalarCpu) {
   auto quantized = [](GgmlType type, const std::vector<float>& f, int64_t rows, int64_t cols) {
     const uint64_t row_bytes = RowBytes(type, cols);
     std::vector<uint8_t> q(row_bytes * rows);
+    if (type == GgmlType::kF32) {
+      std::memcpy(q.data(), f.data(), q.size());
+      return q;
+    }
     for (int64_t r = 0; r < rows; ++r) {
       EXPECT_TRUE(QuantizeRow(type, f.data() + r * cols, q.data() + r * row_bytes, cols).ok());
     }
@@ -398,7 +402,8 @@ TEST_F(CudaParity, CompoundOpsMatchScalarCpu) {
     for (int q = 0; q < 3; ++q) {
       const RecurrentState &a = states[0][q], &b = states[1][q];
       EXPECT_LE(MaxRelErr(a.shift, b.shift, 1, a.shift.size(), 0), 1e-5) << "shift state " << q;
-      EXPECT_LE(MaxRelErr(a.wkv, b.wkv, 1, a.wkv.size(), 0), 1e-4) << "wkv state " << q;
+      // The decay comes out of a product here (summed in another order on each side).
+      EXPECT_LE(MaxRelErr(a.wkv, b.wkv, 1, a.wkv.size(), 0), 1e-3) << "wkv state " << q;
     }
   }
 }

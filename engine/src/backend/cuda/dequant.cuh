@@ -45,14 +45,26 @@ __device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* sc, int
   }
 }
 
-// Elements [e, e + 8) of a row (e a multiple of 8, e + 8 <= cols).
-template <uint32_t kType>
+// A load that, with kStream, is marked evict-first (ld.global.cs): a product that reads each
+// weight once keeps its weights from evicting what is reused (the activations in L1).
+template <bool kStream, typename T>
+__device__ __forceinline__ T Ld(const T* p) {
+  if constexpr (kStream) {
+    return __ldcs(p);
+  } else {
+    return *p;
+  }
+}
+
+// Elements [e, e + 8) of a row (e a multiple of 8, e + 8 <= cols). kStream: the weight loads of
+// the float types and Q8_0 are streaming loads (Ld).
+template <uint32_t kType, bool kStream = false>
 __device__ __forceinline__ void Dequant8(const uint8_t* row, int64_t e, float* w) {
   if constexpr (kType == kF32) {
     const float* p = reinterpret_cast<const float*>(row) + e;
     if ((reinterpret_cast<uintptr_t>(p) & 15) == 0) {
-      const float4 a = reinterpret_cast<const float4*>(p)[0];
-      const float4 b = reinterpret_cast<const float4*>(p)[1];
+      const float4 a = Ld<kStream>(reinterpret_cast<const float4*>(p));
+      const float4 b = Ld<kStream>(reinterpret_cast<const float4*>(p) + 1);
       w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w;
       w[4] = b.x, w[5] = b.y, w[6] = b.z, w[7] = b.w;
     } else {
@@ -61,7 +73,7 @@ __device__ __forceinline__ void Dequant8(const uint8_t* row, int64_t e, float* w
   } else if constexpr (kType == kF16) {
     const __half* p = reinterpret_cast<const __half*>(row) + e;
     if ((reinterpret_cast<uintptr_t>(p) & 15) == 0) {
-      const uint4 v = *reinterpret_cast<const uint4*>(p);
+      const uint4 v = Ld<kStream>(reinterpret_cast<const uint4*>(p));
       const __half2* h = reinterpret_cast<const __half2*>(&v);
       for (int i = 0; i < 4; ++i) {
         const float2 f = __half22float2(h[i]);
@@ -74,7 +86,7 @@ __device__ __forceinline__ void Dequant8(const uint8_t* row, int64_t e, float* w
   } else if constexpr (kType == kBF16) {
     const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + e;
     if ((reinterpret_cast<uintptr_t>(p) & 15) == 0) {
-      const uint4 v = *reinterpret_cast<const uint4*>(p);
+      const uint4 v = Ld<kStream>(reinterpret_cast<const uint4*>(p));
       const uint32_t u[4] = {v.x, v.y, v.z, v.w};
       for (int i = 0; i < 4; ++i) {
         w[2 * i] = __uint_as_float(u[i] << 16);
@@ -84,11 +96,12 @@ __device__ __forceinline__ void Dequant8(const uint8_t* row, int64_t e, float* w
       for (int i = 0; i < 8; ++i) w[i] = __uint_as_float(static_cast<uint32_t>(p[i]) << 16);
     }
   } else if constexpr (kType == kQ8_0) {
+    // Blocks of 34 bytes: the scale and the quants are 2-byte aligned.
     const uint8_t* b = row + (e / 32) * 34;
-    const float d = HalfBits(b);
-    const uint16_t* q = reinterpret_cast<const uint16_t*>(b + 2 + e % 32);
+    const float d = __half2float(__ushort_as_half(Ld<kStream>(reinterpret_cast<const unsigned short*>(b))));
+    const unsigned short* q = reinterpret_cast<const unsigned short*>(b + 2 + e % 32);
     for (int i = 0; i < 4; ++i) {
-      const uint16_t two = q[i];
+      const unsigned short two = Ld<kStream>(q + i);
       w[2 * i] = static_cast<float>(static_cast<int8_t>(two & 0xFF)) * d;
       w[2 * i + 1] = static_cast<float>(static_cast<int8_t>(two >> 8)) * d;
     }

@@ -83,53 +83,76 @@ __device__ __forceinline__ void StoreOut(const VecJob& j, int64_t n, int64_t m, 
   }
 }
 
-// Rows of x [col0, col0 + kCols) against `wpr` warps per weight row (the block's kVecWarps warps
-// cover kVecWarps / wpr rows), each lane decoding eight elements per step and issuing the loads
-// of kUnroll steps before their products so that enough bytes are in flight to fill the memory
-// pipe.
+// Weight rows per warp: one x vector (decode) is read once for two rows, halving the x traffic
+// through L1 that otherwise equals four times the weight bytes of a Q8_0 product.
+template <int kCols>
+__host__ __device__ constexpr int VecRows() {
+  return kCols == 1 ? 2 : 1;
+}
+
+// Rows of x [col0, col0 + kCols) against `wpr` warps per group of VecRows weight rows (the
+// block's kVecWarps warps cover kVecWarps / wpr groups), each lane decoding eight elements per
+// step and issuing the loads of kUnroll steps of each row before their products so that enough
+// bytes are in flight to fill the memory pipe.
 template <uint32_t kType, int kCols>
 __global__ void __launch_bounds__(kVecWarps * 32)
     MatVecKernel(VecJobs jobs, int64_t k, int64_t n_cols, int wpr) {
-  constexpr int kUnroll = 4;
-  __shared__ float partial[kVecWarps][kCols];
+  constexpr int kRows = VecRows<kCols>();
+  constexpr int kUnroll = 4 / kRows;
+  __shared__ float partial[kVecWarps][kRows][kCols];
   ChainedRelease();
   int ji = 0;
   while (ji + 1 < jobs.n && blockIdx.x >= jobs.block_end[ji]) ++ji;
   const VecJob& job = jobs.job[ji];
   const int64_t block = blockIdx.x - (ji == 0 ? 0 : jobs.block_end[ji - 1]);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int rows_per_block = kVecWarps / wpr;
+  const int groups_per_block = kVecWarps / wpr;
   const int sub = warp % wpr;
-  const int64_t row = block * rows_per_block + warp / wpr;
+  const int64_t row0 = (block * groups_per_block + warp / wpr) * kRows;
   const int64_t col0 = static_cast<int64_t>(blockIdx.y) * kCols;
-  const bool live = row < job.rows;
   const int ncols = static_cast<int>(n_cols - col0 < kCols ? n_cols - col0 : kCols);
-  float acc[kCols];
+  bool live[kRows];
+  const uint8_t* wr[kRows];
 #pragma unroll
-  for (int c = 0; c < kCols; ++c) acc[c] = 0.0f;
+  for (int r = 0; r < kRows; ++r) {
+    live[r] = row0 + r < job.rows;
+    wr[r] = job.w + (row0 + r) * job.row_bytes;
+  }
   // The first kUnroll steps of weights are loaded before waiting for the kernel that writes x.
-  const uint8_t* wr = job.w + row * job.row_bytes;
   const int64_t k8 = k / 8 * 8;
   const int64_t step = static_cast<int64_t>(wpr) * 256;
   const int64_t e0 = (static_cast<int64_t>(sub) * 32 + lane) * 8;
-  float wv[kUnroll][8];
+  float wv[kRows][kUnroll][8] = {};
   auto load = [&](int64_t e) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      if (e + u * step < k8) Dequant8<kType>(wr, e + u * step, wv[u]);
+    for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        if (live[r] && e + u * step < k8) Dequant8<kType, true>(wr[r], e + u * step, wv[r][u]);
+      }
     }
   };
-  if (live) load(e0);
+  load(e0);
   ChainedWait();
-  if (live) {
+  float acc[kRows][kCols];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) acc[r][c] = 0.0f;
+  }
+  if (live[0]) {
     const float* xc = job.x + col0 * job.x_stride;
     const bool x_aligned =
         ((reinterpret_cast<uintptr_t>(job.x) | (job.x_stride * 4)) & 15) == 0;
-    auto dot8 = [&](const float* wv, int64_t e) {
+    for (int64_t e = e0; e < k8; e += kUnroll * step) {
+      if (e != e0) load(e);
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        if (c < ncols) {
-          const float* xp = xc + c * job.x_stride + e;
+      for (int u = 0; u < kUnroll; ++u) {
+        if (e + u * step >= k8) continue;
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          if (c >= ncols) continue;
+          const float* xp = xc + c * job.x_stride + e + u * step;
           float xv[8];
           if (x_aligned) {
             const float4 a = reinterpret_cast<const float4*>(xp)[0];
@@ -141,48 +164,62 @@ __global__ void __launch_bounds__(kVecWarps * 32)
             for (int i = 0; i < 8; ++i) xv[i] = xp[i];
           }
 #pragma unroll
-          for (int i = 0; i < 8; ++i) acc[c] = fmaf(wv[i], xv[i], acc[c]);
-        }
-      }
-    };
-    for (int64_t e = e0; e < k8; e += kUnroll * step) {
-      if (e != e0) load(e);
+          for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (e + u * step < k8) dot8(wv[u], e + u * step);
+            for (int i = 0; i < 8; ++i) acc[r][c] = fmaf(wv[r][u][i], xv[i], acc[r][c]);
+          }
+        }
       }
     }
     for (int64_t t = k8 + sub * 32 + lane; t < k; t += 32 * wpr) {
-      const float wv = Dequant1<kType>(wr, t);
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        if (c < ncols) acc[c] = fmaf(wv, xc[c * job.x_stride + t], acc[c]);
+      for (int r = 0; r < kRows; ++r) {
+        const float w1 = live[r] ? Dequant1<kType>(wr[r], t) : 0.0f;
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          if (c < ncols) acc[r][c] = fmaf(w1, xc[c * job.x_stride + t], acc[r][c]);
+        }
       }
     }
   }
 #pragma unroll
-  for (int c = 0; c < kCols; ++c) {
+  for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) acc[c] += __shfl_xor_sync(0xffffffffu, acc[c], off);
+    for (int c = 0; c < kCols; ++c) {
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) {
+        acc[r][c] += __shfl_xor_sync(0xffffffffu, acc[r][c], off);
+      }
+    }
   }
   if (wpr > 1) {
     if (lane == 0) {
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) partial[warp][c] = acc[c];
+      for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) partial[warp][r][c] = acc[r][c];
+      }
     }
     __syncthreads();
     if (sub != 0) return;
     if (lane == 0) {
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        for (int i = 1; i < wpr; ++i) acc[c] += partial[warp + i][c];
+      for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          for (int i = 1; i < wpr; ++i) acc[r][c] += partial[warp + i][r][c];
+        }
       }
     }
   }
-  if (lane == 0 && live) {
+  if (lane == 0) {
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
-      if (c < ncols) StoreOut(job, col0 + c, row, acc[c]);
+    for (int r = 0; r < kRows; ++r) {
+      if (!live[r]) continue;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        if (c < ncols) StoreOut(job, col0 + c, row0 + r, acc[r][c]);
+      }
     }
   }
 }
@@ -320,9 +357,9 @@ __global__ void SplitEpilogueKernel(const float* __restrict__ partial, int64_t r
   *out = accumulate ? *out + v : v;
 }
 
-// Warps per weight row: split a row over more warps while the product still fits in one wave
-// (the kernel takes 64 to 80 registers: about 32 resident warps per SM, 4,224 on 132 SMs) and
-// each warp keeps at least two steps of 256 elements.
+// Warps per group of weight rows: split a group over more warps while the product still fits in
+// one wave (the kernel takes 64 to 80 registers: about 32 resident warps per SM, 4,224 on 132
+// SMs) and each warp keeps at least two steps of 256 elements.
 int WarpsPerRow(int64_t rows, int64_t k) {
   for (int wpr = kVecWarps; wpr > 1; wpr /= 2) {
     if (rows * wpr <= 4096 && k >= static_cast<int64_t>(wpr) * 512) return wpr;
@@ -332,10 +369,11 @@ int WarpsPerRow(int64_t rows, int64_t k) {
 
 template <uint32_t kType, int kCols>
 void LaunchVec(const VecJobs& jobs, int64_t k, int64_t n_cols, cudaStream_t stream) {
-  int64_t rows = 0;
-  for (int i = 0; i < jobs.n; ++i) rows += jobs.job[i].rows;
-  const int wpr = WarpsPerRow(rows, k);
-  const int rows_per_block = kVecWarps / wpr;
+  constexpr int kRows = VecRows<kCols>();
+  int64_t groups = 0;
+  for (int i = 0; i < jobs.n; ++i) groups += (jobs.job[i].rows + kRows - 1) / kRows;
+  const int wpr = WarpsPerRow(groups, k);
+  const int rows_per_block = kVecWarps / wpr * kRows;
   VecJobs j = jobs;
   int64_t blocks = 0;
   for (int i = 0; i < j.n; ++i) {

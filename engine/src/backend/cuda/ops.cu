@@ -111,7 +111,7 @@ struct MixSet {
 };
 
 // One block per row, every sequence one row: the layer norm of NormalizeSpan, then each thread
-// takes the columns it wrote itself through token shift and the lerps.
+// takes the columns it wrote itself through token shift and the lerps (rows of any width).
 __global__ void NormShiftLerpsKernel(const float* x, int64_t xs, int64_t cols, const float* w,
                                      const float* b, float eps, float* xa, int64_t xas,
                                      float* sx, int64_t sxs, float* const* shift, MixSet mixes) {
@@ -128,6 +128,73 @@ __global__ void NormShiftLerpsKernel(const float* x, int64_t xs, int64_t cols, c
     sh[i] = a;
     sx[r * sxs + i] = d;
     for (int m = 0; m < mixes.n; ++m) mixes.out[m][r * mixes.out_stride[m] + i] = a + d * mixes.mix[m][i];
+  }
+}
+
+// NormShiftLerpsKernel for rows up to kNormThreads·kNormPer columns, each thread holding its
+// columns in registers: every load (the weights' vectors before waiting for the previous
+// kernel, then x and the shift vector) is issued at once, before any store, so the row costs
+// one memory round trip instead of one per column step.
+constexpr int kNormThreads = 512;
+constexpr int kNormPer = 8;
+
+__global__ void __launch_bounds__(kNormThreads)
+    NormShiftLerpsRegKernel(const float* x, int64_t xs, int64_t cols, const float* w,
+                            const float* b, float eps, float* xa, int64_t xas, float* sx,
+                            int64_t sxs, float* const* shift, MixSet mixes) {
+  __shared__ double scratch[32];
+  ChainedRelease();
+  const int tid = threadIdx.x;
+  float wv[kNormPer], bv[kNormPer], mv[kMaxMixes][kNormPer];
+#pragma unroll
+  for (int p = 0; p < kNormPer; ++p) {
+    const int64_t i = tid + p * kNormThreads;
+    const bool in = i < cols;
+    wv[p] = in ? w[i] : 0.0f;
+    bv[p] = in ? b[i] : 0.0f;
+#pragma unroll
+    for (int m = 0; m < kMaxMixes; ++m) mv[m][p] = in && m < mixes.n ? mixes.mix[m][i] : 0.0f;
+  }
+  ChainedWait();
+  const int64_t r = blockIdx.x;
+  const float* xr = x + r * xs;
+  float* sh = shift[r];
+  float xv[kNormPer], shv[kNormPer];
+#pragma unroll
+  for (int p = 0; p < kNormPer; ++p) {
+    const int64_t i = tid + p * kNormThreads;
+    xv[p] = i < cols ? xr[i] : 0.0f;
+    shv[p] = i < cols ? sh[i] : 0.0f;
+  }
+  double s = 0.0;
+#pragma unroll
+  for (int p = 0; p < kNormPer; ++p) {
+    if (tid + p * kNormThreads < cols) s += xv[p];
+  }
+  const float mean = static_cast<float>(BlockSum(s, scratch) / static_cast<double>(cols));
+  double s2 = 0.0;
+#pragma unroll
+  for (int p = 0; p < kNormPer; ++p) {
+    if (tid + p * kNormThreads < cols) {
+      const float d = xv[p] - mean;
+      s2 += static_cast<double>(d * d);
+    }
+  }
+  const float var = static_cast<float>(BlockSum(s2, scratch) / static_cast<double>(cols));
+  const float scale = 1.0f / sqrtf(var + eps);
+#pragma unroll
+  for (int p = 0; p < kNormPer; ++p) {
+    const int64_t i = tid + p * kNormThreads;
+    if (i >= cols) continue;
+    const float a = (xv[p] - mean) * scale * wv[p] + bv[p];
+    const float d = shv[p] - a;
+    xa[r * xas + i] = a;
+    sh[i] = a;
+    sx[r * sxs + i] = d;
+#pragma unroll
+    for (int m = 0; m < kMaxMixes; ++m) {
+      if (m < mixes.n) mixes.out[m][r * mixes.out_stride[m] + i] = a + d * mv[m][p];
+    }
   }
 }
 
@@ -452,6 +519,11 @@ void LaunchNormShiftLerps(DeviceTensor x, const float* w, const float* b, float 
                           const float* const* mixes, const DeviceTensor* outs, int n_mix,
                           cudaStream_t stream) {
   if (x.rows == 0) return;
+  if (x.cols <= kNormThreads * kNormPer) {
+    return LaunchChained(NormShiftLerpsRegKernel, dim3(static_cast<unsigned>(x.rows)),
+                         dim3(kNormThreads), stream, x.data, x.stride, x.cols, w, b, eps, xa.data,
+                         xa.stride, sx.data, sx.stride, shift, Mixes(mixes, outs, n_mix));
+  }
   LaunchChained(NormShiftLerpsKernel, dim3(static_cast<unsigned>(x.rows)), dim3(kThreads), stream,
                 x.data, x.stride, x.cols, w, b, eps, xa.data, xa.stride, sx.data, sx.stride,
                 shift, Mixes(mixes, outs, n_mix));
