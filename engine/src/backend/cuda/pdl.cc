@@ -1,12 +1,16 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "backend/cuda/op_profile.h"
 #include "backend/cuda/pdl.cuh"
 
 namespace rwkv::engine::cuda {
 
 bool ChainedLaunchEnabled() {
   static const bool allowed = [] {
+    // The per-op profile times each kernel between two events: kernels that overlap their
+    // neighbours would blur it.
+    if (OpProfile::Enabled()) return false;
     const char* env = std::getenv("RWKV_CUDA_PDL");
     return env == nullptr || std::string_view(env) != "0";
   }();
