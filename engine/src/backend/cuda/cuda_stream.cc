@@ -530,8 +530,12 @@ void CudaStream::NormShiftLerps(int layer, int slot, Tensor x, const WeightView&
 void CudaStream::LoraLerps(std::span<const WeightView* const> w2, Tensor h, int64_t dm, Tensor xa,
                            Tensor sx, std::span<const WeightView* const> mixes, Tensor tmp,
                            std::span<const Tensor> outs) {
+  // Each thread of the fused kernel reads its dm weights itself, once per row: right for decode
+  // batches; prompt chunks (hundreds of rows) go through the tile kernel instead.
+  constexpr int64_t kFusedLoraMaxRows = 64;
   bool fits = w2.size() == 5 && mixes.size() == 5 && outs.size() == 5 && dm > 0 && dm % 8 == 0 &&
-              h.cols >= 5 * dm && h.rows == xa.rows && sx.rows == xa.rows && sx.cols == xa.cols;
+              h.cols >= 5 * dm && h.rows == xa.rows && sx.rows == xa.rows &&
+              sx.cols == xa.cols && xa.rows <= kFusedLoraMaxRows;
   for (size_t j = 0; fits && j < w2.size(); ++j) {
     fits = w2[j]->type == w2[0]->type && w2[j]->row_bytes == w2[0]->row_bytes &&
            w2[j]->cols == dm && w2[j]->rows == xa.cols && outs[j].rows == xa.rows &&
