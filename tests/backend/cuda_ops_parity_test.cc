@@ -380,8 +380,8 @@ TEST_F(CudaParity, CompoundOpsMatchScalarCpu) {
                                           {&d1, t[9], tdd, Epilogue::kTanh}};
       s.stream->MatMuls(products);
       s.stream->MatMulDecay(d2, tdd, t[4], s.Vector(td));
-      s.stream->Wkv6GroupNorm(1, head_size, t[0], t[1], t[2], t[4], s.Vector(u), t[5],
-                              s.Vector(lw), s.Vector(lb), 64e-5f, t[3]);
+      s.stream->Wkv6GroupNorm(1, head_size, t[0], t[1], t[2], t[4], s.Vector(u), t[5], s.Vector(lw),
+                              s.Vector(lb), 64e-5f, t[3]);
       const Stream::Product ffn[] = {{&fk, t[5], tkk, Epilogue::kReluSquare},
                                      {&pr, t[6], t[11], Epilogue::kSigmoid}};
       s.stream->MatMuls(ffn);

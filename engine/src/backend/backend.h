@@ -179,8 +179,8 @@ class Stream {
     MulAdd(acc, gate, y);
   }
   // Wkv6(...) then GroupNormMul(y, head_size, w, b, eps, gate).
-  virtual void Wkv6GroupNorm(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v,
-                             Tensor w, const WeightView& u, Tensor y, const WeightView& norm_w,
+  virtual void Wkv6GroupNorm(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v, Tensor w,
+                             const WeightView& u, Tensor y, const WeightView& norm_w,
                              const WeightView& norm_b, float eps, Tensor gate) {
     Wkv6(layer, head_size, r, k, v, w, u, y);
     GroupNormMul(y, head_size, norm_w, norm_b, eps, gate);

@@ -91,9 +91,9 @@ void LaunchNormShiftLerps(DeviceTensor x, const float* w, const float* b, float 
                           const float* const* mixes, const DeviceTensor* outs, int n_mix,
                           cudaStream_t stream);
 // delta = shift - cur per sequence as LaunchShiftDelta, and outs[i] = cur + delta·mixes[i].
-void LaunchShiftLerps(DeviceTensor cur, DeviceTensor delta, int64_t n_seq,
-                      const int32_t* seq_begin, float* const* shift, const float* const* mixes,
-                      const DeviceTensor* outs, int n_mix, cudaStream_t stream);
+void LaunchShiftLerps(DeviceTensor cur, DeviceTensor delta, int64_t n_seq, const int32_t* seq_begin,
+                      float* const* shift, const float* const* mixes, const DeviceTensor* outs,
+                      int n_mix, cudaStream_t stream);
 // For j < 5: outs[j] = xa + sx·(mixes[j] + h[:, j·dm, (j+1)·dm) · w2[j]ᵀ), all w2[j] of one
 // type with dm columns (a multiple of 8).
 void LaunchLoraLerps(const DeviceMatrix* w2, DeviceTensor h, int64_t dm, DeviceTensor xa,

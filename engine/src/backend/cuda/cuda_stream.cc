@@ -275,8 +275,8 @@ absl::Status CudaStream::BindStates(std::span<RecurrentState* const> states,
   seq_begin_ = reinterpret_cast<int32_t*>(dev + shift_bytes + wkv_bytes);
   // A decode loop binds the same states with the same layout every step: the tables on the
   // device are already these (the host copy is only written here, after the last step drained).
-  const bool tables_same = tables_uploaded_ == table_bytes &&
-                           std::memcmp(last_tables_.data(), host, table_bytes) == 0;
+  const bool tables_same =
+      tables_uploaded_ == table_bytes && std::memcmp(last_tables_.data(), host, table_bytes) == 0;
   if (!tables_same) {
     if (absl::Status s =
             CudaStatus(cudaMemcpyAsync(dev, host, table_bytes, cudaMemcpyHostToDevice, stream_),
@@ -511,8 +511,7 @@ void CudaStream::NormShiftLerps(int layer, int slot, Tensor x, const WeightView&
     const float *vw = Vec(w), *vb = Vec(b);
     Enqueue(
         [=] {
-          LaunchNormShiftLerps(dx, vw, vb, eps, dxa, dsx, shift, mix.data(), out.data(), n_mix,
-                               st);
+          LaunchNormShiftLerps(dx, vw, vb, eps, dxa, dsx, shift, mix.data(), out.data(), n_mix, st);
         },
         13, dx, vw, vb, eps, dxa, dsx, shift, n_mix);
     return;
@@ -534,8 +533,8 @@ void CudaStream::LoraLerps(std::span<const WeightView* const> w2, Tensor h, int6
   // batches; prompt chunks (hundreds of rows) go through the tile kernel instead.
   constexpr int64_t kFusedLoraMaxRows = 64;
   bool fits = w2.size() == 5 && mixes.size() == 5 && outs.size() == 5 && dm > 0 && dm % 8 == 0 &&
-              h.cols >= 5 * dm && h.rows == xa.rows && sx.rows == xa.rows &&
-              sx.cols == xa.cols && xa.rows <= kFusedLoraMaxRows;
+              h.cols >= 5 * dm && h.rows == xa.rows && sx.rows == xa.rows && sx.cols == xa.cols &&
+              xa.rows <= kFusedLoraMaxRows;
   for (size_t j = 0; fits && j < w2.size(); ++j) {
     fits = w2[j]->type == w2[0]->type && w2[j]->row_bytes == w2[0]->row_bytes &&
            w2[j]->cols == dm && w2[j]->rows == xa.cols && outs[j].rows == xa.rows &&
@@ -553,8 +552,8 @@ void CudaStream::LoraLerps(std::span<const WeightView* const> w2, Tensor h, int6
   }
   const DeviceTensor dh = D(h), dxa = D(xa), dsx = D(sx);
   cudaStream_t st = stream_;
-  Enqueue([=] { LaunchLoraLerps(m.data(), dh, dm, dxa, dsx, mix.data(), out.data(), st); }, 15,
-          dh, dm, dxa, dsx);
+  Enqueue([=] { LaunchLoraLerps(m.data(), dh, dm, dxa, dsx, mix.data(), out.data(), st); }, 15, dh,
+          dm, dxa, dsx);
 }
 
 void CudaStream::EnqueueMatVecs(std::vector<VecProduct> products) {
@@ -615,8 +614,8 @@ void CudaStream::MatMulGatedAdd(const WeightView& w, Tensor x, Tensor y, Tensor 
   EnqueueMatVecs({VecProduct{m, D(x), D(acc), Act::kGatedAdd, true, gate.data, gate.stride}});
 }
 
-void CudaStream::Wkv6GroupNorm(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v,
-                               Tensor w, const WeightView& u, Tensor y, const WeightView& norm_w,
+void CudaStream::Wkv6GroupNorm(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v, Tensor w,
+                               const WeightView& u, Tensor y, const WeightView& norm_w,
                                const WeightView& norm_b, float eps, Tensor gate) {
   if (!OneRowPerSequence(r.rows) || !WkvGroupNormFits(head_size) || gate.rows != y.rows ||
       gate.cols != y.cols) {

@@ -98,7 +98,8 @@ __device__ __forceinline__ void Dequant8(const uint8_t* row, int64_t e, float* w
   } else if constexpr (kType == kQ8_0) {
     // Blocks of 34 bytes: the scale and the quants are 2-byte aligned.
     const uint8_t* b = row + (e / 32) * 34;
-    const float d = __half2float(__ushort_as_half(Ld<kStream>(reinterpret_cast<const unsigned short*>(b))));
+    const float d =
+        __half2float(__ushort_as_half(Ld<kStream>(reinterpret_cast<const unsigned short*>(b))));
     const unsigned short* q = reinterpret_cast<const unsigned short*>(b + 2 + e % 32);
     for (int i = 0; i < 4; ++i) {
       const unsigned short two = Ld<kStream>(q + i);

@@ -142,8 +142,7 @@ __global__ void __launch_bounds__(kVecWarps * 32)
   }
   if (live[0]) {
     const float* xc = job.x + col0 * job.x_stride;
-    const bool x_aligned =
-        ((reinterpret_cast<uintptr_t>(job.x) | (job.x_stride * 4)) & 15) == 0;
+    const bool x_aligned = ((reinterpret_cast<uintptr_t>(job.x) | (job.x_stride * 4)) & 15) == 0;
     for (int64_t e = e0; e < k8; e += kUnroll * step) {
       if (e != e0) load(e);
 #pragma unroll
@@ -402,8 +401,17 @@ void LaunchVecCols(const VecJobs& jobs, int64_t k, int64_t n_cols, cudaStream_t 
 
 VecJob Job(const DeviceMatrix& w, DeviceTensor x, DeviceTensor y, Act act, bool accumulate,
            const float* aux, int64_t aux_stride) {
-  return VecJob{static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, x.data, x.stride,
-                y.data, y.stride, aux, aux_stride, act, accumulate};
+  return VecJob{static_cast<const uint8_t*>(w.data),
+                w.row_bytes,
+                w.rows,
+                x.data,
+                x.stride,
+                y.data,
+                y.stride,
+                aux,
+                aux_stride,
+                act,
+                accumulate};
 }
 
 // Whether the tile kernel can read x and w: whole 32-element steps.

@@ -9,11 +9,15 @@ namespace rwkv::engine::cuda {
 namespace {
 
 const char* OpName(int op) {
-  static const char* const kNames[] = {
-      "?",          "embed",           "layer_norm",       "group_norm_mul", "shift_delta",
-      "lerp",       "matmul",          "decay",            "wkv6",           "mul_add",
-      "scale",      "gather_rows",     "read_rows",        "norm_shift_lerps", "shift_lerps",
-      "lora_lerps", "matvecs",         "wkv6_group_norm"};
+  static const char* const kNames[] = {"?",           "embed",
+                                       "layer_norm",  "group_norm_mul",
+                                       "shift_delta", "lerp",
+                                       "matmul",      "decay",
+                                       "wkv6",        "mul_add",
+                                       "scale",       "gather_rows",
+                                       "read_rows",   "norm_shift_lerps",
+                                       "shift_lerps", "lora_lerps",
+                                       "matvecs",     "wkv6_group_norm"};
   constexpr int kCount = static_cast<int>(sizeof(kNames) / sizeof(kNames[0]));
   return op > 0 && op < kCount ? kNames[op] : kNames[0];
 }
@@ -77,9 +81,9 @@ void OpProfile::Print() const {
                static_cast<long long>(calls), all);
   std::fprintf(stderr, "%10s %10s %9s %6s  %s\n", "calls", "total ms", "mean us", "share", "op");
   for (const auto& [label, t] : rows) {
-    std::fprintf(stderr, "%10lld %10.3f %9.2f %5.1f%%  %s\n", static_cast<long long>(t.calls),
-                 t.ms, 1000.0 * t.ms / static_cast<double>(t.calls),
-                 all > 0 ? 100.0 * t.ms / all : 0.0, label.c_str());
+    std::fprintf(stderr, "%10lld %10.3f %9.2f %5.1f%%  %s\n", static_cast<long long>(t.calls), t.ms,
+                 1000.0 * t.ms / static_cast<double>(t.calls), all > 0 ? 100.0 * t.ms / all : 0.0,
+                 label.c_str());
   }
 }
 

@@ -113,8 +113,8 @@ struct MixSet {
 // One block per row, every sequence one row: the layer norm of NormalizeSpan, then each thread
 // takes the columns it wrote itself through token shift and the lerps (rows of any width).
 __global__ void NormShiftLerpsKernel(const float* x, int64_t xs, int64_t cols, const float* w,
-                                     const float* b, float eps, float* xa, int64_t xas,
-                                     float* sx, int64_t sxs, float* const* shift, MixSet mixes) {
+                                     const float* b, float eps, float* xa, int64_t xas, float* sx,
+                                     int64_t sxs, float* const* shift, MixSet mixes) {
   ChainedRelease();
   ChainedWait();
   __shared__ double scratch[32];
@@ -127,7 +127,9 @@ __global__ void NormShiftLerpsKernel(const float* x, int64_t xs, int64_t cols, c
     const float d = sh[i] - a;
     sh[i] = a;
     sx[r * sxs + i] = d;
-    for (int m = 0; m < mixes.n; ++m) mixes.out[m][r * mixes.out_stride[m] + i] = a + d * mixes.mix[m][i];
+    for (int m = 0; m < mixes.n; ++m) {
+      mixes.out[m][r * mixes.out_stride[m] + i] = a + d * mixes.mix[m][i];
+    }
   }
 }
 
@@ -212,7 +214,9 @@ __global__ void ShiftLerpsKernel(const float* cur, int64_t cs, int64_t cols, flo
     const float x = cur[r * cs + c];
     const float d = prev - x;
     delta[r * ds + c] = d;
-    for (int m = 0; m < mixes.n; ++m) mixes.out[m][r * mixes.out_stride[m] + c] = x + d * mixes.mix[m][c];
+    for (int m = 0; m < mixes.n; ++m) {
+      mixes.out[m][r * mixes.out_stride[m] + c] = x + d * mixes.mix[m][c];
+    }
     prev = x;
   }
   sh[c] = prev;
@@ -334,9 +338,8 @@ __global__ void Wkv6Kernel(const int32_t* seq_begin, int64_t heads, const float*
 template <int kS>
 __global__ void Wkv6GroupNormKernel(int64_t heads, const float* r, const float* k, const float* v,
                                     const float* w, int64_t stride, const float* u,
-                                    float* const* state, float* y, const float* nw,
-                                    const float* nb, float eps, const float* gate,
-                                    int64_t gate_stride) {
+                                    float* const* state, float* y, const float* nw, const float* nb,
+                                    float eps, const float* gate, int64_t gate_stride) {
   ChainedRelease();
   ChainedWait();
   const int64_t s = blockIdx.x / heads, h = blockIdx.x % heads;
@@ -507,8 +510,8 @@ struct LoraLauncher {
   template <uint32_t kType>
   void operator()() const {
     const dim3 grid(Blocks(xa.cols), 5, static_cast<unsigned>(xa.rows));
-    LaunchChained(LoraLerpsKernel<kType>, grid, dim3(kThreads), stream, set, h.data, h.stride,
-                  dm, xa.data, xa.stride, sx.data, sx.stride, xa.cols);
+    LaunchChained(LoraLerpsKernel<kType>, grid, dim3(kThreads), stream, set, h.data, h.stride, dm,
+                  xa.data, xa.stride, sx.data, sx.stride, xa.cols);
   }
 };
 
@@ -525,13 +528,13 @@ void LaunchNormShiftLerps(DeviceTensor x, const float* w, const float* b, float 
                          xa.stride, sx.data, sx.stride, shift, Mixes(mixes, outs, n_mix));
   }
   LaunchChained(NormShiftLerpsKernel, dim3(static_cast<unsigned>(x.rows)), dim3(kThreads), stream,
-                x.data, x.stride, x.cols, w, b, eps, xa.data, xa.stride, sx.data, sx.stride,
-                shift, Mixes(mixes, outs, n_mix));
+                x.data, x.stride, x.cols, w, b, eps, xa.data, xa.stride, sx.data, sx.stride, shift,
+                Mixes(mixes, outs, n_mix));
 }
 
-void LaunchShiftLerps(DeviceTensor cur, DeviceTensor delta, int64_t n_seq,
-                      const int32_t* seq_begin, float* const* shift, const float* const* mixes,
-                      const DeviceTensor* outs, int n_mix, cudaStream_t stream) {
+void LaunchShiftLerps(DeviceTensor cur, DeviceTensor delta, int64_t n_seq, const int32_t* seq_begin,
+                      float* const* shift, const float* const* mixes, const DeviceTensor* outs,
+                      int n_mix, cudaStream_t stream) {
   if (n_seq == 0 || cur.cols == 0) return;
   ShiftLerpsKernel<<<dim3(Blocks(cur.cols), static_cast<unsigned>(n_seq)), kThreads, 0, stream>>>(
       cur.data, cur.stride, cur.cols, delta.data, delta.stride, seq_begin, shift,
@@ -565,17 +568,17 @@ void LaunchWkv6GroupNorm(int64_t n_seq, int64_t heads, int64_t head_size, Device
   const unsigned blocks = static_cast<unsigned>(n_seq * heads);
   switch (head_size) {
     case 32:
-      return LaunchChained(Wkv6GroupNormKernel<32>, dim3(blocks), dim3(32), stream, heads,
-                           r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w,
-                           norm_b, eps, gate.data, gate.stride);
+      return LaunchChained(Wkv6GroupNormKernel<32>, dim3(blocks), dim3(32), stream, heads, r.data,
+                           k.data, v.data, w.data, r.stride, u, state, y.data, norm_w, norm_b, eps,
+                           gate.data, gate.stride);
     case 64:
-      return LaunchChained(Wkv6GroupNormKernel<64>, dim3(blocks), dim3(64), stream, heads,
-                           r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w,
-                           norm_b, eps, gate.data, gate.stride);
+      return LaunchChained(Wkv6GroupNormKernel<64>, dim3(blocks), dim3(64), stream, heads, r.data,
+                           k.data, v.data, w.data, r.stride, u, state, y.data, norm_w, norm_b, eps,
+                           gate.data, gate.stride);
     default:
-      return LaunchChained(Wkv6GroupNormKernel<128>, dim3(blocks), dim3(128), stream, heads,
-                           r.data, k.data, v.data, w.data, r.stride, u, state, y.data, norm_w,
-                           norm_b, eps, gate.data, gate.stride);
+      return LaunchChained(Wkv6GroupNormKernel<128>, dim3(blocks), dim3(128), stream, heads, r.data,
+                           k.data, v.data, w.data, r.stride, u, state, y.data, norm_w, norm_b, eps,
+                           gate.data, gate.stride);
   }
 }
 

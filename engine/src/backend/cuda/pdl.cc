@@ -1,8 +1,9 @@
+#include "backend/cuda/pdl.cuh"
+
 #include <cstdlib>
 #include <string_view>
 
 #include "backend/cuda/op_profile.h"
-#include "backend/cuda/pdl.cuh"
 
 namespace rwkv::engine::cuda {
 
@@ -21,9 +22,9 @@ bool ChainedLaunchEnabled() {
   thread_local bool cached = false;
   if (device != cached_device) {
     int major = 0;
-    cached = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) ==
-                 cudaSuccess &&
-             major >= 9;
+    cached =
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+        major >= 9;
     cached_device = device;
   }
   return cached;

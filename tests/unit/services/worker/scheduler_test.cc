@@ -350,7 +350,6 @@ TEST_F(SchedulerTest, DrainCancelsWhatOutlivesTheDeadline) {
   EXPECT_EQ(sink->result().outcome, Outcome::kCancelled);
 }
 
-
 // States kept on the device: a finished session is stored with its last state, not the stale
 // host copy.
 TEST_F(SchedulerTest, DeviceStatesAreSyncedBeforeASessionIsStored) {
