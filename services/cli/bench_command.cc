@@ -13,8 +13,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "rwkv/engine/devices.h"
 #include "rwkv/engine/model.h"
 #include "services/cli/args.h"
+#include "services/cli/backend_choice.h"
 #ifndef RWKV_CLI_WITHOUT_GRPC
 #include "services/cli/bench_server.h"
 #endif
@@ -132,6 +134,8 @@ absl::StatusOr<BenchResult> RunOnce(engine::Model& model, int64_t p, int64_t n, 
     }
     r.tg_tok_s = static_cast<double>(n * batch) / Seconds(start, Clock::now());
   }
+  // States kept on a GPU go back to their host objects before those are destroyed.
+  if (absl::Status s = model.SyncStates(); !s.ok()) return s;
   return r;
 }
 
@@ -141,8 +145,9 @@ int RunBench(const std::vector<std::string>& args) {
     if (a == "--server" || a.rfind("--server=", 0) == 0) return RunBenchServer(args);
 #endif
   }
-  std::string model_path, backend = "cpu";
+  std::string model_path, backend;
   int64_t p = 512, n = 128, threads = 0, batch = 1, reps = 1, bw_mib = 512, device = 0;
+  int64_t gpu_layers = -1, ubatch = 0;
   bool json = false;
   ArgParser parser("bench",
                    "rwkv bench -m M.gguf [-p 512] [-n 128] [-t N] [--batch B] [-r R] [--json]");
@@ -153,8 +158,12 @@ int RunBench(const std::vector<std::string>& args) {
   parser.AddInt({"--batch"}, &batch, "sequences decoding together (default 1)");
   parser.AddInt({"-r", "--repetitions"}, &reps, "repetitions, averaged (default 1)");
   parser.AddInt({"--bandwidth-mib"}, &bw_mib, "buffer for the bandwidth test (default 512)");
-  parser.AddString({"--backend"}, &backend, "cpu | cuda | vulkan (default cpu)");
-  parser.AddInt({"--device"}, &device, "GPU device index for cuda/vulkan (see `rwkv devices`)");
+  parser.AddString({"--backend"}, &backend, "cpu | cuda | vulkan (default cpu, or the GPU with -ngl)");
+  parser.AddInt({"-ub", "--ubatch-size"}, &ubatch,
+                "tokens per forward step (default: the engine's, 256)");
+  parser.AddInt({"--device"}, &device, "device index for a GPU backend (see `rwkv devices`; default 0)");
+  parser.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &gpu_layers,
+                "N > 0 runs on the GPU backend when one is present");
   parser.AddFlag({"--json"}, &json, "print one JSON object");
   if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("bench", s);
   if (parser.help_requested()) {
@@ -162,23 +171,34 @@ int RunBench(const std::vector<std::string>& args) {
     return 0;
   }
   if (model_path.empty()) return Fail("bench", absl::InvalidArgumentError("-m is required"));
-  if (p < 0 || n < 0 || batch < 1 || reps < 1 || threads < 0 || bw_mib < 1) {
+  if (p < 0 || n < 0 || batch < 1 || reps < 1 || threads < 0 || bw_mib < 1 || ubatch < 0) {
     return Fail("bench", absl::InvalidArgumentError(
                              "-p, -n, -t must be >= 0 and --batch, -r, --bandwidth-mib >= 1"));
   }
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  backend = ChooseBackend("bench", backend, gpu_layers);
+  // On a GPU backend the roofline's bandwidth is the device memory's, read by a kernel.
+  auto measure_bandwidth = [&](uint64_t bytes) {
+    const double gpu = engine::MeasureDeviceReadBandwidth(backend, static_cast<int>(device),
+                                                          std::max<uint64_t>(bytes, 1ull << 30));
+    return gpu > 0 ? gpu : MeasureReadBandwidth(static_cast<int>(threads), bytes, 3);
+  };
 
   // Bandwidth before the model is loaded and after it is released, so that the buffer
   // never adds to the model's peak memory; the larger of the two is the roofline's
   // denominator, so a machine that got busier during the run does not flatter the result.
   const uint64_t bw_bytes = static_cast<uint64_t>(bw_mib) << 20;
-  const double bw_before = MeasureReadBandwidth(static_cast<int>(threads), bw_bytes, 3);
+  const double bw_before = measure_bandwidth(bw_bytes);
   ResetPeakRss();
 
   engine::ModelOptions options;
   options.threads = static_cast<int>(threads);
   options.backend = backend;
   options.device = static_cast<int>(device);
+  options.keep_states_on_device = true;
+  if (ubatch > 0)
+    options.max_step_tokens =
+        static_cast<int>(ubatch);  // a decode loop over the same states, as a server runs
   const auto load_start = Clock::now();
   absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(model_path, options);
   if (!model.ok()) return Fail("bench", model.status());
@@ -202,8 +222,7 @@ int RunBench(const std::vector<std::string>& args) {
   const engine::ModelConfig c = (*model)->config();
   const std::string backend_description = (*model)->backend_description();
   model->reset();
-  const double bw =
-      std::max(bw_before, MeasureReadBandwidth(static_cast<int>(threads), bw_bytes, 3));
+  const double bw = std::max(bw_before, measure_bandwidth(bw_bytes));
   const double roofline = bw * 1e9 / static_cast<double>(wbytes);
   const double single_roofline_pct = batch == 1 && n > 0 ? 100.0 * sum.tg_tok_s / roofline : 0;
   const double mb = 1e6;

@@ -1,9 +1,9 @@
-// rwkv devices: what each backend of this build can run on (`--backend B --device N` picks one).
+// rwkv devices: what each backend compiled into this build sees on this machine.
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
+#include "rwkv/engine/devices.h"
 #include "services/cli/args.h"
 #include "services/cli/command.h"
 #include "services/cli/devices_vulkan.h"
@@ -12,22 +12,25 @@ namespace rwkv::cli {
 namespace {
 
 int RunDevices(const std::vector<std::string>& args) {
-  ArgParser p("devices", "rwkv devices");
-  if (absl::Status s = p.Parse(args); !s.ok()) return Fail("devices", s);
-  if (p.help_requested()) {
-    std::printf("%s", p.Usage().c_str());
+  ArgParser parser("devices", "rwkv devices");
+  if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("devices", s);
+  if (parser.help_requested()) {
+    std::printf("%s", parser.Usage().c_str());
     return 0;
   }
-  absl::StatusOr<std::unique_ptr<engine::backend::Device>> cpu =
-      engine::backend::CreateDevice("cpu", engine::backend::DeviceOptions{});
-  if (!cpu.ok()) return Fail("devices", cpu.status());
-  std::printf("cpu: %s\n", (*cpu)->description().c_str());
+  for (const engine::BackendDevices& b : engine::ListBackendDevices()) {
+    if (b.devices.empty()) {
+      std::printf("%s: none (%s)\n", b.backend.c_str(), b.unavailable.c_str());
+      continue;
+    }
+    for (const std::string& d : b.devices) std::printf("%s: %s\n", b.backend.c_str(), d.c_str());
+  }
   PrintVulkanDevices();
   return 0;
 }
 
 }  // namespace
 
-RWKV_CLI_COMMAND("devices", "list the devices each backend can run on", RunDevices);
+RWKV_CLI_COMMAND("devices", "list the devices each compiled-in backend sees", RunDevices);
 
 }  // namespace rwkv::cli

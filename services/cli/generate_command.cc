@@ -14,6 +14,7 @@
 #include "rwkv/engine/state_file.h"
 #include "rwkv/engine/tokenizer.h"
 #include "services/cli/args.h"
+#include "services/cli/backend_choice.h"
 #include "services/cli/command.h"
 #include "services/cli/prompt_escapes.h"
 
@@ -27,9 +28,10 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 }
 
 struct GenerateFlags {
-  std::string model, prompt, prompt_file, state, backend = "cpu", stop;
-  int64_t n_predict = -1, threads = 0, gpu_layers = -1, top_k = 40, seed = -1, repeat_last_n = 64;
-  int64_t ctx_size = 0, batch_size = 0, device = 0;
+  std::string model, prompt, prompt_file, state, backend, stop;
+  int64_t n_predict = -1, threads = 0, gpu_layers = -1, device = 0, top_k = 40, seed = -1;
+  int64_t repeat_last_n = 64;
+  int64_t ctx_size = 0, batch_size = 0;
   double temp = 0.8, top_p = 0.95, min_p = 0.05, presence = 0, frequency = 0, repeat = 1.0;
   bool no_cnv = false, no_escape = false, ignore_eos = false, no_display_prompt = false;
   bool no_warmup = false;
@@ -42,7 +44,7 @@ void AddFlags(ArgParser& p, GenerateFlags& f) {
   p.AddInt({"-n", "--predict", "--n-predict"}, &f.n_predict, "tokens to generate (-1: until end)");
   p.AddInt({"-t", "--threads"}, &f.threads, "CPU threads (0: all cores)");
   p.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &f.gpu_layers,
-           "accepted for llama-cli compatibility; the backend runs every layer");
+           "N > 0 runs on the GPU backend when one is present (every layer)");
   p.AddFlag({"-no-cnv", "--no-conversation"}, &f.no_cnv, "plain completion (the only mode)");
   p.AddFloat({"--temp"}, &f.temp, "temperature; <= 0 is greedy (default 0.8)");
   p.AddInt({"--top-k"}, &f.top_k, "top-k, 0 disables (default 40)");
@@ -54,8 +56,8 @@ void AddFlags(ArgParser& p, GenerateFlags& f) {
   p.AddInt({"--repeat-last-n"}, &f.repeat_last_n, "penalty window in tokens (default 64)");
   p.AddInt({"-s", "--seed"}, &f.seed, "random seed (-1: random)");
   p.AddString({"--state"}, &f.state, "initial state file (llama.cpp session format)");
-  p.AddString({"--backend"}, &f.backend, "cpu | cuda | vulkan (default cpu)");
-  p.AddInt({"--device"}, &f.device, "GPU device index for cuda/vulkan (see `rwkv devices`)");
+  p.AddString({"--backend"}, &f.backend, "cpu | cuda | vulkan (default cpu, or the GPU with -ngl)");
+  p.AddInt({"--device"}, &f.device, "device index for a GPU backend (see `rwkv devices`; default 0)");
   p.AddString({"--stop"}, &f.stop, "stop string (generation ends before it)");
   p.AddFlag({"--ignore-eos"}, &f.ignore_eos, "do not stop at end-of-generation tokens");
   p.AddFlag({"--no-escape"}, &f.no_escape, "do not process escapes in the prompt");
@@ -97,8 +99,9 @@ int RunGenerate(const std::vector<std::string>& args) {
   const auto t_load = Clock::now();
   engine::ModelOptions options;
   options.threads = static_cast<int>(f.threads);
-  options.backend = f.backend;
+  options.backend = ChooseBackend("generate", f.backend, f.gpu_layers);
   options.device = static_cast<int>(f.device);
+  options.keep_states_on_device = true;  // one state, fed token by token, read by nothing
   auto model = engine::Model::Load(f.model, options);
   if (!model.ok()) return Fail("generate", model.status());
   auto tokenizer = engine::Tokenizer::FromGguf((*model)->gguf());

@@ -10,6 +10,7 @@
 #include "rwkv/engine/model.h"
 #include "rwkv/engine/state_file.h"
 #include "services/cli/args.h"
+#include "services/cli/backend_choice.h"
 #include "services/cli/command.h"
 #include "util/atomic_file.h"
 
@@ -31,15 +32,17 @@ absl::StatusOr<std::vector<int32_t>> ParseTokens(const std::string& text) {
 }
 
 int RunLogits(const std::vector<std::string>& args) {
-  std::string model_path, tokens_text, state_path, out_path, backend = "cpu";
-  int64_t threads = 0, device = 0;
+  std::string model_path, tokens_text, state_path, out_path, backend;
+  int64_t threads = 0, device = 0, gpu_layers = -1;
   ArgParser p("logits", "rwkv logits -m M.gguf --tokens 1,2,3 [--state S.bin] [-t N] -o OUT");
   p.AddString({"-m", "--model"}, &model_path, "GGUF model");
   p.AddString({"--tokens"}, &tokens_text, "comma-separated token ids");
   p.AddString({"--state"}, &state_path, "initial state (llama.cpp session file)");
   p.AddString({"-o", "--output"}, &out_path, "output file: float32 [n_tokens][n_vocab]");
-  p.AddString({"--backend"}, &backend, "cpu | cuda | vulkan (default cpu)");
-  p.AddInt({"--device"}, &device, "GPU device index for cuda/vulkan (see `rwkv devices`)");
+  p.AddString({"--backend"}, &backend, "cpu | cuda | vulkan (default cpu, or the GPU with -ngl)");
+  p.AddInt({"--device"}, &device, "device index for a GPU backend (see `rwkv devices`; default 0)");
+  p.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &gpu_layers,
+           "N > 0 runs on the GPU backend when one is present");
   p.AddInt({"-t", "--threads"}, &threads, "threads (0 = all cores)");
   if (absl::Status s = p.Parse(args); !s.ok()) return Fail("logits", s);
   if (p.help_requested()) {
@@ -54,7 +57,7 @@ int RunLogits(const std::vector<std::string>& args) {
 
   engine::ModelOptions options;
   options.threads = static_cast<int>(threads);
-  options.backend = backend;
+  options.backend = ChooseBackend("logits", backend, gpu_layers);
   options.device = static_cast<int>(device);
   absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(model_path, options);
   if (!model.ok()) return Fail("logits", model.status());

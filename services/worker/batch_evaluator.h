@@ -20,6 +20,10 @@ class BatchEvaluator {
   virtual absl::Status Evaluate(std::span<const engine::SequenceInput> batch) = 0;
   virtual int32_t n_vocab() const = 0;
   virtual engine::StateShape state_shape() const = 0;
+  // Evaluate may leave the states it advanced in device memory, their host copies stale
+  // (engine::ModelOptions::keep_states_on_device). This writes them back into their host
+  // objects; the scheduler calls it before it reads, writes or releases a state itself.
+  virtual absl::Status SyncStates() { return absl::OkStatus(); }
 };
 
 // Forwards to an engine::Model, which must outlive it.
@@ -31,6 +35,7 @@ class ModelEvaluator : public BatchEvaluator {
   }
   int32_t n_vocab() const override { return static_cast<int32_t>(model_.config().n_vocab); }
   engine::StateShape state_shape() const override { return model_.state_shape(); }
+  absl::Status SyncStates() override { return model_.SyncStates(); }
 
  private:
   engine::Model& model_;

@@ -60,6 +60,9 @@ absl::Status ModelHost::Load() {
   options.threads = config_.threads;
   options.backend = config_.backend;
   options.device = config_.device;
+  // A GPU keeps the batch's states between steps; the scheduler syncs them before it touches
+  // one (BatchEvaluator::SyncStates). No effect on the CPU.
+  options.keep_states_on_device = true;
   // One scheduler step (every decode token plus the prompt budget) is one forward pass.
   options.max_step_tokens =
       config_.scheduler.max_prompt_tokens_per_step + config_.scheduler.max_sequences;

@@ -1,6 +1,8 @@
 #include "services/worker/scheduler.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -64,6 +66,11 @@ Scheduler::~Scheduler() {
     stop_ = true;
   }
   thread_.join();
+  // The slots' states die with the scheduler: nothing may be left to write back into them.
+  if (absl::Status s = evaluator_.SyncStates(); !s.ok()) {
+    std::fprintf(stderr, "rwkv-worker: states not written back: %s\n",
+                 std::string(s.message()).c_str());
+  }
 }
 
 absl::Status Scheduler::Submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink,
@@ -206,6 +213,12 @@ std::unique_ptr<Scheduler::Sequence> Scheduler::Start(Waiting waiting, absl::Tim
   const engine::StateShape shape = evaluator_.state_shape();
   slot.logits.resize(static_cast<size_t>(evaluator_.n_vocab()));
   const GenerationRequest& req = seq->request;
+  // The slot's state is about to be overwritten here: its device copy must not outlive that.
+  if (absl::Status s = evaluator_.SyncStates(); !s.ok()) {
+    Finish(*seq, Outcome::kError,
+           absl::InternalError(absl::StrCat("state sync failed: ", s.message())), now);
+    return seq;
+  }
   const bool from_session =
       !req.session_id.empty() && sessions_.CopyTo(req.session_id, slot.state, seq->feed, now);
   if (!from_session && req.initial_state != nullptr) {
@@ -354,7 +367,15 @@ void Scheduler::Finish(Sequence& seq, Outcome outcome, absl::Status status, absl
     if (gen > 0) r.generation_tokens_per_second = (r.generated_tokens - 1) / gen;
   }
   const bool completed = outcome == Outcome::kLength || outcome == Outcome::kStop;
+  absl::Status synced = absl::OkStatus();
   if (completed && !seq.request.session_id.empty() && seq.slot >= 0) {
+    synced = evaluator_.SyncStates();
+    if (!synced.ok()) {
+      std::fprintf(stderr, "rwkv-worker: session '%s' not kept: %s\n",
+                   seq.request.session_id.c_str(), std::string(synced.message()).c_str());
+    }
+  }
+  if (completed && !seq.request.session_id.empty() && seq.slot >= 0 && synced.ok()) {
     SessionEntry entry;
     entry.state = slots_[static_cast<size_t>(seq.slot)]->state;
     // The last sampled token was never fed; the next request of the session feeds it first.

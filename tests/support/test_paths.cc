@@ -29,6 +29,13 @@ std::string DataPath(std::string_view rel) {
   return ReferenceDir() + "/" + std::string(rel);
 }
 
+std::string TestBackend() {
+  if (const char* env = std::getenv("RWKV_TEST_BACKEND"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return "cpu";
+}
+
 std::string BinDir() { return std::string(RWKV_BINARY_DIR) + "/bin"; }
 
 std::string MakeTempDir(const std::string& tag) {

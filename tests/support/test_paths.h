@@ -24,6 +24,9 @@ std::string BinDir();
 std::string MakeTempDir(const std::string& tag);
 // Reads a whole file; fails the current test if it cannot.
 std::string ReadFileOrDie(const std::string& path);
+// $RWKV_TEST_BACKEND, else "cpu": the backend the model-level compat tests run on (the GPU
+// check bundle sets it to "cuda").
+std::string TestBackend();
 // Runs a shell command, returns its exit status; stdout/stderr captured into *output.
 int RunCommand(const std::string& command, std::string* output);
 

@@ -132,11 +132,68 @@ class Stream {
   virtual void ReadRows(Tensor src, int64_t row, int64_t count, float* host) = 0;
   // Waits for everything enqueued; returns the first op failure, if any.
   virtual absl::Status Synchronize() = 0;
+  // With DeviceOptions::keep_states_on_device: writes the states still held on the device back
+  // into their host objects and forgets them. Nothing to do elsewhere.
+  virtual absl::Status FlushStates() { return absl::OkStatus(); }
+
+  // Compound ops: each is defined as the sequence of the ops above that its default runs, in
+  // that order. A backend whose ops are cheap to call one by one (the CPU) keeps the defaults;
+  // a GPU backend overrides them with fused kernels to launch fewer, larger kernels.
+
+  // xa = LayerNorm(x); ShiftDelta(layer, slot, xa, sx); outs[i] = Lerp(xa, sx, *mixes[i]).
+  virtual void NormShiftLerps(int layer, int slot, Tensor x, const WeightView& w,
+                              const WeightView& b, float eps, Tensor xa, Tensor sx,
+                              std::span<const WeightView* const> mixes,
+                              std::span<const Tensor> outs) {
+    LayerNorm(x, w, b, eps, xa);
+    ShiftDelta(layer, slot, xa, sx);
+    for (size_t i = 0; i < mixes.size(); ++i) Lerp(xa, sx, *mixes[i], nullptr, outs[i]);
+  }
+  // The five data-dependent lerps of the time mix: for each j, tmp = h[:, j·dm, (j+1)·dm) ·
+  // w2[j]ᵀ and outs[j] = Lerp(xa, sx, *mixes[j], &tmp).
+  virtual void LoraLerps(std::span<const WeightView* const> w2, Tensor h, int64_t dm, Tensor xa,
+                         Tensor sx, std::span<const WeightView* const> mixes, Tensor tmp,
+                         std::span<const Tensor> outs) {
+    for (size_t j = 0; j < w2.size(); ++j) {
+      MatMul(*w2[j], h.Cols(static_cast<int64_t>(j) * dm, dm), tmp, Epilogue::kNone, false);
+      Lerp(xa, sx, *mixes[j], &tmp, outs[j]);
+    }
+  }
+  // Independent products (no y is another's x), in order, without accumulation.
+  struct Product {
+    const WeightView* w;
+    Tensor x, y;
+    Epilogue epilogue;
+  };
+  virtual void MatMuls(std::span<const Product> products) {
+    for (const Product& p : products) MatMul(*p.w, p.x, p.y, p.epilogue, false);
+  }
+  // y = x · wᵀ, then Decay(y, time_decay).
+  virtual void MatMulDecay(const WeightView& w, Tensor x, Tensor y, const WeightView& time_decay) {
+    MatMul(w, x, y, Epilogue::kNone, false);
+    Decay(y, time_decay);
+  }
+  // y = x · wᵀ, then MulAdd(acc, gate, y): acc += gate * y (y may be left unwritten).
+  virtual void MatMulGatedAdd(const WeightView& w, Tensor x, Tensor y, Tensor acc, Tensor gate) {
+    MatMul(w, x, y, Epilogue::kNone, false);
+    MulAdd(acc, gate, y);
+  }
+  // Wkv6(...) then GroupNormMul(y, head_size, w, b, eps, gate).
+  virtual void Wkv6GroupNorm(int layer, int64_t head_size, Tensor r, Tensor k, Tensor v, Tensor w,
+                             const WeightView& u, Tensor y, const WeightView& norm_w,
+                             const WeightView& norm_b, float eps, Tensor gate) {
+    Wkv6(layer, head_size, r, k, v, w, u, y);
+    GroupNormMul(y, head_size, norm_w, norm_b, eps, gate);
+  }
 };
 
 struct DeviceOptions {
   int threads = 0;  // CPU worker threads; 0 = all available cores
   int device = 0;   // accelerator index on machines with several (`rwkv devices` lists them)
+  // GPU backends: UnbindStates() leaves the states in device memory (their host copies go
+  // stale) and the next BindStates() of the very same states (same objects, same buffers, same
+  // order) skips both transfers; binding others, or FlushStates(), writes them back first.
+  bool keep_states_on_device = false;
 };
 
 class Device {
@@ -161,7 +218,7 @@ class Device {
 // Backends compiled into this build ("cpu" always first).
 std::vector<std::string> AvailableBackends();
 // NotFound naming the backend when it is unknown or not compiled in; Unavailable when it is
-// compiled in but no device was found.
+// compiled in but no device was found (no driver, no GPU).
 absl::StatusOr<std::unique_ptr<Device>> CreateDevice(std::string_view backend,
                                                      const DeviceOptions& options);
 

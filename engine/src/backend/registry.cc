@@ -8,15 +8,24 @@
 #if defined(RWKV_WITH_VULKAN)
 #include "backend/vulkan/vulkan_device.h"
 #endif
+#include "rwkv/engine/devices.h"
+#ifdef RWKV_WITH_CUDA
+#include "backend/cuda/cuda_device.h"
+#include "backend/cuda/cuda_kernels.h"
+#endif
 
-namespace rwkv::engine::backend {
+namespace rwkv::engine {
+namespace backend {
 
 std::vector<std::string> AvailableBackends() {
-  std::vector<std::string> backends = {"cpu"};
-#if defined(RWKV_WITH_VULKAN)
-  backends.push_back("vulkan");
+  std::vector<std::string> names = {"cpu"};
+#ifdef RWKV_WITH_CUDA
+  names.push_back("cuda");
 #endif
-  return backends;
+#if defined(RWKV_WITH_VULKAN)
+  names.push_back("vulkan");
+#endif
+  return names;
 }
 
 namespace {
@@ -38,9 +47,58 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(std::string_view backend,
 #if defined(RWKV_WITH_VULKAN)
   if (backend == "vulkan") return vulkan::CreateVulkanDevice(options);
 #endif
+#ifdef RWKV_WITH_CUDA
+  if (backend == "cuda") return cuda::CreateCudaDevice(options);
+#endif
   return absl::NotFoundError(absl::StrCat("backend '", std::string(backend),
                                           "' is not compiled into this build (available: ",
                                           absl::StrJoin(AvailableBackends(), ", "), ")"));
 }
 
-}  // namespace rwkv::engine::backend
+}  // namespace backend
+
+std::vector<BackendDevices> ListBackendDevices() {
+  std::vector<BackendDevices> out;
+  BackendDevices cpu{"cpu", {}, ""};
+  absl::StatusOr<std::unique_ptr<backend::Device>> dev =
+      backend::CreateDevice("cpu", backend::DeviceOptions{});
+  if (dev.ok()) {
+    cpu.devices.push_back((*dev)->description());
+  } else {
+    cpu.unavailable = std::string(dev.status().message());
+  }
+  out.push_back(std::move(cpu));
+#ifdef RWKV_WITH_CUDA
+  BackendDevices gpu{"cuda", {}, ""};
+  absl::StatusOr<std::vector<std::string>> lines = cuda::ListCudaDevices();
+  if (lines.ok()) {
+    gpu.devices = std::move(*lines);
+  } else {
+    gpu.unavailable = std::string(lines.status().message());
+  }
+  out.push_back(std::move(gpu));
+#endif
+  return out;
+}
+
+std::string FirstGpuBackend(std::string* why) {
+  std::string reasons;
+  for (const BackendDevices& b : ListBackendDevices()) {
+    if (b.backend == "cpu") continue;
+    if (!b.devices.empty()) return b.backend;
+    if (!reasons.empty()) reasons += "; ";
+    reasons += b.unavailable;
+  }
+  if (why != nullptr)
+    *why = reasons.empty() ? "no GPU backend is compiled into this build" : reasons;
+  return "";
+}
+
+double MeasureDeviceReadBandwidth(const std::string& backend, int device, uint64_t bytes) {
+#ifdef RWKV_WITH_CUDA
+  if (backend == "cuda") return cuda::MeasureReadBandwidth(device, bytes);
+#endif
+  return 0.0;
+}
+
+}  // namespace rwkv::engine

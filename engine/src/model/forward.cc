@@ -73,34 +73,33 @@ void ForwardPass::Layer(int l, int64_t n) {
   for (int j = 0; j < 5; ++j) xj[j] = T(xj_[j], n);
 
   // Time mix.
-  s.LayerNorm(x, w.ln1_w, w.ln1_b, config_.eps, xa);
-  s.ShiftDelta(l, 0, xa, sx);
-  s.Lerp(xa, sx, w.lerp_x, nullptr, tmp);
+  const backend::WeightView* lerp_x[] = {&w.lerp_x};
+  const Tensor tmp_out[] = {tmp};
+  s.NormShiftLerps(l, 0, x, w.ln1_w, w.ln1_b, config_.eps, xa, sx, lerp_x, tmp_out);
   s.MatMul(w.mix_w1, tmp, h, Epilogue::kTanh, false);
-  for (int j = 0; j < 5; ++j) {
-    s.MatMul(w.mix_w2[j], h.Cols(j * Dm, Dm), tmp, Epilogue::kNone, false);
-    s.Lerp(xa, sx, w.lerp[j], &tmp, xj[j]);
-  }
-  s.MatMul(w.receptance, xj[3], r, Epilogue::kNone, false);
-  s.MatMul(w.key, xj[1], k, Epilogue::kNone, false);
-  s.MatMul(w.value, xj[2], v, Epilogue::kNone, false);
-  s.MatMul(w.gate, xj[4], g, Epilogue::kSilu, false);
-  s.MatMul(w.decay_w1, xj[0], dd, Epilogue::kTanh, false);
-  s.MatMul(w.decay_w2, dd, wd, Epilogue::kNone, false);
-  s.Decay(wd, w.decay);
-  s.Wkv6(l, config_.head_size, r, k, v, wd, w.first, y);
-  s.GroupNormMul(y, config_.head_size, w.lnx_w, w.lnx_b, config_.group_norm_eps, g);
+  const backend::WeightView* w2[5];
+  const backend::WeightView* lerps[5];
+  for (int j = 0; j < 5; ++j) w2[j] = &w.mix_w2[j], lerps[j] = &w.lerp[j];
+  s.LoraLerps(w2, h, Dm, xa, sx, lerps, tmp, xj);
+  const backend::Stream::Product rkvg[] = {{&w.receptance, xj[3], r, Epilogue::kNone},
+                                           {&w.key, xj[1], k, Epilogue::kNone},
+                                           {&w.value, xj[2], v, Epilogue::kNone},
+                                           {&w.gate, xj[4], g, Epilogue::kSilu},
+                                           {&w.decay_w1, xj[0], dd, Epilogue::kTanh}};
+  s.MatMuls(rkvg);
+  s.MatMulDecay(w.decay_w2, dd, wd, w.decay);
+  s.Wkv6GroupNorm(l, config_.head_size, r, k, v, wd, w.first, y, w.lnx_w, w.lnx_b,
+                  config_.group_norm_eps, g);
   s.MatMul(w.output, y, x, Epilogue::kNone, true);
 
   // Channel mix.
-  s.LayerNorm(x, w.ln2_w, w.ln2_b, config_.eps, xa);
-  s.ShiftDelta(l, 1, xa, sx);
-  s.Lerp(xa, sx, w.cm_lerp_k, nullptr, xj[0]);
-  s.Lerp(xa, sx, w.cm_lerp_r, nullptr, xj[1]);
-  s.MatMul(w.cm_key, xj[0], kk, Epilogue::kReluSquare, false);
-  s.MatMul(w.cm_receptance, xj[1], r, Epilogue::kSigmoid, false);
-  s.MatMul(w.cm_value, kk, v, Epilogue::kNone, false);
-  s.MulAdd(x, r, v);
+  const backend::WeightView* cm_lerps[] = {&w.cm_lerp_k, &w.cm_lerp_r};
+  const Tensor cm_outs[] = {xj[0], xj[1]};
+  s.NormShiftLerps(l, 1, x, w.ln2_w, w.ln2_b, config_.eps, xa, sx, cm_lerps, cm_outs);
+  const backend::Stream::Product cm[] = {{&w.cm_key, xj[0], kk, Epilogue::kReluSquare},
+                                         {&w.cm_receptance, xj[1], r, Epilogue::kSigmoid}};
+  s.MatMuls(cm);
+  s.MatMulGatedAdd(w.cm_value, kk, v, x, r);
 
   // llama.cpp halves the residual stream after every R-th layer (docs/engine/forward-pass.md,
   // "Rescaling").

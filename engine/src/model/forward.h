@@ -30,6 +30,7 @@ class ForwardPass {
                                                              int64_t max_rows);
 
   int64_t max_rows() const { return max_rows_; }
+  absl::Status FlushStates() { return stream_->FlushStates(); }
 
   // `tokens` holds the rows of `layout` in order (validated ids); states[s] belongs to
   // sequence s and is advanced in place.

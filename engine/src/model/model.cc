@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   backend::DeviceOptions dopts;
   dopts.threads = options.threads;
   dopts.device = options.device;
+  dopts.keep_states_on_device = options.keep_states_on_device;
   absl::StatusOr<std::unique_ptr<backend::Device>> device =
       backend::CreateDevice(options.backend, dopts);
   if (!device.ok()) return device.status();
@@ -161,6 +162,11 @@ absl::Status Model::Evaluate(std::span<const SequenceInput> batch) {
   if (absl::Status s = impl_->Validate(batch); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->Evaluate(batch);
+}
+
+absl::Status Model::SyncStates() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->forward->FlushStates();
 }
 
 absl::Status Model::EvaluateAll(RecurrentState& state, std::span<const int32_t> tokens,

@@ -44,6 +44,11 @@ struct ModelOptions {
   int threads = 0;              // CPU threads; 0 = all cores
   std::string backend = "cpu";  // see AvailableBackends()
   int device = 0;               // accelerator index for GPU backends (`rwkv devices`)
+  // GPU backends: keep the states of the last Evaluate() call in device memory, so that a
+  // decode loop over the same state objects moves no state over the bus. Their host copies
+  // (shift, wkv) are then stale: call SyncStates() before reading, changing or destroying a
+  // state evaluated this way. No effect on the CPU.
+  bool keep_states_on_device = false;
   // Upper bound on the tokens one internal step processes (longer prompts are chunked).
   int max_step_tokens = 256;
 };
@@ -102,6 +107,10 @@ class Model {
   // Convenience: one sequence, logits for every token (tokens.size() × n_vocab) or none.
   absl::Status EvaluateAll(RecurrentState& state, std::span<const int32_t> tokens,
                            float* logits_all);
+
+  // With keep_states_on_device: writes the states held on the device back into their host
+  // objects (which must still be alive). Cheap when there are none.
+  absl::Status SyncStates();
 
   class Impl;
 

@@ -56,6 +56,48 @@ class FakeEvaluator : public BatchEvaluator {
   std::vector<std::vector<Seen>> steps_;
 };
 
+// An evaluator that keeps states "on the device" by the CUDA stream's rules: a batch over the very
+// same states as the last one continues from its private copies, and any other batch, or
+// SyncStates(), first writes those copies back into their host objects. A state counts the
+// tokens fed (shift[0]) and the logits continue "last token + 1 + tokens fed so far", so text
+// made from a stale or resurrected state differs from the expected.
+class ResidentEvaluator : public BatchEvaluator {
+ public:
+  absl::Status Evaluate(std::span<const engine::SequenceInput> batch) override {
+    std::vector<engine::RecurrentState*> states;
+    for (const engine::SequenceInput& in : batch) states.push_back(in.state);
+    if (states != resident_) {
+      WriteBack();
+      for (engine::RecurrentState* s : states) copies_.push_back(s->shift[0]);
+      resident_ = states;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const engine::SequenceInput& in = batch[i];
+      copies_[i] += static_cast<float>(in.tokens.size());
+      if (in.logits != engine::LogitsMode::kNone) {
+        std::fill(in.logits_out, in.logits_out + kVocab, 0.0f);
+        in.logits_out[(in.tokens.back() + 1 + static_cast<int>(copies_[i])) % kVocab] = 10.0f;
+      }
+    }
+    return absl::OkStatus();
+  }
+  absl::Status SyncStates() override {
+    WriteBack();
+    return absl::OkStatus();
+  }
+  int32_t n_vocab() const override { return kVocab; }
+  engine::StateShape state_shape() const override { return {1, 4, 4}; }
+
+ private:
+  void WriteBack() {
+    for (size_t i = 0; i < resident_.size(); ++i) resident_[i]->shift[0] = copies_[i];
+    resident_.clear();
+    copies_.clear();
+  }
+  std::vector<engine::RecurrentState*> resident_;
+  std::vector<float> copies_;
+};
+
 class TestSink : public GenerationSink {
  public:
   void OnChunk(GenerationChunk chunk) override {
@@ -118,7 +160,12 @@ class SchedulerTest : public ::testing::Test {
     return r;
   }
 
+  std::unique_ptr<Scheduler> MakeResident(SchedulerOptions options) {
+    return std::make_unique<Scheduler>(options, resident_, *tokenizer_, sessions_, metrics_);
+  }
+
   FakeEvaluator evaluator_;
+  ResidentEvaluator resident_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
   SessionCache sessions_{1 << 20, absl::Minutes(1)};
   prometheus::Registry registry_;
@@ -375,6 +422,35 @@ TEST_F(SchedulerTest, DrainPastTheDeadlineStillWaitsForEverySink) {
   scheduler->Drain(absl::Now() + absl::Milliseconds(20));
   EXPECT_TRUE(sink->finished());
   EXPECT_EQ(sink->outcome(), Outcome::kCancelled);
+}
+
+// States kept on the device: a finished session is stored with its last state, not the stale
+// host copy.
+TEST_F(SchedulerTest, DeviceStatesAreSyncedBeforeASessionIsStored) {
+  auto scheduler = MakeResident({});
+  auto sink = std::make_shared<TestSink>();
+  GenerationRequest r = Request("ab", 3);
+  r.session_id = "s1";
+  ASSERT_TRUE(scheduler->Submit(std::move(r), sink, nullptr).ok());
+  ASSERT_TRUE(sink->WaitDone());
+  // 'a' 'b' fed (2), 'e' = 'b' + 1 + 2; 'e' fed (3), 'i'; 'i' fed (4), 'n'.
+  EXPECT_EQ(sink->text(), "ein");
+  engine::RecurrentState state = engine::RecurrentState::Zero({1, 4, 4});
+  std::vector<int32_t> pending;
+  ASSERT_TRUE(sessions_.CopyTo("s1", state, pending));
+  EXPECT_EQ(state.shift[0], 4.0f);  // the last sampled token is pending, not fed
+}
+
+// A slot reused by the next request starts from a fresh state, not from the previous request's
+// state still held on the device.
+TEST_F(SchedulerTest, ReusedSlotDoesNotContinueTheDeviceState) {
+  auto scheduler = MakeResident({.max_sequences = 1});
+  for (int i = 0; i < 2; ++i) {
+    auto sink = std::make_shared<TestSink>();
+    ASSERT_TRUE(scheduler->Submit(Request("ab", 2), sink, nullptr).ok());
+    ASSERT_TRUE(sink->WaitDone());
+    EXPECT_EQ(sink->text(), "ei") << "request " << i;
+  }
 }
 
 }  // namespace
