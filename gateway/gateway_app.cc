@@ -145,6 +145,14 @@ absl::Status ValidateConfig(const GatewayConfig& config) {
   if (!config.http_listen.empty() && config.http_listen.find(':') == std::string::npos) {
     return absl::InvalidArgumentError("--http-listen must be host:port (port 0 = any free port)");
   }
+  if (!config.http_listen.empty() && !config.tls_cert.empty()) {
+    // civetweb 1.15 as shipped by Debian calls SSL_get_peer_certificate, which OpenSSL 3 does
+    // not export, and crashes on the first HTTPS connection.
+    return absl::InvalidArgumentError(
+        "--http-listen serves plaintext only and cannot be combined with --tls-cert/--tls-key "
+        "(the system's civetweb cannot serve TLS with OpenSSL 3); terminate TLS in front of the "
+        "HTTP port (ingress or sidecar)");
+  }
   if (config.dns_interval < absl::Milliseconds(100)) {
     return absl::InvalidArgumentError("--dns-interval must be at least 100ms");
   }
@@ -227,8 +235,6 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
         [&any_worker_healthy] { return any_worker_healthy.load(); });
     HttpServerOptions http_options;
     http_options.listen = config.http_listen;
-    http_options.tls_cert = config.tls_cert;
-    http_options.tls_key = config.tls_key;
     if (config.max_streams > 0) {
       http_options.threads = static_cast<int>(std::max<int64_t>(64, config.max_streams + 32));
     }
@@ -236,8 +242,8 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
                                      [api = openai_api.get()](HttpExchange& e) { api->Handle(e); });
     if (!started.ok()) return started.status();
     http = *std::move(started);
-    services::LogLine(absl::StrCat("serving HTTP on ", config.http_listen, " (port ", http->port(),
-                                   ")", config.tls_cert.empty() ? "" : " with TLS"));
+    services::LogLine(
+        absl::StrCat("serving HTTP on ", config.http_listen, " (port ", http->port(), ")"));
   }
 
   auto server = services::GrpcServer::Start(server_options, services);

@@ -1,9 +1,5 @@
 #include "gateway/http_server.h"
 
-#include <openssl/ssl.h>
-
-#include <vector>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "civetweb.h"
@@ -13,8 +9,6 @@ namespace rwkv::gateway {
 
 struct HttpServer::Shared {
   Handler handler;
-  std::string tls_cert;
-  std::string tls_key;
 };
 
 namespace {
@@ -26,21 +20,6 @@ int BeginRequest(mg_connection* connection) {
   shared->handler(exchange);
   // Civetweb wants a status for its bookkeeping; a reply has always been sent.
   return exchange.status() == 0 ? 500 : exchange.status();
-}
-
-// Loads the gateway's certificate chain and key into civetweb's SSL_CTX (civetweb's own
-// option wants both in one file). 1 = done, -1 = failed (civetweb then refuses to start).
-int InitTls(void* ssl_context, void* user_data) {
-  auto* shared = static_cast<HttpServer::Shared*>(user_data);
-  auto* ctx = static_cast<SSL_CTX*>(ssl_context);
-  if (SSL_CTX_use_certificate_chain_file(ctx, shared->tls_cert.c_str()) != 1 ||
-      SSL_CTX_use_PrivateKey_file(ctx, shared->tls_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(ctx) != 1) {
-    services::LogLine(absl::StrCat("http: cannot load TLS certificate ", shared->tls_cert,
-                                   " and key ", shared->tls_key));
-    return -1;
-  }
-  return 1;
 }
 
 int LogMessage(const mg_connection* /*connection*/, const char* message) {
@@ -143,35 +122,28 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
     return absl::InvalidArgumentError(
         absl::StrCat("--http-listen: '", options.listen, "' is not host:port"));
   }
-  const bool tls = !options.tls_cert.empty();
-  if (tls) mg_init_library(MG_FEATURES_TLS);
   std::unique_ptr<HttpServer> server(new HttpServer);
-  server->shared_ =
-      std::make_unique<Shared>(Shared{std::move(handler), options.tls_cert, options.tls_key});
+  server->shared_ = std::make_unique<Shared>(Shared{std::move(handler)});
 
-  const std::string ports = options.listen + (tls ? "s" : "");
   const std::string threads = std::to_string(options.threads);
-  std::vector<const char*> config = {"listening_ports", ports.c_str(), "num_threads",
-                                     threads.c_str(), "enable_keep_alive", "yes", "tcp_nodelay",
-                                     "1",
-                                     // An idle keep-alive connection holds a thread while it
-                                     // waits for the client's next request.
-                                     "keep_alive_timeout_ms", "5000"};
-  if (tls) {
-    config.push_back("ssl_protocol_version");
-    config.push_back("4");  // TLS 1.2 and newer
-  }
-  config.push_back(nullptr);
+  // An idle keep-alive connection holds a thread while it waits for the client's next request.
+  const char* config[] = {"listening_ports",
+                          options.listen.c_str(),
+                          "num_threads",
+                          threads.c_str(),
+                          "enable_keep_alive",
+                          "yes",
+                          "tcp_nodelay",
+                          "1",
+                          "keep_alive_timeout_ms",
+                          "5000",
+                          nullptr};
   mg_callbacks callbacks = {};
   callbacks.begin_request = BeginRequest;
   callbacks.log_message = LogMessage;
-  if (tls) callbacks.init_ssl = InitTls;
-  server->context_ = mg_start(&callbacks, server->shared_.get(), config.data());
+  server->context_ = mg_start(&callbacks, server->shared_.get(), config);
   if (server->context_ == nullptr) {
-    return tls ? absl::InvalidArgumentError(
-                     absl::StrCat("cannot serve HTTPS on ", options.listen,
-                                  " (address in use, or the TLS certificate/key cannot be loaded)"))
-               : absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", options.listen));
+    return absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", options.listen));
   }
   mg_server_port bound[4] = {};
   if (mg_get_server_ports(server->context_, 4, bound) > 0) server->port_ = bound[0].port;

@@ -1,7 +1,8 @@
-// The gateway's HTTP listener (--http-listen) on civetweb: plaintext or TLS with the gateway's
-// certificate and key, one civetweb thread per request (a streaming response holds its
-// thread), request bodies read whole up to a limit, JSON replies and chunked event streams.
-// What a request means is up to the handler (openai_api.h).
+// The gateway's HTTP listener (--http-listen) on civetweb: one civetweb thread per request (a
+// streaming response holds its thread), request bodies read whole up to a limit, JSON replies
+// and chunked event streams. What a request means is up to the handler (openai_api.h).
+// Plaintext only: Debian's civetweb 1.15 looks up SSL_get_peer_certificate, which OpenSSL 3
+// no longer exports, and crashes on the first HTTPS request; TLS is terminated in front.
 #pragma once
 
 #include <functional>
@@ -49,9 +50,6 @@ class HttpExchange {
 struct HttpServerOptions {
   // "host:port"; port 0 picks a free port.
   std::string listen;
-  // PEM files; both empty = plaintext.
-  std::string tls_cert;
-  std::string tls_key;
   // Requests served at once (each open stream holds one).
   int threads = 128;
 };
@@ -62,7 +60,7 @@ class HttpServer {
 
   // Listens and serves every request with `handler` (called on civetweb's threads, must be
   // thread-safe and outlive the server). UNAVAILABLE naming the address when it cannot
-  // listen; INVALID_ARGUMENT when the certificate or key cannot be loaded.
+  // listen, INVALID_ARGUMENT when it is not host:port.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
                                                            Handler handler);
   // Stops listening and waits for the requests being served to return.

@@ -350,6 +350,10 @@ absl::StatusOr<ParsedRequest> ParseRequest(Endpoint endpoint, std::string_view b
     if (absl::Status s = CheckString(*session, "session_id"); !s.ok()) return s;
     g.set_session_id(session->get<std::string>());
   }
+  if (const json* ignore = Find(body, "ignore_eos")) {
+    if (!ignore->is_boolean()) return FieldError("ignore_eos", "ignore_eos must be a boolean");
+    g.set_ignore_eos(ignore->get<bool>());
+  }
   if (const json* pool = Find(body, "pool")) {
     if (absl::Status s = CheckString(*pool, "pool"); !s.ok()) return s;
     g.mutable_placement()->set_pool(pool->get<std::string>());

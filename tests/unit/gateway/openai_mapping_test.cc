@@ -46,6 +46,7 @@ TEST(OpenAiMappingTest, CompletionFieldsMapToTheGenerateRequest) {
                                          {"state", "persona"},
                                          {"session_id", "s-1"},
                                          {"pool", "alpha"},
+                               {"ignore_eos", true},
                                          {"some_future_field", {1, 2}}});
   const v1::GenerateRequest& g = r.generate;
   EXPECT_EQ(g.model(), "demo");
@@ -65,6 +66,7 @@ TEST(OpenAiMappingTest, CompletionFieldsMapToTheGenerateRequest) {
   EXPECT_EQ(g.initial_state(), "persona");
   EXPECT_EQ(g.session_id(), "s-1");
   EXPECT_EQ(g.placement().pool(), "alpha");
+  EXPECT_TRUE(g.ignore_eos());
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
 }
