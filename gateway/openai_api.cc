@@ -116,9 +116,12 @@ void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {
   absl::StatusOr<std::string> body = exchange.ReadBody(kMaxBodyBytes);
   if (!body.ok()) {
     metrics_.RequestFinished(Protocol::kHttp, "", "", grpc::INVALID_ARGUMENT);
-    const openai::ApiError error = openai::ErrorFromStatus(body.status());
-    ReplyJson(exchange, absl::IsResourceExhausted(body.status()) ? 413 : error.http_status,
-              error.body);
+    if (absl::IsResourceExhausted(body.status())) {  // too large: 413, not a rate limit
+      ReplyJson(exchange, 413,
+                openai::ErrorFromStatus(absl::InvalidArgumentError(body.status().message())).body);
+    } else {
+      ReplyError(exchange, body.status());
+    }
     return;
   }
   absl::StatusOr<openai::ParsedRequest> request = openai::ParseRequest(endpoint, *body);

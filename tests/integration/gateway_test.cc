@@ -82,7 +82,9 @@ std::unique_ptr<OpenStream> Open(ServerProcess& server, const v1::GenerateReques
   static std::vector<std::unique_ptr<v1::Inference::Stub>> stubs;  // outlive the readers
   stubs.push_back(server.Inference());
   stream->reader = stubs.back()->Generate(&stream->context, r);
-  if (wait_first) EXPECT_TRUE(stream->reader->Read(&stream->first));
+  if (wait_first) {
+    EXPECT_TRUE(stream->reader->Read(&stream->first));
+  }
   return stream;
 }
 
