@@ -4,7 +4,8 @@
 # through HTTP (bench/openai_http_load.mjs: streaming POST /v1/completions, same prompt length,
 # greedy, ignore_eos, same token count), alternating ROUNDS times. Prints per round the TTFT
 # p50 and aggregate tokens/s of both, then the added TTFT p50 (HTTP - gRPC) and the tokens/s
-# ratio (HTTP / gRPC). Needs node.
+# ratio (HTTP / gRPC), and the gateway's CPU time per 1,000 streamed tokens for each (utime +
+# stime from /proc). Needs node.
 #   bash bench/http_overhead.sh            # after the README build
 # Environment: BIN (build/bin), N_EMBD (256), N_LAYER (4), THREADS (worker threads, 0 = all),
 # CONCURRENCY ("16"), GEN (64), PROMPT (16), ROUNDS (3).
@@ -27,6 +28,7 @@ wait_port() {  # file
   echo "no port file $1" >&2
   return 1
 }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 field() { sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" <<<"$1"; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a + b }'; }
 
@@ -41,7 +43,8 @@ wait_port "$dir/worker.port"
 worker="127.0.0.1:$(cat "$dir/worker.port")"
 "$bin/rwkv-gateway" --listen 127.0.0.1:0 --port-file "$dir/gateway.port" --metrics-listen "" \
   --http-listen 127.0.0.1:0 --workers "$worker" >"$dir/gateway.log" 2>&1 &
-pids+=($!)
+gateway_pid=$!
+pids+=("$gateway_pid")
 wait_port "$dir/gateway.port"
 gateway="127.0.0.1:$(cat "$dir/gateway.port")"
 for _ in $(seq 1 200); do
@@ -49,16 +52,21 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 http="http://127.0.0.1:$(sed -n 's/.*serving HTTP on .*(port \([0-9]*\)).*/\1/p' "$dir/gateway.log")"
+hz="$(getconf CLK_TCK)"
 echo "model n_embd=$n_embd n_layer=$n_layer (byte vocab), prompt $prompt, gen $gen, gateway gRPC $gateway, HTTP $http"
 for c in ${CONCURRENCY:-16}; do
   requests=$(( c * 4 ))
   grpc_run() { "$bin/rwkv" bench --server "$gateway" -c "$c" --requests "$requests" -p "$prompt" -n "$gen" --json; }
   http_run() { node "$root/bench/openai_http_load.mjs" "$http" bench "$c" "$requests" "$prompt" "$gen"; }
   grpc_run >/dev/null; http_run >/dev/null  # warm-up at this concurrency
-  sum_gt=0 sum_gr=0 sum_ht=0 sum_hr=0
+  sum_gt=0 sum_gr=0 sum_ht=0 sum_hr=0 grpc_ticks=0 http_ticks=0
   for r in $(seq 1 "$rounds"); do
+    t0="$(cpu_ticks "$gateway_pid")"
     g="$(grpc_run)"
+    t1="$(cpu_ticks "$gateway_pid")"
     h="$(http_run)"
+    t2="$(cpu_ticks "$gateway_pid")"
+    grpc_ticks=$(( grpc_ticks + t1 - t0 )) http_ticks=$(( http_ticks + t2 - t1 ))
     printf 'C=%-3s round %s: gRPC TTFT p50 %7s ms %9s tok/s | HTTP TTFT p50 %7s ms %9s tok/s\n' \
       "$c" "$r" "$(field "$g" ttft_ms_p50)" "$(field "$g" generated_tokens_per_second)" \
       "$(field "$h" ttft_ms_p50)" "$(field "$h" generated_tokens_per_second)"
@@ -67,7 +75,8 @@ for c in ${CONCURRENCY:-16}; do
     sum_ht="$(add "$sum_ht" "$(field "$h" ttft_ms_p50)")"
     sum_hr="$(add "$sum_hr" "$(field "$h" generated_tokens_per_second)")"
   done
-  awk -v c="$c" -v gt="$sum_gt" -v gr="$sum_gr" -v ht="$sum_ht" -v hr="$sum_hr" -v n="$rounds" 'BEGIN {
-    printf "C=%-3s mean: added TTFT p50 (HTTP - gRPC) %.3f ms, tokens/s HTTP/gRPC %.4f\n",
-      c, (ht - gt) / n, hr / gr }'
+  awk -v c="$c" -v gt="$sum_gt" -v gr="$sum_gr" -v ht="$sum_ht" -v hr="$sum_hr" -v n="$rounds" \
+      -v gk="$grpc_ticks" -v hk="$http_ticks" -v hz="$hz" -v tokens="$(( rounds * requests * gen ))" 'BEGIN {
+    printf "C=%-3s mean: added TTFT p50 (HTTP - gRPC) %.3f ms, tokens/s HTTP/gRPC %.4f, gateway CPU per 1000 tokens gRPC %.1f ms, HTTP %.1f ms\n",
+      c, (ht - gt) / n, hr / gr, gk * 1000 / hz * 1000 / tokens, hk * 1000 / hz * 1000 / tokens }'
 done

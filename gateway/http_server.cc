@@ -107,11 +107,16 @@ bool HttpExchange::StartEventStream() {
   return mg_send_http_ok(connection_, "text/event-stream", -1) >= 0;
 }
 
+// One write per chunk, framing included (mg_send_chunk writes size, data and CRLF separately,
+// three packets per event with TCP_NODELAY).
 bool HttpExchange::SendChunk(std::string_view data) {
-  return mg_send_chunk(connection_, data.data(), static_cast<unsigned int>(data.size())) > 0;
+  if (data.empty()) return true;  // an empty chunk would end the body
+  std::string chunk = absl::StrCat(absl::Hex(data.size()), "\r\n");
+  chunk.append(data).append("\r\n");
+  return mg_write(connection_, chunk.data(), chunk.size()) == static_cast<int>(chunk.size());
 }
 
-void HttpExchange::EndChunks() { mg_send_chunk(connection_, "", 0); }
+void HttpExchange::EndChunks() { mg_write(connection_, "0\r\n\r\n", 5); }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                               Handler handler) {
