@@ -412,6 +412,32 @@ TEST_F(OpenAiHttpTest, StreamLimitIs429AndNoWorkerIs503) {
   EXPECT_EQ(unavailable.Json()["error"]["type"], "server_error") << unavailable.body;
 }
 
+TEST_F(OpenAiHttpTest, DrainsOnSigterm) {
+  const std::string dir = MakeTempDir("openai-drain");
+  GatewayProcess gateway(dir, {"--workers", setup->worker->address(), "--http-listen",
+                               "127.0.0.1:0", "--drain-timeout", "120s"});
+  ASSERT_TRUE(gateway.WaitServing());
+  const std::string base = "http://127.0.0.1:" + std::to_string(HttpPort(gateway));
+  CurlStream open(base + "/v1/completions",
+                  R"({"model":"demo","prompt":"drain","max_tokens":65536,"ignore_eos":true,)"
+                  R"("stream":true})");
+  ASSERT_TRUE(open.ReadUntil("data: "));
+  gateway.Terminate();
+  // While the stream is open the gateway drains: not ready, new requests refused.
+  const auto end = std::chrono::steady_clock::now() + seconds(60);
+  int ready = 0;
+  while (ready != 503 && std::chrono::steady_clock::now() < end) {
+    ready = Curl(base + "/readyz", "", "", "").status;
+    if (ready != 503) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(ready, 503);
+  HttpReply refused = Curl(base + "/v1/completions", "", R"({"model":"demo","prompt":"x"})");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  // The last stream ends (its client goes): the gateway exits cleanly.
+  open.Kill();
+  EXPECT_EQ(gateway.Wait(), 0) << gateway.Log();
+}
+
 TEST_F(OpenAiHttpTest, RefusesTlsFlagsWithAClearError) {
   // The system's civetweb cannot serve TLS with OpenSSL 3 (gateway/http_server.h): the gateway
   // says so at start instead of crashing on the first HTTPS request.
