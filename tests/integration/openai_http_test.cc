@@ -329,6 +329,10 @@ TEST_F(OpenAiHttpTest, ErrorsAreOpenAiErrorObjects) {
       {"/v1/completions", "", R"({"model":"demo","prompt":"x"})", "wrong", 401, ""},
       {"/v1/models", "", "", "", 401, ""},
       {"/v1/completions", "", R"({"model":"no-such-model","prompt":"x"})", kToken, 404, ""},
+      {"/v1/completions", "", R"({"model":"demo","prompt":"x","state":"no-such-state"})", kToken,
+       404, ""},
+      {"/v1/completions", "", R"({"model":"demo","prompt":"x","pool":"no-such-pool"})", kToken, 503,
+       ""},
       {"/v1/embeddings", "", R"({"model":"demo","input":"x"})", kToken, 404, ""},
       {"/v1/completions", "-X GET", "", kToken, 405, ""},
   };
