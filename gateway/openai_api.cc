@@ -56,7 +56,10 @@ OpenAiApi::OpenAiApi(std::shared_ptr<grpc::Channel> inference, TokenAuthenticato
 void OpenAiApi::Handle(HttpExchange& exchange) {
   const std::string& path = exchange.path();
   const bool generate = path == "/v1/completions" || path == "/v1/chat/completions";
-  const bool known = generate || path == "/v1/models" || path == "/healthz" || path == "/readyz";
+  constexpr absl::string_view kModelPrefix = "/v1/models/";
+  const bool model = absl::StartsWith(path, kModelPrefix) && path.size() > kModelPrefix.size();
+  const bool known =
+      generate || model || path == "/v1/models" || path == "/healthz" || path == "/readyz";
   if (!known) {
     ReplyError(exchange, absl::NotFoundError(absl::StrCat("no route ", exchange.method(), " ", path,
                                                           " (see /v1/models)")));
@@ -87,8 +90,8 @@ void OpenAiApi::Handle(HttpExchange& exchange) {
       return;
     }
   }
-  if (path == "/v1/models") {
-    ListModels(exchange);
+  if (path == "/v1/models" || model) {
+    ListModels(exchange, model ? path.substr(kModelPrefix.size()) : std::string());
     return;
   }
   if (draining_.load()) {
@@ -99,7 +102,7 @@ void OpenAiApi::Handle(HttpExchange& exchange) {
   Generate(exchange, path == "/v1/chat/completions");
 }
 
-void OpenAiApi::ListModels(HttpExchange& exchange) {
+void OpenAiApi::ListModels(HttpExchange& exchange, const std::string& id) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::ListModelsResponse models;
@@ -108,7 +111,18 @@ void OpenAiApi::ListModels(HttpExchange& exchange) {
     ReplyError(exchange, services::FromGrpcStatus(status));
     return;
   }
-  ReplyJson(exchange, 200, openai::ModelList(models));
+  if (id.empty()) {
+    ReplyJson(exchange, 200, openai::ModelList(models));
+    return;
+  }
+  for (const v1::ModelInfo& m : models.models()) {
+    if (m.name() == id) {
+      ReplyJson(exchange, 200, openai::ModelObject(m));
+      return;
+    }
+  }
+  ReplyError(exchange,
+             absl::NotFoundError(absl::StrCat("model '", id, "' is not served by any worker")));
 }
 
 void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {

@@ -1,5 +1,5 @@
 // The OpenAI-compatible endpoints of the HTTP front: POST /v1/completions and
-// /v1/chat/completions (JSON or server-sent events), GET /v1/models, and the probes
+// /v1/chat/completions (JSON or server-sent events), GET /v1/models[/{id}], and the probes
 // GET /healthz (the process runs) and GET /readyz (a worker is in the rotation, not draining).
 //
 // Generate calls go through an in-process channel to the gateway's Inference service built for
@@ -36,7 +36,8 @@ class OpenAiApi {
 
  private:
   void Generate(HttpExchange& exchange, bool chat);
-  void ListModels(HttpExchange& exchange);
+  // All models, or the one named `id` (404 when no healthy worker serves it).
+  void ListModels(HttpExchange& exchange, const std::string& id);
 
   std::unique_ptr<rwkv::v1::Inference::Stub> stub_;
   TokenAuthenticator* const auth_;

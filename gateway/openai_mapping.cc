@@ -456,11 +456,13 @@ json UsageChunk(Endpoint endpoint, const ResponseMeta& meta, const v1::TokenUsag
   return chunk;
 }
 
+json ModelObject(const v1::ModelInfo& model) {
+  return {{"id", model.name()}, {"object", "model"}, {"created", 0}, {"owned_by", "rwkv"}};
+}
+
 json ModelList(const v1::ListModelsResponse& models) {
   json data = json::array();
-  for (const v1::ModelInfo& m : models.models()) {
-    data.push_back({{"id", m.name()}, {"object", "model"}, {"created", 0}, {"owned_by", "rwkv"}});
-  }
+  for (const v1::ModelInfo& m : models.models()) data.push_back(ModelObject(m));
   return {{"object", "list"}, {"data", std::move(data)}};
 }
 

@@ -82,8 +82,9 @@ nlohmann::json FinishChunk(Endpoint endpoint, const ResponseMeta& meta,
 nlohmann::json UsageChunk(Endpoint endpoint, const ResponseMeta& meta,
                           const rwkv::v1::TokenUsage& usage);
 
-// GET /v1/models.
+// GET /v1/models and GET /v1/models/{id}.
 nlohmann::json ModelList(const rwkv::v1::ListModelsResponse& models);
+nlohmann::json ModelObject(const rwkv::v1::ModelInfo& model);
 
 // An error as OpenAI sends it: {"error": {"message", "type", "param", "code"}}.
 struct ApiError {

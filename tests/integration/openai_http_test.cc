@@ -215,6 +215,10 @@ TEST_F(OpenAiHttpTest, ProbesAndModels) {
   ASSERT_EQ(list["data"].size(), 1u) << models.body;
   EXPECT_EQ(list["data"][0]["id"], "demo");
   EXPECT_EQ(list["data"][0]["object"], "model");
+  HttpReply one = Curl(Url("/v1/models/demo"), "");
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(one.Json()["id"], "demo");
+  EXPECT_EQ(Curl(Url("/v1/models/other"), "").status, 404);
 }
 
 TEST_F(OpenAiHttpTest, CompletionMatchesTheGrpcPath) {
