@@ -1,5 +1,7 @@
 #include "gateway/gateway_app.h"
 
+#include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -12,9 +14,11 @@
 #include "absl/time/clock.h"
 #include "gateway/discovery.h"
 #include "gateway/generate_proxy.h"
+#include "gateway/http_server.h"
 #include "gateway/inference_proxy.h"
 #include "gateway/jobs_proxy.h"
 #include "gateway/metrics.h"
+#include "gateway/openai_api.h"
 #include "gateway/picker.h"
 #include "gateway/resolver.h"
 #include "gateway/token_auth.h"
@@ -22,6 +26,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
 #include "services/common/log.h"
 #include "services/common/metrics_endpoint.h"
 
@@ -57,6 +62,12 @@ std::function<uint64_t()> MakeRandom() {
     absl::MutexLock lock(mu.get());
     return (*engine)();
   };
+}
+
+grpc::ChannelArguments MinimalStackArguments() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
+  return args;
 }
 
 void SetServing(grpc::Server& server, bool serving) {
@@ -137,6 +148,17 @@ absl::Status ValidateConfig(const GatewayConfig& config) {
   if (config.max_tokens_cap < 0 || config.max_tokens_cap > 65536) {
     return absl::InvalidArgumentError("--max-tokens-cap must be 0 (none) .. 65536");
   }
+  if (!config.http_listen.empty() && config.http_listen.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError("--http-listen must be host:port (port 0 = any free port)");
+  }
+  if (!config.http_listen.empty() && !config.tls_cert.empty()) {
+    // civetweb 1.15 as shipped by Debian calls SSL_get_peer_certificate, which OpenSSL 3 does
+    // not export, and crashes on the first HTTPS connection.
+    return absl::InvalidArgumentError(
+        "--http-listen serves plaintext only and cannot be combined with --tls-cert/--tls-key "
+        "(the system's civetweb cannot serve TLS with OpenSSL 3); terminate TLS in front of the "
+        "HTTP port (ingress or sidecar)");
+  }
   if (config.dns_interval < absl::Milliseconds(100)) {
     return absl::InvalidArgumentError("--dns-interval must be at least 100ms");
   }
@@ -198,6 +220,40 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
     services.push_back(jobs.get());
   }
 
+  // The HTTP front's calls: an in-process server with its own Inference instance (so its
+  // metrics say protocol="http"), sharing the deps and thus the --max-streams count. The
+  // bearer token is checked by the HTTP front itself.
+  InferenceProxy http_inference(deps, nullptr, static_cast<int>(config.max_streams),
+                                Protocol::kHttp);
+  std::unique_ptr<grpc::Server> http_backend;
+  std::unique_ptr<OpenAiApi> openai_api;
+  std::unique_ptr<HttpServer> http;
+  std::atomic<bool> any_worker_healthy{false};
+  if (!config.http_listen.empty()) {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&http_inference);
+    // In process, the HTTP front sets neither deadlines nor oversized messages: the minimal
+    // filter stack saves per-message work on this hop.
+    builder.AddChannelArgument(GRPC_ARG_MINIMAL_STACK, 1);
+    http_backend = builder.BuildAndStart();
+    if (http_backend == nullptr)
+      return absl::InternalError("cannot start the HTTP front's backend");
+    openai_api = std::make_unique<OpenAiApi>(
+        http_backend->InProcessChannel(MinimalStackArguments()), auth.get(), metrics,
+        [&any_worker_healthy] { return any_worker_healthy.load(); });
+    HttpServerOptions http_options;
+    http_options.listen = config.http_listen;
+    if (config.max_streams > 0) {
+      http_options.threads = static_cast<int>(std::max<int64_t>(64, config.max_streams + 32));
+    }
+    auto started = HttpServer::Start(http_options,
+                                     [api = openai_api.get()](HttpExchange& e) { api->Handle(e); });
+    if (!started.ok()) return started.status();
+    http = *std::move(started);
+    services::LogLine(
+        absl::StrCat("serving HTTP on ", config.http_listen, " (port ", http->port(), ")"));
+  }
+
   auto server = services::GrpcServer::Start(server_options, services);
   if (!server.ok()) return server.status();
   grpc::Server& grpc_server = (*server)->server();
@@ -207,9 +263,10 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
   if (auto* health = grpc_server.GetHealthCheckService()) {
     health->SetServingStatus("liveness", true);
   }
-  registry.SetHealthListener([&grpc_server](bool any) {
+  registry.SetHealthListener([&grpc_server, &any_worker_healthy](bool any) {
     services::LogLine(any ? "a worker is healthy: SERVING" : "no healthy worker: NOT_SERVING");
     SetServing(grpc_server, any);
+    any_worker_healthy.store(any);
   });
   services::LogLine(absl::StrCat("serving gRPC on ", server_options.listen, " (port ",
                                  (*server)->port(), ")",
@@ -223,6 +280,8 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
                                    absl::FormatDuration(server_options.drain_timeout)));
     services::ServerHooks hooks;
     hooks.drain = [&](absl::Time d) {
+      if (openai_api) openai_api->StartDraining();
+      http_inference.StartDraining();
       inference.StartDraining();
       if (jobs) jobs->StartDraining();
       if (!inference.WaitForStreams(d)) {
@@ -232,6 +291,12 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
     };
     (*server)->Drain(deadline, hooks);
     registry.SetHealthListener(nullptr);
+  }
+  if (http_backend) {
+    // Cancels what is still open; the HTTP threads then see their calls end and return.
+    http_backend->Shutdown(absl::ToChronoTime(absl::Now()));
+    http.reset();
+    http_backend.reset();
   }
   server->reset();
   // Worker calls finish on gRPC threads after their client calls are done; let them.

@@ -1,6 +1,7 @@
 // The whole rwkv-gateway process behind main.cc: metrics endpoint, worker discovery and
 // watches, the gRPC server (Inference, Jobs when a converter is configured, health,
-// reflection; TLS when configured) and the SIGTERM drain.
+// reflection; TLS when configured), the OpenAI-compatible HTTP front when configured, and the
+// SIGTERM drain.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,8 @@ struct GatewayConfig {
   int64_t max_tokens_cap = 0;
   // Empty = no metrics endpoint.
   std::string metrics_listen;
+  // "host:port" of the OpenAI-compatible HTTP front (plaintext; not with tls_cert); empty = off.
+  std::string http_listen;
 };
 
 // Checks the configuration without starting anything: INVALID_ARGUMENT naming the flag.

@@ -106,12 +106,14 @@ struct GenerateProxy::State {
   grpc::Status final_status ABSL_GUARDED_BY(mu);
 };
 
-GenerateProxy::GenerateProxy(grpc::CallbackServerContext* context, ProxyDeps& deps)
-    : context_(context), deps_(deps), state_(std::make_unique<State>()) {}
+GenerateProxy::GenerateProxy(grpc::CallbackServerContext* context, ProxyDeps& deps,
+                             Protocol protocol)
+    : context_(context), deps_(deps), protocol_(protocol), state_(std::make_unique<State>()) {}
 
 GenerateProxy* GenerateProxy::Start(grpc::CallbackServerContext* context,
-                                    const v1::GenerateRequest& request, ProxyDeps& deps) {
-  auto* proxy = new GenerateProxy(context, deps);
+                                    const v1::GenerateRequest& request, ProxyDeps& deps,
+                                    Protocol protocol) {
+  auto* proxy = new GenerateProxy(context, deps, protocol);
   State& s = *proxy->state_;
   s.arrival = absl::Now();
   s.request = request;
@@ -125,7 +127,7 @@ GenerateProxy* GenerateProxy::Start(grpc::CallbackServerContext* context,
   s.route.pool = request.placement().pool();
   s.route.backend = request.placement().backend();
   s.route.session_id = request.session_id();
-  deps.metrics.StreamStarted();
+  deps.metrics.StreamStarted(protocol);
   grpc::Status error;
   if (!proxy->Route(&error)) {
     absl::MutexLock lock(&s.mu);
@@ -196,7 +198,8 @@ void GenerateProxy::OnAttemptMessage(Attempt* attempt) {
     }
     if (n > 0 && !s.first_token) {
       s.first_token = true;
-      deps_.metrics.ObserveTimeToFirstToken(absl::ToDoubleSeconds(absl::Now() - s.arrival));
+      deps_.metrics.ObserveTimeToFirstToken(protocol_,
+                                            absl::ToDoubleSeconds(absl::Now() - s.arrival));
     }
     if (s.writing) {
       // Keep reading: later messages merge into the one waiting, so a client slower than its
@@ -316,11 +319,11 @@ void GenerateProxy::OnDone() {
   State& s = *state_;
   {
     absl::MutexLock lock(&s.mu);
-    deps_.metrics.RequestFinished(s.routed ? s.route.model : std::string(), s.pool,
+    deps_.metrics.RequestFinished(protocol_, s.routed ? s.route.model : std::string(), s.pool,
                                   s.final_status.error_code());
   }
-  deps_.metrics.ObserveRequestDuration(absl::ToDoubleSeconds(absl::Now() - s.arrival));
-  deps_.metrics.StreamEnded();
+  deps_.metrics.ObserveRequestDuration(protocol_, absl::ToDoubleSeconds(absl::Now() - s.arrival));
+  deps_.metrics.StreamEnded(protocol_);
   deps_.open_streams.fetch_sub(1);
   delete this;
 }

@@ -49,9 +49,10 @@ inline constexpr uint32_t kDefaultMaxTokens = 256;
 class GenerateProxy : public grpc::ServerWriteReactor<rwkv::v1::GenerateResponse> {
  public:
   // Starts the call; the reactor deletes itself in OnDone. The caller has already counted
-  // the stream in deps.open_streams.
+  // the stream in deps.open_streams. `protocol` labels its metrics.
   static GenerateProxy* Start(grpc::CallbackServerContext* context,
-                              const rwkv::v1::GenerateRequest& request, ProxyDeps& deps);
+                              const rwkv::v1::GenerateRequest& request, ProxyDeps& deps,
+                              Protocol protocol);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -60,7 +61,7 @@ class GenerateProxy : public grpc::ServerWriteReactor<rwkv::v1::GenerateResponse
   class Attempt;
 
  private:
-  GenerateProxy(grpc::CallbackServerContext* context, ProxyDeps& deps);
+  GenerateProxy(grpc::CallbackServerContext* context, ProxyDeps& deps, Protocol protocol);
 
   struct State;
   // Routes and starts an attempt; false (with the status in `error`) when nothing fits.
@@ -73,6 +74,7 @@ class GenerateProxy : public grpc::ServerWriteReactor<rwkv::v1::GenerateResponse
 
   grpc::CallbackServerContext* const context_;
   ProxyDeps& deps_;
+  const Protocol protocol_;
   std::unique_ptr<State> state_;
 };
 

@@ -35,18 +35,18 @@ grpc::Status InferenceProxy::Admit(const grpc::CallbackServerContext& context) {
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceProxy::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
   if (grpc::Status s = Admit(*context); !s.ok()) {
-    deps_.metrics.RequestFinished("", "", s.error_code());
+    deps_.metrics.RequestFinished(protocol_, "", "", s.error_code());
     return new RefusedStream(s);
   }
   const int open = deps_.open_streams.fetch_add(1) + 1;
   if (max_streams_ > 0 && open > max_streams_) {
     deps_.open_streams.fetch_sub(1);
-    deps_.metrics.RequestFinished("", "", grpc::StatusCode::RESOURCE_EXHAUSTED);
+    deps_.metrics.RequestFinished(protocol_, "", "", grpc::StatusCode::RESOURCE_EXHAUSTED);
     return new RefusedStream(grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
         absl::StrCat("gateway stream limit reached (", max_streams_, " open streams)")));
   }
-  return GenerateProxy::Start(context, *request, deps_);
+  return GenerateProxy::Start(context, *request, deps_, protocol_);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> InferenceProxy::AnyWorker(const std::string& model) {

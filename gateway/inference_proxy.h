@@ -15,9 +15,11 @@ namespace rwkv::gateway {
 class InferenceProxy : public rwkv::v1::Inference::CallbackService {
  public:
   // `deps` and `auth` (null = no authentication) must outlive the service. `max_streams`
-  // 0 = unlimited.
-  InferenceProxy(ProxyDeps& deps, TokenAuthenticator* auth, int max_streams)
-      : deps_(deps), auth_(auth), max_streams_(max_streams) {}
+  // 0 = unlimited, counted over deps.open_streams (shared by every front). `protocol` labels
+  // the metrics of its calls: the HTTP front calls its own instance in process.
+  InferenceProxy(ProxyDeps& deps, TokenAuthenticator* auth, int max_streams,
+                 Protocol protocol = Protocol::kGrpc)
+      : deps_(deps), auth_(auth), max_streams_(max_streams), protocol_(protocol) {}
 
   grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const rwkv::v1::GenerateRequest* request) override;
@@ -45,6 +47,7 @@ class InferenceProxy : public rwkv::v1::Inference::CallbackService {
   ProxyDeps& deps_;
   TokenAuthenticator* const auth_;
   const int max_streams_;
+  const Protocol protocol_;
   std::atomic<bool> draining_{false};
 };
 

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   flags.AddString("listen", &server.listen, "gRPC address host:port (port 0 = any free port)");
   flags.AddString("metrics-listen", &config.metrics_listen,
                   "Prometheus /metrics address; empty = off");
+  flags.AddString("http-listen", &config.http_listen,
+                  "OpenAI-compatible HTTP address host:port (port 0 = any free port); empty = off");
   flags.AddString("port-file", &server.port_file, "write the bound gRPC port to this file");
   flags.AddString("workers", &config.workers, "static workers host:port[,host:port...]");
   flags.AddString("worker-dns", &config.worker_dns,

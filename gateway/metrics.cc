@@ -45,11 +45,16 @@ const char* StatusCodeName(grpc::StatusCode code) {
   }
 }
 
+const char* ProtocolName(Protocol protocol) {
+  return protocol == Protocol::kHttp ? "http" : "grpc";
+}
+
 GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
-    : requests_(prometheus::BuildCounter()
-                    .Name("rwkv_gateway_requests_total")
-                    .Help("Generate calls by model, pool of the serving worker and gRPC code")
-                    .Register(registry)),
+    : requests_(
+          prometheus::BuildCounter()
+              .Name("rwkv_gateway_requests_total")
+              .Help("Generate calls by protocol, model, pool of the serving worker and gRPC code")
+              .Register(registry)),
       routed_(prometheus::BuildCounter()
                   .Name("rwkv_gateway_routing_decisions_total")
                   .Help("Requests sent to each worker (first tries and retries)")
@@ -63,18 +68,15 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
           prometheus::BuildHistogram()
               .Name("rwkv_gateway_time_to_first_token_seconds")
               .Help("Time from a Generate call's arrival to its first token, as the client sees it")
-              .Register(registry)
-              .Add({}, services::buckets::LatencySeconds())),
+              .Register(registry)),
       duration_(prometheus::BuildHistogram()
                     .Name("rwkv_gateway_request_duration_seconds")
                     .Help("Time from a Generate call's arrival to its end, as the client sees it")
-                    .Register(registry)
-                    .Add({}, services::buckets::LatencySeconds())),
+                    .Register(registry)),
       in_flight_(prometheus::BuildGauge()
                      .Name("rwkv_gateway_streams_in_flight")
                      .Help("Generate streams open through the gateway")
-                     .Register(registry)
-                     .Add({})),
+                     .Register(registry)),
       healthy_(prometheus::BuildGauge()
                    .Name("rwkv_gateway_healthy_workers")
                    .Help("Workers in the rotation, by pool")
@@ -82,12 +84,21 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
       status_age_(prometheus::BuildGauge()
                       .Name("rwkv_gateway_worker_status_age_seconds")
                       .Help("Seconds since each worker's last status message")
-                      .Register(registry)) {}
+                      .Register(registry)),
+      grpc_(Series(Protocol::kGrpc)),
+      http_(Series(Protocol::kHttp)) {}
 
-void GatewayMetrics::RequestFinished(const std::string& model, const std::string& pool,
-                                     grpc::StatusCode code) {
+GatewayMetrics::ProtocolSeries GatewayMetrics::Series(Protocol protocol) {
+  const prometheus::Labels labels = {{"protocol", ProtocolName(protocol)}};
+  return {&ttft_.Add(labels, services::buckets::LatencySeconds()),
+          &duration_.Add(labels, services::buckets::LatencySeconds()), &in_flight_.Add(labels)};
+}
+
+void GatewayMetrics::RequestFinished(Protocol protocol, const std::string& model,
+                                     const std::string& pool, grpc::StatusCode code) {
   requests_
-      .Add({{"model", model.empty() ? "unknown" : model},
+      .Add({{"protocol", ProtocolName(protocol)},
+            {"model", model.empty() ? "unknown" : model},
             {"pool", pool.empty() ? "none" : pool},
             {"code", StatusCodeName(code)}})
       .Increment();

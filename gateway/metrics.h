@@ -22,20 +22,31 @@ namespace rwkv::gateway {
 // "OK", "UNAVAILABLE", ... as gRPC spells the codes.
 const char* StatusCodeName(grpc::StatusCode code);
 
+// How a client reached the gateway: the `protocol` label of the request metrics.
+enum class Protocol { kGrpc, kHttp };
+// "grpc", "http".
+const char* ProtocolName(Protocol protocol);
+
 class GatewayMetrics {
  public:
   explicit GatewayMetrics(prometheus::Registry& registry);
 
-  // One Generate call ended with `code`; `model`/`pool` empty = "unknown"/"none".
-  void RequestFinished(const std::string& model, const std::string& pool, grpc::StatusCode code);
+  // One Generate call ended with `code`; `model`/`pool` empty = "unknown"/"none". HTTP
+  // requests count with the gRPC code their HTTP status stands for.
+  void RequestFinished(Protocol protocol, const std::string& model, const std::string& pool,
+                       grpc::StatusCode code);
   // A request (first try or retry) was sent to `worker`.
   void Routed(const std::string& worker);
   void Retried() { retries_.Increment(); }
   // Seconds from the call's arrival to the first token written / the end of the stream.
-  void ObserveTimeToFirstToken(double seconds) { ttft_.Observe(seconds); }
-  void ObserveRequestDuration(double seconds) { duration_.Observe(seconds); }
-  void StreamStarted() { in_flight_.Increment(); }
-  void StreamEnded() { in_flight_.Decrement(); }
+  void ObserveTimeToFirstToken(Protocol protocol, double seconds) {
+    Of(protocol).ttft->Observe(seconds);
+  }
+  void ObserveRequestDuration(Protocol protocol, double seconds) {
+    Of(protocol).duration->Observe(seconds);
+  }
+  void StreamStarted(Protocol protocol) { Of(protocol).in_flight->Increment(); }
+  void StreamEnded(Protocol protocol) { Of(protocol).in_flight->Decrement(); }
   // Replaces the healthy-worker counts (pools missing from `by_pool` drop to 0).
   void SetHealthyWorkers(const std::map<std::string, int>& by_pool);
   // Seconds since `worker`'s last status message.
@@ -44,14 +55,25 @@ class GatewayMetrics {
   void RemoveWorker(const std::string& worker);
 
  private:
+  // The per-protocol series, created up front so both protocols are always exposed.
+  struct ProtocolSeries {
+    prometheus::Histogram* ttft;
+    prometheus::Histogram* duration;
+    prometheus::Gauge* in_flight;
+  };
+  ProtocolSeries& Of(Protocol protocol) { return protocol == Protocol::kHttp ? http_ : grpc_; }
+  ProtocolSeries Series(Protocol protocol);
+
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Counter>& routed_;
   prometheus::Counter& retries_;
-  prometheus::Histogram& ttft_;
-  prometheus::Histogram& duration_;
-  prometheus::Gauge& in_flight_;
+  prometheus::Family<prometheus::Histogram>& ttft_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Gauge>& healthy_;
   prometheus::Family<prometheus::Gauge>& status_age_;
+  ProtocolSeries grpc_;
+  ProtocolSeries http_;
   absl::Mutex mu_;
   std::map<std::string, prometheus::Gauge*> healthy_by_pool_ ABSL_GUARDED_BY(mu_);
 };

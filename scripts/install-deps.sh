@@ -8,7 +8,7 @@ required=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl python3
   clang libclang-rt-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libabsl-dev prometheus-cpp-dev
+  libabsl-dev prometheus-cpp-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc vulkan-validationlayers
   zlib1g-dev unzip libssl-dev nlohmann-json3-dev
@@ -58,6 +58,21 @@ for p in "${server_packages[@]}"; do
   apt_install "$p" || echo "install-deps: $p not installed (tests/deploy will skip)" >&2
   if [ "$created_policy" -eq 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 done
+
+# The official openai client library for tests/integration/openai_http_test.cc, pinned by
+# tests/openai/package-lock.json; reinstalled only when the lock file changed.
+if command -v npm >/dev/null 2>&1; then
+  if ! cmp -s tests/openai/package-lock.json tests/openai/node_modules/.package-lock.json.src; then
+    echo "install-deps: npm ci in tests/openai"
+    if (cd tests/openai && npm ci --silent --no-audit --no-fund --ignore-scripts); then
+      cp tests/openai/package-lock.json tests/openai/node_modules/.package-lock.json.src
+    else
+      echo "install-deps: openai npm package not installed (its test will skip)" >&2
+    fi
+  fi
+else
+  echo "install-deps: npm not found: the openai client library test will skip" >&2
+fi
 
 deploy/tools/install-tools.sh ||
   echo "install-deps: deploy tools not installed (tests/deploy will skip)" >&2

@@ -82,7 +82,9 @@ std::unique_ptr<OpenStream> Open(ServerProcess& server, const v1::GenerateReques
   static std::vector<std::unique_ptr<v1::Inference::Stub>> stubs;  // outlive the readers
   stubs.push_back(server.Inference());
   stream->reader = stubs.back()->Generate(&stream->context, r);
-  if (wait_first) EXPECT_TRUE(stream->reader->Read(&stream->first));
+  if (wait_first) {
+    EXPECT_TRUE(stream->reader->Read(&stream->first));
+  }
   return stream;
 }
 
@@ -309,7 +311,7 @@ TEST_F(GatewayTest, ExposesPrometheusMetrics) {
   ASSERT_TRUE(Call(*fleet->gateway, Greedy("metrics", 4, "beta")).status.ok());
   const std::string body = HttpGet(fleet->gateway->MetricsPort(), "/metrics");
   for (const std::string& name : std::vector<std::string>{
-           "rwkv_gateway_requests_total{code=\"OK\",model=\"demo\",pool=\"beta\"}",
+           "rwkv_gateway_requests_total{code=\"OK\",model=\"demo\",pool=\"beta\",protocol=\"grpc\"}",
            "rwkv_gateway_routing_decisions_total{worker=\"" + fleet->c->address() + "\"}",
            std::string("rwkv_gateway_retries_total"),
            std::string("rwkv_gateway_time_to_first_token_seconds_count"),

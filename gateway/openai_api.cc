@@ -1,0 +1,219 @@
+#include "gateway/openai_api.h"
+
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gateway/openai_mapping.h"
+#include "gateway/sse.h"
+#include "grpcpp/client_context.h"
+#include "services/common/status_mapping.h"
+
+namespace rwkv::gateway {
+
+namespace v1 = ::rwkv::v1;
+using nlohmann::json;
+using openai::Endpoint;
+
+namespace {
+
+// Largest request body: a 4 MiB prompt (the Generate limit) with room for JSON escaping.
+constexpr size_t kMaxBodyBytes = 16 << 20;
+
+// Text from the worker is valid UTF-8, but a prompt echoed in an error message need not be.
+std::string Dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void ReplyJson(HttpExchange& exchange, int status, const json& body) {
+  exchange.Reply(status, "application/json", Dump(body));
+}
+
+void ReplyError(HttpExchange& exchange, const absl::Status& status) {
+  const openai::ApiError error = openai::ErrorFromStatus(status);
+  ReplyJson(exchange, error.http_status, error.body);
+}
+
+// "cmpl-" / "chatcmpl-" and 24 random hex digits.
+std::string NewId(const char* prefix) {
+  thread_local std::mt19937_64 engine(std::random_device{}());
+  return absl::StrFormat("%s%016x%08x", prefix, engine(), static_cast<uint32_t>(engine()));
+}
+
+}  // namespace
+
+OpenAiApi::OpenAiApi(std::shared_ptr<grpc::Channel> inference, TokenAuthenticator* auth,
+                     GatewayMetrics& metrics, std::function<bool()> ready)
+    : stub_(v1::Inference::NewStub(std::move(inference))),
+      auth_(auth),
+      metrics_(metrics),
+      ready_(std::move(ready)) {}
+
+void OpenAiApi::Handle(HttpExchange& exchange) {
+  const std::string& path = exchange.path();
+  const bool generate = path == "/v1/completions" || path == "/v1/chat/completions";
+  constexpr absl::string_view kModelPrefix = "/v1/models/";
+  const bool model = absl::StartsWith(path, kModelPrefix) && path.size() > kModelPrefix.size();
+  const bool known =
+      generate || model || path == "/v1/models" || path == "/healthz" || path == "/readyz";
+  if (!known) {
+    ReplyError(exchange, absl::NotFoundError(absl::StrCat("no route ", exchange.method(), " ", path,
+                                                          " (see /v1/models)")));
+    return;
+  }
+  if (exchange.method() != (generate ? "POST" : "GET")) {
+    const openai::ApiError error = openai::ErrorFromStatus(absl::InvalidArgumentError(
+        absl::StrCat(path, " takes ", generate ? "POST" : "GET", ", not ", exchange.method())));
+    ReplyJson(exchange, 405, error.body);
+    return;
+  }
+  if (path == "/healthz") {
+    ReplyJson(exchange, 200, {{"status", "ok"}});
+    return;
+  }
+  if (path == "/readyz") {
+    const bool ready = !draining_.load() && ready_();
+    ReplyJson(exchange, ready ? 200 : 503,
+              {{"status", draining_.load() ? "draining"
+                          : ready          ? "ready"
+                                           : "no healthy worker"}});
+    return;
+  }
+  if (auth_ != nullptr) {
+    if (absl::Status s = auth_->Check(exchange.Header("Authorization")); !s.ok()) {
+      if (generate) metrics_.RequestFinished(Protocol::kHttp, "", "", grpc::UNAUTHENTICATED);
+      ReplyError(exchange, s);
+      return;
+    }
+  }
+  if (path == "/v1/models" || model) {
+    ListModels(exchange, model ? path.substr(kModelPrefix.size()) : std::string());
+    return;
+  }
+  if (draining_.load()) {
+    metrics_.RequestFinished(Protocol::kHttp, "", "", grpc::UNAVAILABLE);
+    ReplyError(exchange, absl::UnavailableError("gateway is draining"));
+    return;
+  }
+  Generate(exchange, path == "/v1/chat/completions");
+}
+
+void OpenAiApi::ListModels(HttpExchange& exchange, const std::string& id) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ListModelsResponse models;
+  const grpc::Status status = stub_->ListModels(&context, {}, &models);
+  if (!status.ok()) {
+    ReplyError(exchange, services::FromGrpcStatus(status));
+    return;
+  }
+  if (id.empty()) {
+    ReplyJson(exchange, 200, openai::ModelList(models));
+    return;
+  }
+  for (const v1::ModelInfo& m : models.models()) {
+    if (m.name() == id) {
+      ReplyJson(exchange, 200, openai::ModelObject(m));
+      return;
+    }
+  }
+  ReplyError(exchange,
+             absl::NotFoundError(absl::StrCat("model '", id, "' is not served by any worker")));
+}
+
+void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {
+  const Endpoint endpoint = chat ? Endpoint::kChatCompletions : Endpoint::kCompletions;
+  absl::StatusOr<std::string> body = exchange.ReadBody(kMaxBodyBytes);
+  if (!body.ok()) {
+    metrics_.RequestFinished(Protocol::kHttp, "", "", grpc::INVALID_ARGUMENT);
+    if (absl::IsResourceExhausted(body.status())) {  // too large: 413, not a rate limit
+      ReplyJson(exchange, 413,
+                openai::ErrorFromStatus(absl::InvalidArgumentError(body.status().message())).body);
+    } else {
+      ReplyError(exchange, body.status());
+    }
+    return;
+  }
+  absl::StatusOr<openai::ParsedRequest> request = openai::ParseRequest(endpoint, *body);
+  if (!request.ok()) {
+    metrics_.RequestFinished(Protocol::kHttp, "", "", grpc::INVALID_ARGUMENT);
+    ReplyError(exchange, request.status());
+    return;
+  }
+  const openai::ResponseMeta meta{NewId(chat ? "chatcmpl-" : "cmpl-"),
+                                  static_cast<int64_t>(std::time(nullptr)),
+                                  request->generate.model()};
+  request->generate.set_request_id(meta.id);
+
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
+      stub_->Generate(&context, request->generate);
+  v1::GenerateResponse message;
+  // Nothing is sent before the first message, so a request that cannot start (unknown model,
+  // no worker, stream limit) gets its HTTP status.
+  if (!reader->Read(&message)) {
+    const grpc::Status status = reader->Finish();
+    ReplyError(exchange, status.ok() ? absl::InternalError("the stream ended without a message")
+                                     : services::FromGrpcStatus(status));
+    return;
+  }
+  openai::ReplyStart reply_start;
+  v1::FinalInfo final;
+
+  if (!request->stream) {
+    std::string text;
+    do {
+      text += message.text();
+      if (message.has_final()) final = message.final();
+    } while (reader->Read(&message));
+    const grpc::Status status = reader->Finish();
+    if (!status.ok()) {
+      ReplyError(exchange, services::FromGrpcStatus(status));
+    } else if (final.finish_reason() == v1::FINISH_REASON_ERROR) {
+      ReplyError(exchange, absl::InternalError(final.error_message()));
+    } else {
+      if (chat) text = reply_start.Trim(std::move(text));
+      ReplyJson(exchange, 200, openai::CompletionResponse(endpoint, meta, text, final));
+    }
+    return;
+  }
+
+  const bool usage = request->include_usage;
+  bool connected = exchange.StartEventStream();
+  auto send = [&](const json& event) {
+    if (connected && !exchange.SendChunk(SseEvent(Dump(event)))) connected = false;
+  };
+  if (chat) send(openai::RoleChunk(meta, usage));
+  do {
+    std::string text = chat ? reply_start.Trim(message.text()) : message.text();
+    if (!text.empty()) send(openai::TextChunk(endpoint, meta, text, usage));
+    if (message.has_final()) final = message.final();
+  } while (connected && reader->Read(&message));
+  if (!connected) {
+    // The client is gone: cancelling the call cancels the worker's.
+    context.TryCancel();
+    while (reader->Read(&message)) {
+    }
+    reader->Finish();
+    return;
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok() || final.finish_reason() == v1::FINISH_REASON_ERROR) {
+    // Mid-stream failures arrive as an error event, as OpenAI sends them; no [DONE].
+    const absl::Status error = !status.ok() ? services::FromGrpcStatus(status)
+                                            : absl::InternalError(final.error_message());
+    send(openai::ErrorFromStatus(error).body);
+  } else {
+    send(openai::FinishChunk(endpoint, meta, openai::FinishReasonName(final.finish_reason()),
+                             usage));
+    if (usage) send(openai::UsageChunk(endpoint, meta, final.usage()));
+    if (connected) connected = exchange.SendChunk(kSseDone);
+  }
+  if (connected) exchange.EndChunks();
+}
+
+}  // namespace rwkv::gateway
