@@ -32,7 +32,7 @@ for t in "${vulkan_tests[@]}"; do
     binaries+=("build/tests/$t")
   fi
 done
-vulkan_loader="$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/{print $NF; exit}')"
+vulkan_loader="$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/ && !found {print $NF; found = 1}')"
 [ -n "$vulkan_loader" ] && cp -L "$vulkan_loader" "$root/lib/libvulkan.so.1"
 # Every library the binaries load, and the loader that goes with this C library.
 for b in "${binaries[@]}"; do ldd "$b"; done | awk '/=> \//{print $3} /^\t\/.*ld-linux/{print $1}' |
