@@ -16,7 +16,9 @@ required=(
 )
 # Deploy checks only (helm, manifest and Dockerfile linting via npm): a machine that already
 # has node/npm from elsewhere keeps them, and a failure here only makes tests/deploy skip.
-optional_tools=(node:nodejs npm:npm)
+# Image builds (tests/deploy/images_test.sh): podman, buildah, and debootstrap for a local base
+# image where no registry is reachable; without them that test skips.
+optional_tools=(node:nodejs npm:npm podman:podman buildah:buildah debootstrap:debootstrap)
 # promtool for tests/deploy and the local launcher's Prometheus; its service is never started.
 server_packages=(prometheus)
 
