@@ -371,12 +371,12 @@ if [ -n "$prom_dir" ]; then
 fi
 cat <<EOF_NEXT
 
-Next (keep the cluster up with --hold, e.g. bash scripts/demo.sh --hold):
+Next (while the cluster runs: --hold, or deploy/local/cluster.sh up | status | down):
   $bin/rwkv client generate --addr $gw_addr -p "Hello" -n 100
   $bin/rwkv client models --addr $gw_addr
   $bin/rwkv client jobs list --addr $gw_addr
   $bin/rwkv bench --server $gw_addr --model demo-q8_0
-A real model (README, "Use a real model"): put a GGUF such as rwkv-6-world-1.6b Q8_0 at
+A real model (README.md, "Running a real model"): put a GGUF such as rwkv-6-world-1.6b Q8_0 at
   <root>/models/NAME.gguf and start workers with --model NAME, or convert an official .pth:
   rwkv client jobs submit --addr $gw_addr --kind convert --wait \\
       --input checkpoints/RWKV-x060-World-1B6-....pth --output models/NAME.gguf \\

@@ -206,14 +206,16 @@ check_docker() {
 
 check_scripts() {
   local f
-  for f in "$repo/deploy/local/run-local-cluster.sh" "$repo/deploy/tools/install-tools.sh" \
-           "$repo/tests/deploy/deploy_test.sh"; do
+  for f in "$repo/deploy/local/run-local-cluster.sh" "$repo/deploy/local/cluster.sh" \
+           "$repo/deploy/tools/install-tools.sh" "$repo/tests/deploy/deploy_test.sh" \
+           "$repo/tests/deploy/images_test.sh"; do
     bash -n "$f" || fail "bash -n $f"
     [ -x "$f" ] || fail "$f is not executable"
   done
   "$repo/deploy/local/run-local-cluster.sh" --help >/dev/null || fail "run-local-cluster.sh --help"
   if command -v shellcheck >/dev/null 2>&1; then
-    shellcheck -S warning "$repo/deploy/local/run-local-cluster.sh" \
+    shellcheck -S warning "$repo/deploy/local/run-local-cluster.sh" "$repo/deploy/local/cluster.sh" \
+      "$repo/tests/deploy/images_test.sh" \
       "$repo/deploy/tools/install-tools.sh" || fail "shellcheck"
   fi
   echo "PASS: scripts parse"

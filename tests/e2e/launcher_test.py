@@ -92,6 +92,35 @@ class LauncherTest(unittest.TestCase):
         self.assertEqual(processes_mentioning(self.workdir), [])
 
 
+class ClusterScriptTest(unittest.TestCase):
+    """deploy/local/cluster.sh up | status | down: the detached cluster the demo leaves."""
+
+    def test_up_status_down(self):
+        workdir = tempfile.mkdtemp(prefix="rwkv-cluster-sh-")
+        script = os.path.join(local_cluster.REPO, "deploy", "local", "cluster.sh")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RWKV_")}
+
+        def run(command):
+            extra = ["--bin", BIN_DIR, "--no-prometheus", "-n", "4"] if command == "up" else []
+            return subprocess.run(["bash", script, command, "--workdir", workdir, *extra],
+                                  env=env, capture_output=True, text=True, timeout=300)
+
+        up = run("up")
+        self.assertEqual(up.returncode, 0, up.stdout + up.stderr)
+        self.assertIn("The cluster keeps running", up.stdout)
+        try:
+            status = run("status")
+            self.assertEqual(status.returncode, 0, status.stdout + status.stderr)
+            self.assertIn("2 healthy workers", status.stdout)
+            self.assertEqual(run("up").returncode, 1, "a second up must refuse")
+        finally:
+            down = run("down")
+        self.assertEqual(down.returncode, 0, down.stdout + down.stderr)
+        self.assertIn("done; logs in", down.stdout)
+        self.assertEqual(processes_mentioning(workdir), [])
+        self.assertEqual(run("status").returncode, 3)
+
+
 def main():
     global BIN_DIR
     parser = argparse.ArgumentParser()
