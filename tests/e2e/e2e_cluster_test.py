@@ -59,7 +59,9 @@ def tearDownModule():
     log = cluster.log()
     if rc != 0 or leftovers or "after SIGTERM; killing it" in log:
         raise AssertionError(f"launcher exit {rc}, processes left running: {leftovers}; "
-                             f"every process must exit on SIGTERM:\n{log[-3000:]}")
+                             f"every process must exit on SIGTERM (logs kept in "
+                             f"{cluster.workdir}):\n{log[-3000:]}")
+    shutil.rmtree(cluster.workdir, ignore_errors=True)
 
 
 class Stream:

@@ -6,6 +6,7 @@ usage: launcher_test.py --bin BUILD/bin [unittest arguments]
 """
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ def processes_mentioning(text):
 class LauncherTest(unittest.TestCase):
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="rwkv-launcher-")
+        self.addCleanup(shutil.rmtree, self.workdir, True)
         self.log_path = os.path.join(self.workdir, "launcher.log")
 
     def launch(self, bin_dir, *extra):
@@ -97,6 +99,7 @@ class ClusterScriptTest(unittest.TestCase):
 
     def test_up_status_down(self):
         workdir = tempfile.mkdtemp(prefix="rwkv-cluster-sh-")
+        self.addCleanup(shutil.rmtree, workdir, True)
         script = os.path.join(local_cluster.REPO, "deploy", "local", "cluster.sh")
         env = {k: v for k, v in os.environ.items() if not k.startswith("RWKV_")}
 

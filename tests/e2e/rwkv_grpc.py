@@ -4,6 +4,7 @@ grpc_python_plugin (protobuf-compiler-grpc); they run on Debian's python3-grpcio
 Debian 12's python3-grpc-tools bundles a protoc that rejects proto3 `optional`, so the system
 protoc is used; grpc_tools is the fallback where no grpc_python_plugin is installed.
 """
+import atexit
 import importlib
 import os
 import shutil
@@ -36,6 +37,7 @@ def load():
     """Generates the stubs into a temporary directory and returns the modules as a namespace:
     .common, .inference, .inference_grpc, .jobs, .jobs_grpc."""
     out_dir = tempfile.mkdtemp(prefix="rwkv-pystubs-")
+    atexit.register(shutil.rmtree, out_dir, True)
     generate(out_dir)
     sys.path.insert(0, out_dir)
 
