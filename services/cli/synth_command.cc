@@ -1,6 +1,7 @@
 // rwkv synth -o M.gguf [--n-embd C --n-layer L --head-size S --n-ffn F --vocab bytes|VOCAB.txt
-// --seed S --type f16 --rescale-every R]: writes a random-weight RWKV-6 model with the layout of
-// llama.cpp's converter. Progress and a summary go to stderr.
+// --seed S --type f16 --rescale-every R --format gguf|pth]: writes a random-weight RWKV-6 model
+// with the layout of llama.cpp's converter, or (--format pth) the same model as an official
+// torch.save checkpoint for `rwkv convert` and convert jobs. Progress and a summary go to stderr.
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -18,11 +19,13 @@ namespace rwkv::cli {
 namespace {
 
 int RunSynth(const std::vector<std::string>& args) {
-  std::string output, vocab = "bytes", type = "f16";
+  std::string output, vocab = "bytes", type = "f16", format = "gguf";
   int64_t n_embd = 2048, n_layer = 24, head_size = 64, n_ffn = 0, mix_rank = 0, decay_rank = 0;
   int64_t seed = 0, rescale_every = 0, threads = 0;
   ArgParser parser("synth", "-o M.gguf [options]");
-  parser.AddString({"-o", "--output"}, &output, "output GGUF path (written atomically)");
+  parser.AddString({"-o", "--output"}, &output, "output path (written atomically)");
+  parser.AddString({"--format"}, &format,
+                   "gguf (default) or pth: an RWKV-6 torch.save checkpoint (BF16) to convert");
   parser.AddInt({"--n-embd"}, &n_embd, "embedding width C (default 2048)");
   parser.AddInt({"--n-layer"}, &n_layer, "number of layers (default 24)");
   parser.AddInt({"--head-size"}, &head_size, "WKV head size; must divide C (default 64)");
@@ -46,6 +49,10 @@ int RunSynth(const std::vector<std::string>& args) {
                              absl::StrCat("unexpected argument '", parser.positionals()[0], "'")));
   }
   if (output.empty()) return Fail("synth", absl::InvalidArgumentError("missing -o M.gguf"));
+  if (format != "gguf" && format != "pth") {
+    return Fail("synth", absl::InvalidArgumentError(
+                             absl::StrCat("--format must be gguf or pth, got '", format, "'")));
+  }
   if (seed < 0) return Fail("synth", absl::InvalidArgumentError("--seed must be >= 0"));
   if (threads < 0 || threads > 1024) {
     return Fail("synth", absl::InvalidArgumentError("--threads must be in [0, 1024]"));
@@ -92,7 +99,9 @@ int RunSynth(const std::vector<std::string>& args) {
                  static_cast<unsigned long long>(p.tensors_total), p.bytes_done / 1048576.0,
                  p.bytes_total / 1048576.0);
   };
-  absl::StatusOr<engine::SynthResult> result = engine::WriteSyntheticModel(options);
+  absl::StatusOr<engine::SynthResult> result = format == "pth"
+                                                    ? engine::WriteSyntheticCheckpoint(options)
+                                                    : engine::WriteSyntheticModel(options);
   if (!result.ok()) return Fail("synth", result.status());
   std::fprintf(stderr,
                "rwkv synth: wrote %s: %llu tensors, %llu parameters, vocab %lld, %.1f MiB in "
@@ -106,6 +115,7 @@ int RunSynth(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RWKV_CLI_COMMAND("synth", "write a random-weight RWKV-6 GGUF (tests, demos, benchmarks)", RunSynth);
+RWKV_CLI_COMMAND("synth", "write a random-weight RWKV-6 GGUF or .pth (tests, demos, benchmarks)",
+                 RunSynth);
 
 }  // namespace rwkv::cli

@@ -2,7 +2,8 @@
 # Offline checks of helm/ and deploy/. One check per invocation, so ctest reports each alone:
 #   deploy_test.sh helm        helm lint --strict + helm template (default and multi-pool values)
 #   deploy_test.sh manifests   rendered manifests against the Kubernetes / Prometheus Operator
-#                              schemas + chart contracts (validate-manifests.mjs)
+#                              schemas + chart contracts (validate-manifests.mjs), the
+#                              multi-pool render against its values (assert-multipool.mjs)
 #   deploy_test.sh prometheus  promtool check config / check rules / test rules
 #   deploy_test.sh docker      dockerfilelint on deploy/docker/*.Dockerfile
 #   deploy_test.sh scripts     bash -n on the deploy shell scripts (+ shellcheck when present)
@@ -35,6 +36,12 @@ render() {
     { cat "$tmp/err" >&2; fail "helm template (default values)"; }
   "$helm" template rel "$chart" --namespace rwkv -f "$values_multi" >"$tmp/multipool.yaml" \
     2>"$tmp/err" || { cat "$tmp/err" >&2; fail "helm template (values-multipool.yaml)"; }
+  # Autoscaling switched on with nothing else said: the default mode (queue signals).
+  printf '%s\n' 'workerPools:' '  - name: cpu' '    backend: cpu' '    model: demo-q8_0' \
+    '    replicas: 1' '    maxSequences: 16' '    maxQueue: 64' '    autoscaling: {enabled: true}' >"$tmp/values-autoscale.yaml"
+  "$helm" template rel "$chart" --namespace rwkv -f "$tmp/values-autoscale.yaml" \
+    >"$tmp/autoscale.yaml" 2>"$tmp/err" ||
+    { cat "$tmp/err" >&2; fail "helm template (autoscaling.enabled only)"; }
 }
 
 # RWKV_* names a server reads: its FlagSet declarations, upper-cased (services/common/flags.h).
@@ -57,6 +64,15 @@ check_helm() {
   [ "$(grep -c '^kind: Deployment' "$tmp/multipool.yaml")" -eq 5 ] || fail "expected 5 Deployments"
   [ "$(grep -c '^kind: HorizontalPodAutoscaler' "$tmp/multipool.yaml")" -eq 3 ] ||
     fail "expected 3 HorizontalPodAutoscalers (cpu, cuda-h100, gateway)"
+  [ "$(grep -c '^kind: ScaledObject' "$tmp/multipool.yaml")" -eq 1 ] ||
+    fail "expected 1 KEDA ScaledObject (vulkan)"
+  grep -q '^kind: ScaledObject' "$tmp/default.yaml" && fail "ScaledObject rendered by default"
+  # The default autoscaling mode scales workers on queue signals, never on CPU.
+  grep -q 'name: rwkv_worker_waiting_requests' "$tmp/autoscale.yaml" ||
+    fail "autoscaling.enabled alone does not scale on rwkv_worker_waiting_requests"
+  grep -q 'name: rwkv_worker_slot_utilization_ratio' "$tmp/autoscale.yaml" ||
+    fail "autoscaling.enabled alone does not scale on rwkv_worker_slot_utilization_ratio"
+  grep -q 'averageUtilization' "$tmp/autoscale.yaml" && fail "default worker autoscaling uses CPU"
   grep -q '^kind: ServiceMonitor' "$tmp/multipool.yaml" || fail "monitoring.enabled renders no ServiceMonitor"
   grep -q '^kind: ServiceMonitor' "$tmp/default.yaml" && fail "ServiceMonitor rendered by default"
   grep -q 'name: rel-rwkv-cluster-gateway' "$tmp/default.yaml" || fail "gateway not rendered by default"
@@ -66,7 +82,8 @@ check_helm() {
   local bad
   for bad in "workerPools[0].backend=rocm" "workerPools[0].maxSequences=0" \
              "storage.persistence.accessModes={ReadWriteOnce}" "worker.grpcPort=0" \
-             "workerPools[0].replica=1"; do
+             "workerPools[0].replica=1" "workerPools[0].autoscaling.mode=memory" \
+             "workerPools[0].autoscaling.slotUtilization=high"; do
     if "$helm" template rel "$chart" --set "$bad" >/dev/null 2>&1; then
       fail "values.schema.json accepted --set $bad"
     fi
@@ -90,11 +107,20 @@ check_manifests() {
   genv="$(flag_env "$repo/gateway/main.cc")"
   [ -n "$wenv" ] && [ -n "$cenv" ] && [ -n "$genv" ] ||
     fail "no flags found in services/{worker,converter}/main.cc or gateway/main.cc"
-  for f in default multipool; do
+  local adapter="$repo/deploy/prometheus/prometheus-adapter-values.yaml"
+  for f in default multipool autoscale; do
     echo "$f:"
-    node "$repo/tests/deploy/validate-manifests.mjs" "$tools" "$tmp/$f.yaml" "$wenv" "$cenv" "$genv" ||
-      fail "manifests rendered with $f values"
+    node "$repo/tests/deploy/validate-manifests.mjs" "$tools" "$tmp/$f.yaml" "$wenv" "$cenv" \
+      "$genv" "$adapter" || fail "manifests rendered with $f values"
   done
+  node "$repo/tests/deploy/assert-multipool.mjs" "$tools" "$tmp/multipool.yaml" "$values_multi" \
+    rel rwkv || fail "multi-pool render differs from its values"
+  # The per-pool assertions must catch a render that differs from the values.
+  sed 's/slotUtilization: "750m"/slotUtilization: "700m"/' "$values_multi" >"$tmp/values-off.yaml"
+  if node "$repo/tests/deploy/assert-multipool.mjs" "$tools" "$tmp/multipool.yaml" \
+       "$tmp/values-off.yaml" rel rwkv >/dev/null 2>&1; then
+    fail "assert-multipool.mjs accepted a slot-utilization target the render does not have"
+  fi
   # The validator must catch a broken manifest (guards against it silently passing).
   sed 's/^  replicas: 1$/  replicas: "one"/' "$tmp/default.yaml" >"$tmp/broken.yaml"
   if node "$repo/tests/deploy/validate-manifests.mjs" "$tools" "$tmp/broken.yaml" "$wenv" \
@@ -137,6 +163,26 @@ PY
     promtool check rules "$tmp/dashboard_rules.yml" >/dev/null ||
       fail "a query in deploy/grafana/rwkv-cluster.json does not parse"
   fi
+  # The prometheus-adapter rules' queries, with the adapter's template fields filled in.
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - "$d/prometheus-adapter-values.yaml" "$tmp/adapter_rules.yml" <<'PY' ||
+import json, re, sys
+text = open(sys.argv[1]).read()
+queries = re.findall(r"^\s*metricsQuery: '(.*)'$", text, re.M)
+names = re.findall(r'^\s*as: "(.*)"$', text, re.M)
+assert len(queries) == len(names) == 2, (queries, names)
+with open(sys.argv[2], "w") as out:
+    out.write("groups:\n  - name: adapter\n    rules:\n")
+    for i, q in enumerate(queries):
+        q = q.replace("<<.GroupBy>>", "namespace, pod").replace("<<.Series>>", names[i])
+        q = q.replace("<<.LabelMatchers>>", 'namespace="rwkv", pod=~"w.*"')
+        out.write(f"      - record: adapter:q{i}\n        expr: {json.dumps(q)}\n")
+print(f"prometheus-adapter: {len(queries)} rules ({', '.join(names)})")
+PY
+      fail "deploy/prometheus/prometheus-adapter-values.yaml has not the two worker rules"
+    promtool check rules "$tmp/adapter_rules.yml" >/dev/null ||
+      fail "a prometheus-adapter metricsQuery does not parse"
+  fi
   echo "PASS: promtool config, rules and rule tests"
 }
 
@@ -160,14 +206,16 @@ check_docker() {
 
 check_scripts() {
   local f
-  for f in "$repo/deploy/local/run-local-cluster.sh" "$repo/deploy/tools/install-tools.sh" \
-           "$repo/tests/deploy/deploy_test.sh"; do
+  for f in "$repo/deploy/local/run-local-cluster.sh" "$repo/deploy/local/cluster.sh" \
+           "$repo/deploy/tools/install-tools.sh" "$repo/tests/deploy/deploy_test.sh" \
+           "$repo/tests/deploy/images_test.sh"; do
     bash -n "$f" || fail "bash -n $f"
     [ -x "$f" ] || fail "$f is not executable"
   done
   "$repo/deploy/local/run-local-cluster.sh" --help >/dev/null || fail "run-local-cluster.sh --help"
   if command -v shellcheck >/dev/null 2>&1; then
-    shellcheck -S warning "$repo/deploy/local/run-local-cluster.sh" \
+    shellcheck -S warning "$repo/deploy/local/run-local-cluster.sh" "$repo/deploy/local/cluster.sh" \
+      "$repo/tests/deploy/images_test.sh" \
       "$repo/deploy/tools/install-tools.sh" || fail "shellcheck"
   fi
   echo "PASS: scripts parse"

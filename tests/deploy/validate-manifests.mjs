@@ -1,5 +1,6 @@
 // Offline checks of `helm template` output.
 //   node validate-manifests.mjs TOOLS_DIR RENDERED.yaml WORKER_ENV CONVERTER_ENV GATEWAY_ENV
+//        [ADAPTER_VALUES.yaml]
 // TOOLS_DIR holds node_modules/ with kubernetes-models, @kubernetes-models/prometheus-operator
 // and yaml (deploy/tools/install-tools.sh). WORKER_ENV / CONVERTER_ENV / GATEWAY_ENV are comma-separated
 // RWKV_* names the binaries read (derived from their flag declarations by the caller).
@@ -7,21 +8,30 @@
 // 2. Chart contracts: worker/converter/gateway env vars name real flags and RWKV_STORAGE_ROOT is set
 //    and mounted; gRPC probes target the "grpc" port; terminationGracePeriodSeconds exceeds
 //    preStop + RWKV_DRAIN_TIMEOUT; every worker pool has a headless Service selecting exactly
-//    its pods; cuda pools request nvidia.com/gpu; HPAs point at an existing Deployment.
+//    its pods; cuda pools request nvidia.com/gpu; HPAs and KEDA ScaledObjects point at an
+//    existing Deployment without replicas, one each; worker HPAs scale on the queue metrics
+//    (served by the prometheus-adapter rules in ADAPTER_VALUES) unless their mode is cpu.
+//    KEDA objects have no offline schema: their fields are checked by hand.
 // Exit 0 when clean, 1 with one line per problem otherwise.
 import { createRequire } from "node:module";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [tools, rendered, workerEnvArg = "", converterEnvArg = "", gatewayEnvArg = ""] =
-  process.argv.slice(2);
+const [tools, rendered, workerEnvArg = "", converterEnvArg = "", gatewayEnvArg = "",
+  adapterValues = ""] = process.argv.slice(2);
 if (!tools || !rendered) {
-  console.error("usage: validate-manifests.mjs TOOLS_DIR RENDERED.yaml [WORKER_ENV] [CONVERTER_ENV] [GATEWAY_ENV]");
+  console.error("usage: validate-manifests.mjs TOOLS_DIR RENDERED.yaml [WORKER_ENV] [CONVERTER_ENV] [GATEWAY_ENV] [ADAPTER_VALUES]");
   process.exit(2);
 }
 const modules = path.resolve(tools, "node_modules");
 const YAML = createRequire(path.join(modules, "yaml", "package.json"))("yaml");
+
+// Metric names the prometheus-adapter values snippet exposes (ADAPTER_VALUES, optional).
+const adapterMetrics = adapterValues
+  ? new Set((YAML.parse(readFileSync(adapterValues, "utf8")).rules?.custom ?? [])
+    .map((r) => r.name?.as))
+  : null;
 
 const problems = [];
 const fail = (where, msg) => problems.push(`${where}: ${msg}`);
@@ -31,6 +41,29 @@ function modelFile(apiVersion, kind) {
     return path.join(modules, "@kubernetes-models", "prometheus-operator", apiVersion, `${kind}.js`);
   }
   return path.join(modules, "kubernetes-models", apiVersion, `${kind}.js`);
+}
+
+// KEDA's CRDs have no offline schema package: the fields the chart renders, checked by hand.
+function checkScaledObject(where, o) {
+  if (o.kind !== "ScaledObject") return fail(where, "unexpected keda.sh kind");
+  const s = o.spec ?? {};
+  if (s.scaleTargetRef?.kind !== "Deployment" || !s.scaleTargetRef?.name) {
+    fail(where, "scaleTargetRef is not a named Deployment");
+  }
+  for (const f of ["minReplicaCount", "maxReplicaCount", "pollingInterval", "cooldownPeriod"]) {
+    if (!Number.isInteger(s[f]) || s[f] < 0) fail(where, `${f} is not a non-negative integer`);
+  }
+  if (!(s.maxReplicaCount >= s.minReplicaCount)) fail(where, "maxReplicaCount < minReplicaCount");
+  if (!Array.isArray(s.triggers) || s.triggers.length === 0) fail(where, "no triggers");
+  for (const t of s.triggers ?? []) {
+    const m = t.metadata ?? {};
+    if (t.type !== "prometheus") fail(where, `trigger type ${t.type}`);
+    if (!/^https?:\/\//.test(m.serverAddress ?? "")) fail(where, `serverAddress '${m.serverAddress}'`);
+    if (typeof m.query !== "string" || !m.query) fail(where, "trigger without a query");
+    if (typeof m.threshold !== "string" || !(Number(m.threshold) > 0)) {
+      fail(where, `threshold '${m.threshold}' is not a positive number string`);
+    }
+  }
 }
 
 const docs = YAML.parseAllDocuments(readFileSync(rendered, "utf8"));
@@ -50,6 +83,10 @@ for (const obj of objects) {
   const where = `${obj.kind}/${obj.metadata?.name}`;
   if (!obj.apiVersion || !obj.kind) {
     fail(where, "missing apiVersion or kind");
+    continue;
+  }
+  if (obj.apiVersion === "keda.sh/v1alpha1") {
+    checkScaledObject(where, obj);
     continue;
   }
   const file = modelFile(obj.apiVersion, obj.kind);
@@ -138,12 +175,28 @@ for (const d of deployments) {
     }
   }
 }
-for (const h of byKind("HorizontalPodAutoscaler")) {
+const scaled = new Set();
+for (const h of [...byKind("HorizontalPodAutoscaler"), ...byKind("ScaledObject")]) {
+  const where = `${h.kind}/${h.metadata.name}`;
   const ref = h.spec.scaleTargetRef;
   const target = deployments.find((d) => d.metadata.name === ref.name);
-  if (!target) fail(`HorizontalPodAutoscaler/${h.metadata.name}`, `target ${ref.name} missing`);
-  else if (target.spec.replicas !== undefined) {
-    fail(`HorizontalPodAutoscaler/${h.metadata.name}`, "target Deployment also sets replicas");
+  if (!target) fail(where, `target ${ref.name} missing`);
+  else if (target.spec.replicas !== undefined) fail(where, "target Deployment also sets replicas");
+  if (scaled.has(ref.name)) fail(where, `${ref.name} has two autoscalers`);
+  scaled.add(ref.name);
+  // Worker pools scale on queue signals unless they opt into the CPU fallback.
+  const component = h.metadata.labels?.["app.kubernetes.io/component"];
+  if (h.kind === "HorizontalPodAutoscaler" && component === "worker") {
+    const mode = h.metadata.annotations?.["rwkv.dev/autoscaling-mode"];
+    const names = (h.spec.metrics ?? []).map((m) => m.pods?.metric?.name ?? m.resource?.name);
+    const want = mode === "cpu" ? ["cpu"]
+      : ["rwkv_worker_waiting_requests", "rwkv_worker_slot_utilization_ratio"];
+    if (names.join() !== want.join()) fail(where, `mode ${mode} scales on ${names.join()}`);
+    if (adapterMetrics && mode !== "cpu") {
+      for (const n of names) {
+        if (!adapterMetrics.has(n)) fail(where, `${n} is not served by the prometheus-adapter rules`);
+      }
+    }
   }
 }
 for (const pvc of byKind("PersistentVolumeClaim")) {

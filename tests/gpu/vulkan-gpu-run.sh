@@ -5,7 +5,7 @@
 # machine's own (newer) C library, so the binaries run on the system loader with the bundled
 # libraries minus the C library. Bench JSON lines are printed and packed into $OUT/bench.tar.gz.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 icd="$(find / -xdev \( -path /proc -o -path /sys \) -prune -o -name 'nvidia_icd*.json' -print 2>/dev/null | head -1)"
 [ -z "$icd" ] && icd="$(find /usr/local/nvidia /usr/share /etc -name 'nvidia_icd*.json' 2>/dev/null | head -1)"

@@ -144,3 +144,34 @@ readinessProbe:
   timeoutSeconds: 3
   failureThreshold: 2
 {{- end -}}
+
+{{/* Worker pool scaling behaviour (HPA and KEDA): up fast when requests queue, down one pod
+at a time after a calm spell, since a removed worker drains for up to --drain-timeout. */}}
+{{- define "rwkv.workerScalingBehavior" -}}
+scaleUp:
+  stabilizationWindowSeconds: 0
+  policies:
+    - type: Percent
+      value: 100
+      periodSeconds: 60
+    - type: Pods
+      value: 2
+      periodSeconds: 60
+  selectPolicy: Max
+scaleDown:
+  stabilizationWindowSeconds: 300
+  policies:
+    - type: Pods
+      value: 1
+      periodSeconds: 120
+{{- end -}}
+
+{{/* A Kubernetes quantity ("800m", "2", 2) as a decimal string for KEDA thresholds ("0.8"). */}}
+{{- define "rwkv.quantityDecimal" -}}
+{{- $q := toString . -}}
+{{- if hasSuffix "m" $q -}}
+{{- divf (trimSuffix "m" $q | float64) 1000.0 -}}
+{{- else -}}
+{{- $q -}}
+{{- end -}}
+{{- end -}}

@@ -87,4 +87,11 @@ absl::StatusOr<SynthShape> ResolveSynthShape(const SynthOptions& options);
 // not a multiple of 32) is stored as F16, as llama.cpp's converter does.
 absl::StatusOr<SynthResult> WriteSyntheticModel(const SynthOptions& options);
 
+// The same model as an official RWKV-6 (x060) torch.save checkpoint (.pth, BF16 storage, the
+// state-dict names and shapes `rwkv convert` reads; time_maa_{w,k,v,r,g} unfused): the input
+// for convert jobs in demos and tests. `type` is not used; rescale_every must be 0 (the
+// converter applies it). Values are the GGUF model's rounded to BF16. The whole model is held
+// in f32 while writing, so this is for small models; InvalidArgument past 4 GiB.
+absl::StatusOr<SynthResult> WriteSyntheticCheckpoint(const SynthOptions& options);
+
 }  // namespace rwkv::engine
