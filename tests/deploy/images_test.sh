@@ -7,8 +7,8 @@
 # without them); the process runs as the image's USER with the image's environment.
 #
 # Base image: $RWKV_BASE_IMAGE:bookworm-slim when set; else localhost/debian:bookworm-slim when
-# present; else docker.io/library/debian:bookworm-slim when it can be pulled; else one made with
-# debootstrap from the Debian mirror and kept as localhost/debian:bookworm-slim.
+# present; else one made with debootstrap from the Debian mirror this machine's apt already
+# uses, kept as localhost/debian:bookworm-slim.
 # Exits 77 (ctest: Skipped) saying why when podman, buildah or a base image is not available.
 set -euo pipefail
 
@@ -49,18 +49,22 @@ base="${RWKV_BASE_IMAGE:-}"
 if [ -z "$base" ]; then
   if podman image exists localhost/debian:bookworm-slim; then
     base=localhost/debian
-  elif timeout 120 podman pull -q docker.io/library/debian:bookworm-slim >"$tmp/pull.log" 2>&1; then
-    base=docker.io/library/debian
   elif command -v debootstrap >/dev/null 2>&1; then
-    echo "docker.io unreachable; making localhost/debian:bookworm-slim with debootstrap"
-    debootstrap --variant=minbase bookworm "$tmp/rootfs" http://deb.debian.org/debian \
-      >"$tmp/debootstrap.log" 2>&1 || skip "no base image: docker.io unreachable, debootstrap failed"
+    # The mirror apt is configured with (deb822 sources or a classic sources.list line).
+    mirror="$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+      awk '/^URIs:/ && !found {print $2; found = 1}')"
+    [ -n "$mirror" ] || mirror="$(cat /etc/apt/sources.list 2>/dev/null |
+      awk '$1 == "deb" && $2 !~ /security/ && !found {print $2; found = 1}')"
+    [ -n "$mirror" ] || skip "no base image: no Debian mirror in the apt configuration"
+    echo "making localhost/debian:bookworm-slim with debootstrap"
+    debootstrap --variant=minbase bookworm "$tmp/rootfs" "$mirror" \
+      >"$tmp/debootstrap.log" 2>&1 || skip "no base image: debootstrap failed"
     tar -C "$tmp/rootfs" -c . | podman import -q - localhost/debian:bookworm-slim >/dev/null ||
       fail "podman import of the debootstrap root"
     rm -rf "$tmp/rootfs"
     base=localhost/debian
   else
-    skip "no base image: docker.io unreachable and debootstrap not installed"
+    skip "no base image: debootstrap not installed"
   fi
 fi
 echo "base image: $base:bookworm-slim"
