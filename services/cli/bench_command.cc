@@ -177,10 +177,14 @@ int RunBench(const std::vector<std::string>& args) {
   }
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   backend = ChooseBackend("bench", backend, gpu_layers);
-  // On a GPU backend the roofline's bandwidth is the device memory's, read by a kernel.
+  // On a GPU backend with a device probe (CUDA) the roofline's bandwidth is the device
+  // memory's, read by a kernel; elsewhere (CPU, and Vulkan for now) host memory's, and the
+  // output says which.
+  bool device_bandwidth = false;
   auto measure_bandwidth = [&](uint64_t bytes) {
     const double gpu = engine::MeasureDeviceReadBandwidth(backend, static_cast<int>(device),
                                                           std::max<uint64_t>(bytes, 1ull << 30));
+    device_bandwidth = gpu > 0;
     return gpu > 0 ? gpu : MeasureReadBandwidth(static_cast<int>(threads), bytes, 3);
   };
 
@@ -233,13 +237,14 @@ int RunBench(const std::vector<std::string>& args) {
         "\"n_vocab\": %u, \"threads\": %lld, \"batch\": %lld, \"n_prompt\": %lld, "
         "\"n_gen\": %lld, \"repetitions\": %lld, \"load_s\": %.3f, \"pp_tok_s\": %.3f, "
         "\"tg_tok_s\": %.3f, \"weight_bytes_per_token\": %llu, "
-        "\"read_bandwidth_gb_s\": %.3f, \"roofline_tok_s\": %.3f, "
+        "\"read_bandwidth_gb_s\": %.3f, \"bandwidth_of\": \"%s\", \"roofline_tok_s\": %.3f, "
         "\"tg_percent_of_roofline\": %.1f, \"peak_rss_mb\": %.1f, \"file_mb\": %.1f, "
         "\"state_mb\": %.1f}\n",
         model_path.c_str(), backend_description.c_str(), c.n_embd, c.n_layer, c.n_vocab,
         static_cast<long long>(threads), static_cast<long long>(batch), static_cast<long long>(p),
         static_cast<long long>(n), static_cast<long long>(reps), load_s, sum.pp_tok_s, sum.tg_tok_s,
-        static_cast<unsigned long long>(wbytes), bw, roofline,
+        static_cast<unsigned long long>(wbytes), bw,
+        device_bandwidth ? "device memory" : "host memory", roofline,
         batch == 1 ? single_roofline_pct : 100.0 * sum.tg_tok_s / roofline,
         static_cast<double>(peak_rss) / mb, static_cast<double>(file_bytes) / mb,
         static_cast<double>(state_bytes) / mb);
@@ -248,9 +253,10 @@ int RunBench(const std::vector<std::string>& args) {
   std::printf("model: %s (n_embd %u, n_layer %u, n_vocab %u), %s\n", model_path.c_str(), c.n_embd,
               c.n_layer, c.n_vocab, backend_description.c_str());
   std::printf(
-      "weight_bytes_per_token: %llu (%.1f MB); read_bandwidth: %.2f GB/s; "
+      "weight_bytes_per_token: %llu (%.1f MB); read_bandwidth: %.2f GB/s (%s); "
       "roofline: %.2f tok/s\n",
-      static_cast<unsigned long long>(wbytes), static_cast<double>(wbytes) / 1e6, bw, roofline);
+      static_cast<unsigned long long>(wbytes), static_cast<double>(wbytes) / 1e6, bw,
+      device_bandwidth ? "device memory" : "host memory", roofline);
   std::printf("peak_rss: %.1f MB (file %.1f MB, states %.1f MB)\n",
               static_cast<double>(peak_rss) / mb, static_cast<double>(file_bytes) / mb,
               static_cast<double>(state_bytes) / mb);
