@@ -158,10 +158,12 @@ int RunBench(const std::vector<std::string>& args) {
   parser.AddInt({"--batch"}, &batch, "sequences decoding together (default 1)");
   parser.AddInt({"-r", "--repetitions"}, &reps, "repetitions, averaged (default 1)");
   parser.AddInt({"--bandwidth-mib"}, &bw_mib, "buffer for the bandwidth test (default 512)");
-  parser.AddString({"--backend"}, &backend, "cpu | cuda | vulkan (default cpu, or the GPU with -ngl)");
+  parser.AddString({"--backend"}, &backend,
+                   "cpu | cuda | vulkan (default cpu, or the GPU with -ngl)");
   parser.AddInt({"-ub", "--ubatch-size"}, &ubatch,
                 "tokens per forward step (default: the engine's, 256)");
-  parser.AddInt({"--device"}, &device, "device index for a GPU backend (see `rwkv devices`; default 0)");
+  parser.AddInt({"--device"}, &device,
+                "device index for a GPU backend (see `rwkv devices`; default 0)");
   parser.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &gpu_layers,
                 "N > 0 runs on the GPU backend when one is present");
   parser.AddFlag({"--json"}, &json, "print one JSON object");

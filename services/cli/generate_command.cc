@@ -57,7 +57,8 @@ void AddFlags(ArgParser& p, GenerateFlags& f) {
   p.AddInt({"-s", "--seed"}, &f.seed, "random seed (-1: random)");
   p.AddString({"--state"}, &f.state, "initial state file (llama.cpp session format)");
   p.AddString({"--backend"}, &f.backend, "cpu | cuda | vulkan (default cpu, or the GPU with -ngl)");
-  p.AddInt({"--device"}, &f.device, "device index for a GPU backend (see `rwkv devices`; default 0)");
+  p.AddInt({"--device"}, &f.device,
+           "device index for a GPU backend (see `rwkv devices`; default 0)");
   p.AddString({"--stop"}, &f.stop, "stop string (generation ends before it)");
   p.AddFlag({"--ignore-eos"}, &f.ignore_eos, "do not stop at end-of-generation tokens");
   p.AddFlag({"--no-escape"}, &f.no_escape, "do not process escapes in the prompt");

@@ -100,8 +100,8 @@ int RunSynth(const std::vector<std::string>& args) {
                  p.bytes_total / 1048576.0);
   };
   absl::StatusOr<engine::SynthResult> result = format == "pth"
-                                                    ? engine::WriteSyntheticCheckpoint(options)
-                                                    : engine::WriteSyntheticModel(options);
+                                                   ? engine::WriteSyntheticCheckpoint(options)
+                                                   : engine::WriteSyntheticModel(options);
   if (!result.ok()) return Fail("synth", result.status());
   std::fprintf(stderr,
                "rwkv synth: wrote %s: %llu tensors, %llu parameters, vocab %lld, %.1f MiB in "

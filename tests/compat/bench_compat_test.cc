@@ -12,11 +12,11 @@
 namespace rwkv {
 namespace {
 
+using nlohmann::json;
 using rwkv::testing::BinDir;
 using rwkv::testing::MakeTempDir;
 using rwkv::testing::ParseJsonOrFail;
 using rwkv::testing::RunCommand;
-using nlohmann::json;
 
 // A small Q8_0 model with a 256-token vocabulary, made once per run.
 std::string Model() {

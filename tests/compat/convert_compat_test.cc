@@ -45,13 +45,15 @@ void ExpectMatchesManifest(const GgufFile& file, const nlohmann::json& table) {
     const GgufTensorInfo& t = file.tensors()[i];
     const auto& want = table.at("tensors").at(i);
     EXPECT_EQ(t.name, want.at("name").get<std::string>()) << i;
-    EXPECT_EQ(absl::AsciiStrToUpper(std::string(GgmlTypeName(t.type))), want.at("type").get<std::string>())
+    EXPECT_EQ(absl::AsciiStrToUpper(std::string(GgmlTypeName(t.type))),
+              want.at("type").get<std::string>())
         << t.name;
     const std::vector<int64_t> ne = want.at("ne").get<std::vector<int64_t>>();
     EXPECT_EQ(t.n_dims, ne.size()) << t.name;
     for (size_t d = 0; d < ne.size(); ++d) EXPECT_EQ(t.ne[d], ne[d]) << t.name;
     EXPECT_EQ(t.offset, static_cast<uint64_t>(want.at("offset").get<int64_t>())) << t.name;
-    EXPECT_EQ(rwkv::testing::Sha256Hex({t.data, t.size_bytes}), want.at("sha256").get<std::string>())
+    EXPECT_EQ(rwkv::testing::Sha256Hex({t.data, t.size_bytes}),
+              want.at("sha256").get<std::string>())
         << t.name;
   }
   ASSERT_EQ(file.kvs().size(), table.at("kv").size());
@@ -100,7 +102,8 @@ TEST_P(ConvertCompatTest, MatchesReferenceGgufByteForByte) {
   auto file = GgufFile::Open(options.output_path);
   ASSERT_TRUE(file.ok()) << file.status();
   ExpectMatchesManifest(**file, table);
-  EXPECT_EQ(rwkv::testing::Sha256FileHex(options.output_path), table.at("sha256").get<std::string>());
+  EXPECT_EQ(rwkv::testing::Sha256FileHex(options.output_path),
+            table.at("sha256").get<std::string>());
   EXPECT_THAT(DirEntries(dir), ::testing::ElementsAre("out.gguf"));
 }
 

@@ -16,8 +16,8 @@ namespace rwkv {
 namespace {
 
 using rwkv::testing::BinDir;
-using rwkv::testing::MakeTempDir;
 using rwkv::testing::DataPath;
+using rwkv::testing::MakeTempDir;
 using rwkv::testing::RunCommand;
 
 const char kChat[] = "User: What's Spring Festival?\n\nAssistant:";

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "rwkv/engine/model.h"
 #include "rwkv/engine/state_file.h"
-#include "nlohmann/json.hpp"
 #include "support/test_paths.h"
 
 namespace rwkv::engine {
@@ -79,9 +79,7 @@ bool MakeCase(const std::string& dir, const JsonValue& run, RunCase* c) {
     c->state = s;
   }
   const bool r_model = dir == "tiny-rwkv6-r";
-  auto has = [&](const std::string& f) {
-    return std::filesystem::exists(Data(dir) + "/" + f);
-  };
+  auto has = [&](const std::string& f) { return std::filesystem::exists(Data(dir) + "/" + f); };
   if (name.starts_with("torch-fp32-dequant-q8_0")) {
     *c = {dir,
           name,
@@ -240,7 +238,8 @@ TEST_P(LogitsCompatTest, MatchesReference) {
     }
     double sum = 0;
     for (int64_t v = 0; v < V; ++v) sum += std::exp(row[v] - mx);
-    EXPECT_NEAR(mx + std::log(sum), e.at("logsumexp").get<double>(), c.tolerance) << "position " << p;
+    EXPECT_NEAR(mx + std::log(sum), e.at("logsumexp").get<double>(), c.tolerance)
+        << "position " << p;
     // A reference whose best two logits are closer than the tolerance does not decide the
     // argmax; everywhere else it must match.
     const double gap = top.at(0).at(1).get<double>() - top.at(1).at(1).get<double>();

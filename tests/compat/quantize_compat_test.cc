@@ -16,8 +16,8 @@
 #include "rwkv/engine/gguf.h"
 #include "rwkv/engine/model_quantizer.h"
 #include "rwkv/engine/quant.h"
-#include "support/sha256.h"
 #include "support/json_file.h"
+#include "support/sha256.h"
 #include "support/test_paths.h"
 
 namespace rwkv::engine {
@@ -99,7 +99,8 @@ TEST_F(QuantizeCompatTest, Q8_0MatchesLlamaQuantizeByteForByte) {
   const JsonValue& want = manifest_.at("gguf").at("q8_0");
   ExpectMatchesManifestTensors(out, want);
   ExpectMatchesManifestKvs(out, want, 7);
-  EXPECT_EQ(std::filesystem::file_size(out), static_cast<uintmax_t>(want.at("size").get<int64_t>()));
+  EXPECT_EQ(std::filesystem::file_size(out),
+            static_cast<uintmax_t>(want.at("size").get<int64_t>()));
   EXPECT_EQ(rwkv::testing::Sha256FileHex(out), want.at("sha256").get<std::string>());
 }
 
@@ -108,7 +109,8 @@ TEST_F(QuantizeCompatTest, Q5_1MatchesLlamaQuantizeByteForByte) {
   const JsonValue& want = manifest_.at("gguf").at("q5_1");
   ExpectMatchesManifestTensors(out, want);
   ExpectMatchesManifestKvs(out, want, 9);
-  EXPECT_EQ(std::filesystem::file_size(out), static_cast<uintmax_t>(want.at("size").get<int64_t>()));
+  EXPECT_EQ(std::filesystem::file_size(out),
+            static_cast<uintmax_t>(want.at("size").get<int64_t>()));
   EXPECT_EQ(rwkv::testing::Sha256FileHex(out), want.at("sha256").get<std::string>());
 }
 

@@ -12,9 +12,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rwkv/engine/gguf.h"
+#include "rwkv/engine/synth.h"
 #include "rwkv/engine/tokenizer.h"
 #include "rwkv/engine/world_vocab.h"
-#include "rwkv/engine/synth.h"
 #include "support/json_file.h"
 #include "support/test_paths.h"
 
@@ -24,7 +24,9 @@ namespace {
 using ::testing::HasSubstr;
 using JsonValue = nlohmann::json;
 
-std::string LlamaCppWorldGguf() { return rwkv::testing::DataPath("tiny-rwkv6/tiny-rwkv6-f16.gguf"); }
+std::string LlamaCppWorldGguf() {
+  return rwkv::testing::DataPath("tiny-rwkv6/tiny-rwkv6-f16.gguf");
+}
 std::string VocabFile();
 
 std::string WorldGguf() {
@@ -43,9 +45,7 @@ std::string WorldGguf() {
   }();
   return path;
 }
-std::string ByteGguf() {
-  return rwkv::testing::DataPath("tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf");
-}
+std::string ByteGguf() { return rwkv::testing::DataPath("tiny-rwkv6-r/tiny-rwkv6-r-f32.gguf"); }
 std::string VocabFile() { return rwkv::testing::DataPath("rwkv_vocab_v20230424.txt"); }
 
 std::string FromHex(const std::string& hex) {
@@ -93,8 +93,8 @@ TEST_F(TokenizerCompatTest, MatchesLlamaCppOnEveryReferenceCase) {
   ASSERT_GE(cases.at("cases").size(), 48u);
   for (const JsonValue& c : cases.at("cases")) {
     const std::string name = c.at("name").get<std::string>();
-    const std::string input =
-        c.at("text").is_null() ? FromHex(c.at("bytes_hex").get<std::string>()) : c.at("text").get<std::string>();
+    const std::string input = c.at("text").is_null() ? FromHex(c.at("bytes_hex").get<std::string>())
+                                                     : c.at("text").get<std::string>();
     const std::vector<int32_t> ids = tok_->Encode(input);
     EXPECT_EQ(ids, ToIds(c.at("ids"))) << name;
     absl::StatusOr<std::string> back = tok_->Decode(ids);
@@ -118,8 +118,8 @@ TEST_F(TokenizerCompatTest, VocabFileAloneGivesTheOfficialIds) {
   const JsonValue cases = ReadJson(rwkv::testing::DataPath("tokenizer-cases.json"));
   int with_official = 0;
   for (const JsonValue& c : cases.at("cases")) {
-    const std::string input =
-        c.at("text").is_null() ? FromHex(c.at("bytes_hex").get<std::string>()) : c.at("text").get<std::string>();
+    const std::string input = c.at("text").is_null() ? FromHex(c.at("bytes_hex").get<std::string>())
+                                                     : c.at("text").get<std::string>();
     const bool has_official = c.contains("official_ids");
     with_official += has_official;
     EXPECT_EQ((*tok)->Encode(input), ToIds(c.at(has_official ? "official_ids" : "ids")))

@@ -311,7 +311,8 @@ TEST_F(GatewayTest, ExposesPrometheusMetrics) {
   ASSERT_TRUE(Call(*fleet->gateway, Greedy("metrics", 4, "beta")).status.ok());
   const std::string body = HttpGet(fleet->gateway->MetricsPort(), "/metrics");
   for (const std::string& name : std::vector<std::string>{
-           "rwkv_gateway_requests_total{code=\"OK\",model=\"demo\",pool=\"beta\",protocol=\"grpc\"}",
+           "rwkv_gateway_requests_total{code=\"OK\",model=\"demo\",pool=\"beta\",protocol="
+           "\"grpc\"}",
            "rwkv_gateway_routing_decisions_total{worker=\"" + fleet->c->address() + "\"}",
            std::string("rwkv_gateway_retries_total"),
            std::string("rwkv_gateway_time_to_first_token_seconds_count"),

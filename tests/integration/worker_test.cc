@@ -177,7 +177,8 @@ TEST_F(WorkerTest, StreamEqualsLocalGeneration) {
 }
 
 TEST_F(WorkerTest, WorldVocabularyStreamEqualsLocalGeneration) {
-  if (!cluster->have_reference) GTEST_SKIP() << "reference data missing: tiny-rwkv6 (set RWKV_REFERENCE_DIR)";
+  if (!cluster->have_reference)
+    GTEST_SKIP() << "reference data missing: tiny-rwkv6 (set RWKV_REFERENCE_DIR)";
   v1::GenerateRequest r = Request("tiny", "春节是中国最重要的传统节日之一。User: hi\n\n", 40, 7);
   r.set_ignore_eos(false);
   StreamResult got = Generate(*cluster->tiny->Inference(), r);
@@ -264,7 +265,8 @@ TEST_F(WorkerTest, SecondConcurrentRequestOfASessionIsAborted) {
 }
 
 TEST_F(WorkerTest, InitialStateFollowsReferenceArgmax) {
-  if (!cluster->have_reference) GTEST_SKIP() << "reference data missing: tiny-rwkv6 (set RWKV_REFERENCE_DIR)";
+  if (!cluster->have_reference)
+    GTEST_SKIP() << "reference data missing: tiny-rwkv6 (set RWKV_REFERENCE_DIR)";
   const nlohmann::json summary = ReadJsonFile(DataPath("tiny-rwkv6/logits/summary.json"));
   const nlohmann::json& run = summary.at("runs").at("torch-fp32-chat-state");
   ASSERT_TRUE(run.is_array());

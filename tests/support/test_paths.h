@@ -34,11 +34,11 @@ int RunCommand(const std::string& command, std::string* output);
 
 // Skips the current test, with the reason, when a data file or folder is absent (the larger
 // reference set is not part of a plain clone).
-#define RWKV_SKIP_WITHOUT_DATA(path)                                                   \
-  do {                                                                                 \
-    const std::string rwkv_data_path_ = (path);                                        \
-    if (!std::filesystem::exists(rwkv_data_path_)) {                                   \
-      GTEST_SKIP() << "reference data missing: " << rwkv_data_path_                    \
+#define RWKV_SKIP_WITHOUT_DATA(path)                                                     \
+  do {                                                                                   \
+    const std::string rwkv_data_path_ = (path);                                          \
+    if (!std::filesystem::exists(rwkv_data_path_)) {                                     \
+      GTEST_SKIP() << "reference data missing: " << rwkv_data_path_                      \
                    << " (set RWKV_REFERENCE_DIR to the reference set to run this test)"; \
-    }                                                                                  \
+    }                                                                                    \
   } while (0)

@@ -3,6 +3,8 @@
 // take. Each GGUF recipe is drawn in f32 and mapped back to its state-dict name and shape (the
 // inverse of convert/rwkv6_plan.cc); the fused lerp is split into time_maa_{w,k,v,r,g}.
 // Storage is BF16, as in the official releases; the zip entries are stored (not deflated).
+#include <zlib.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -10,8 +12,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <zlib.h>
 
 #include "absl/strings/str_cat.h"
 #include "rwkv/engine/fp16.h"
@@ -97,7 +97,8 @@ absl::StatusOr<NameRule> FindRule(std::string_view gguf, std::string* prefix) {
       }
     }
   }
-  return absl::InternalError(absl::StrCat("synth checkpoint: no state-dict name for ", std::string(gguf)));
+  return absl::InternalError(
+      absl::StrCat("synth checkpoint: no state-dict name for ", std::string(gguf)));
 }
 
 // Maps one drawn GGUF tensor (ne fastest first, values row-major) to its state-dict tensors.
@@ -305,8 +306,8 @@ absl::StatusOr<SynthResult> WriteSyntheticCheckpoint(const SynthOptions& options
         "--rescale-every), not to the checkpoint");
   }
   if (shape->n_params * 2 > kMaxCheckpointBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "synth checkpoint: ", shape->n_params, " parameters do not fit a 4 GiB checkpoint"));
+    return absl::InvalidArgumentError(absl::StrCat("synth checkpoint: ", shape->n_params,
+                                                   " parameters do not fit a 4 GiB checkpoint"));
   }
   const std::vector<synth::TensorRecipe> recipes = synth::BuildRecipes(*shape, 0);
 
@@ -361,8 +362,7 @@ absl::StatusOr<SynthResult> WriteSyntheticCheckpoint(const SynthOptions& options
   result.file_bytes = file->bytes_written();
   result.tensor_count = tensors.size();
   if (absl::Status s = file->Commit(); !s.ok()) return s;
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

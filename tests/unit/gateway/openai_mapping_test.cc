@@ -46,7 +46,7 @@ TEST(OpenAiMappingTest, CompletionFieldsMapToTheGenerateRequest) {
                                          {"state", "persona"},
                                          {"session_id", "s-1"},
                                          {"pool", "alpha"},
-                               {"ignore_eos", true},
+                                         {"ignore_eos", true},
                                          {"some_future_field", {1, 2}}});
   const v1::GenerateRequest& g = r.generate;
   EXPECT_EQ(g.model(), "demo");

@@ -1,8 +1,8 @@
 // Round-trip error bounds, block layouts and argument checks of the scalar row codecs.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <algorithm>
 #include <random>
 #include <vector>
 
