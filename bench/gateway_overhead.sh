@@ -11,45 +11,9 @@ set -euo pipefail
 bin="${BIN:-build/bin}"
 n_embd="${N_EMBD:-256}" n_layer="${N_LAYER:-4}" threads="${THREADS:-0}"
 gen="${GEN:-64}" prompt="${PROMPT:-16}" rounds="${ROUNDS:-2}"
-dir="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-wait_port() {  # file
-  for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.05; done
-  echo "no port file $1" >&2
-  return 1
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-field() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" <<<"$1"; }
-add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a + b }'; }
-
-mkdir -p "$dir/models"
-"$bin/rwkv" synth -o "$dir/models/bench.gguf" --n-embd "$n_embd" --n-layer "$n_layer" \
-  --vocab bytes >/dev/null
-"$bin/rwkv-worker" --model bench --storage-root "$dir" --listen 127.0.0.1:0 \
-  --port-file "$dir/worker.port" --metrics-listen "" --threads "$threads" \
-  --max-sequences 64 --max-queue 1024 >"$dir/worker.log" 2>&1 &
-pids+=($!)
-wait_port "$dir/worker.port"
-worker="127.0.0.1:$(cat "$dir/worker.port")"
-"$bin/rwkv-gateway" --listen 127.0.0.1:0 --port-file "$dir/gateway.port" --metrics-listen "" \
-  --workers "$worker" >"$dir/gateway.log" 2>&1 &
-gateway_pid=$!
-pids+=("$gateway_pid")
-wait_port "$dir/gateway.port"
-gateway="127.0.0.1:$(cat "$dir/gateway.port")"
-# Both ready: one request through the gateway succeeds.
-for _ in $(seq 1 200); do
-  "$bin/rwkv" client generate --addr "$gateway" -p x -n 1 >/dev/null 2>&1 && break
-  sleep 0.05
-done
-hz="$(getconf CLK_TCK)"
+# shellcheck source=bench/bench_cluster.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_cluster.sh"
+start_cluster
 echo "model n_embd=$n_embd n_layer=$n_layer (byte vocab), prompt $prompt, gen $gen, worker $worker, gateway $gateway"
 for c in ${CONCURRENCY:-1 64}; do
   requests=$(( c == 1 ? 48 : c * 4 ))
