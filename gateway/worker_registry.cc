@@ -32,7 +32,9 @@ std::shared_ptr<grpc::Channel> MakeWorkerChannel(const std::string& address) {
 WorkerRegistry::WorkerRegistry(Options options, GatewayMetrics* metrics)
     : options_(options), metrics_(metrics) {}
 
-WorkerRegistry::~WorkerRegistry() {
+WorkerRegistry::~WorkerRegistry() { StopWatches(absl::InfiniteFuture()); }
+
+bool WorkerRegistry::StopWatches(absl::Time deadline) {
   std::vector<std::shared_ptr<WorkerWatch>> watches;
   {
     absl::MutexLock lock(&mu_);
@@ -45,7 +47,7 @@ WorkerRegistry::~WorkerRegistry() {
   watches.clear();
   absl::MutexLock lock(&mu_);
   auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_watches_ == 0; };
-  mu_.Await(absl::Condition(&done));
+  return mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
 }
 
 void WorkerRegistry::SetHealthListener(HealthListener listener) {

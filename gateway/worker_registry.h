@@ -43,8 +43,12 @@ class WorkerRegistry : private WorkerWatchEvents {
 
   // `metrics` may be null; otherwise it must outlive the registry.
   WorkerRegistry(Options options, GatewayMetrics* metrics);
-  // Cancels every watch and waits until their calls are done.
+  // Cancels every watch and waits, without a bound, until their calls are done.
   ~WorkerRegistry() override;
+
+  // Cancels every watch and waits until gRPC has released them all or `deadline` passes;
+  // false when some are still held by gRPC then (the registry must then outlive them).
+  bool StopWatches(absl::Time deadline);
 
   // Replaces the listener and calls it with the current state. After it returns, the previous
   // listener is never called again.
