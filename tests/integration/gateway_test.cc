@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -309,17 +310,32 @@ TEST_F(GatewayTest, ASlowClientSlowsOnlyItsOwnStream) {
 
 TEST_F(GatewayTest, ExposesPrometheusMetrics) {
   ASSERT_TRUE(Call(*fleet->gateway, Greedy("metrics", 4, "beta")).status.ok());
-  const std::string body = HttpGet(fleet->gateway->MetricsPort(), "/metrics");
-  for (const std::string& name : std::vector<std::string>{
-           "rwkv_gateway_requests_total{code=\"OK\",model=\"demo\",pool=\"beta\",protocol="
-           "\"grpc\"}",
-           "rwkv_gateway_routing_decisions_total{worker=\"" + fleet->c->address() + "\"}",
-           std::string("rwkv_gateway_retries_total"),
-           std::string("rwkv_gateway_time_to_first_token_seconds_count"),
-           std::string("rwkv_gateway_request_duration_seconds_count"),
-           std::string("rwkv_gateway_streams_in_flight"),
-           std::string("rwkv_gateway_healthy_workers{pool=\"alpha\"} 2"),
-           std::string("rwkv_gateway_worker_status_age_seconds{")}) {
+  const std::vector<std::string> names = {
+      "rwkv_gateway_requests_total{code=\"OK\",model=\"demo\",pool=\"beta\",protocol="
+      "\"grpc\"}",
+      "rwkv_gateway_routing_decisions_total{worker=\"" + fleet->c->address() + "\"}",
+      std::string("rwkv_gateway_retries_total"),
+      std::string("rwkv_gateway_time_to_first_token_seconds_count"),
+      std::string("rwkv_gateway_request_duration_seconds_count"),
+      std::string("rwkv_gateway_streams_in_flight"),
+      std::string("rwkv_gateway_healthy_workers{pool=\"alpha\"} 2"),
+      std::string("rwkv_gateway_worker_status_age_seconds{")};
+  // The outcome is counted when the call is done on the gateway's side, which can be just
+  // after the client has read the final message: read the page until it is there.
+  auto all_present = [&](const std::string& body) {
+    for (const std::string& name : names) {
+      if (body.find(name) == std::string::npos) return false;
+    }
+    return true;
+  };
+  std::string body;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    body = HttpGet(fleet->gateway->MetricsPort(), "/metrics");
+    if (all_present(body)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (std::chrono::steady_clock::now() < deadline);
+  for (const std::string& name : names) {
     EXPECT_NE(body.find(name), std::string::npos) << name << "\n" << body;
   }
 }
