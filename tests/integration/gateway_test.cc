@@ -2,6 +2,7 @@
 // tiny synthetic byte-vocabulary model ("demo").
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -9,7 +10,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <chrono>
 #include <thread>
 #include <vector>
 
