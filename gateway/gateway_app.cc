@@ -23,6 +23,7 @@
 #include "gateway/openai_api.h"
 #include "gateway/picker.h"
 #include "gateway/resolver.h"
+#include "gateway/tls_files.h"
 #include "gateway/token_auth.h"
 #include "gateway/worker_registry.h"
 #include "grpcpp/create_channel.h"
@@ -153,14 +154,6 @@ absl::Status ValidateConfig(const GatewayConfig& config) {
   if (!config.http_listen.empty() && config.http_listen.find(':') == std::string::npos) {
     return absl::InvalidArgumentError("--http-listen must be host:port (port 0 = any free port)");
   }
-  if (!config.http_listen.empty() && !config.tls_cert.empty()) {
-    // civetweb 1.15 as shipped by Debian calls SSL_get_peer_certificate, which OpenSSL 3 does
-    // not export, and crashes on the first HTTPS connection.
-    return absl::InvalidArgumentError(
-        "--http-listen serves plaintext only and cannot be combined with --tls-cert/--tls-key "
-        "(the system's civetweb cannot serve TLS with OpenSSL 3); terminate TLS in front of the "
-        "HTTP port (ingress or sidecar)");
-  }
   if (config.dns_interval < absl::Milliseconds(100)) {
     return absl::InvalidArgumentError("--dns-interval must be at least 100ms");
   }
@@ -179,6 +172,7 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
     auth = *std::move(loaded);
   }
   if (!config.tls_cert.empty()) {
+    if (absl::Status s = CheckTlsFiles(config.tls_cert, config.tls_key); !s.ok()) return s;
     auto credentials = TlsCredentials(config);
     if (!credentials.ok()) return credentials.status();
     server_options.credentials = *std::move(credentials);
@@ -245,15 +239,20 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
         [&any_worker_healthy] { return any_worker_healthy.load(); });
     HttpServerOptions http_options;
     http_options.listen = config.http_listen;
+    http_options.max_body_bytes = OpenAiApi::kMaxBodyBytes;
+    http_options.tls_cert = config.tls_cert;
+    http_options.tls_key = config.tls_key;
     if (config.max_streams > 0) {
       http_options.threads = static_cast<int>(std::max<int64_t>(64, config.max_streams + 32));
     }
-    auto started = HttpServer::Start(http_options,
-                                     [api = openai_api.get()](HttpExchange& e) { api->Handle(e); });
+    OpenAiApi* api = openai_api.get();
+    auto started = HttpServer::Start(
+        http_options, [api](HttpExchange& e) { api->Handle(e); },
+        [api](HttpExchange& e) { api->Refused(e); });
     if (!started.ok()) return started.status();
     http = *std::move(started);
-    services::LogLine(
-        absl::StrCat("serving HTTP on ", config.http_listen, " (port ", http->port(), ")"));
+    services::LogLine(absl::StrCat("serving HTTP on ", config.http_listen, " (port ", http->port(),
+                                   ")", http->tls() ? " with TLS" : ""));
   }
 
   auto server = services::GrpcServer::Start(server_options, services);

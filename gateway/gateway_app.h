@@ -31,7 +31,7 @@ struct GatewayConfig {
   int64_t max_tokens_cap = 0;
   // Empty = no metrics endpoint.
   std::string metrics_listen;
-  // "host:port" of the OpenAI-compatible HTTP front (plaintext; not with tls_cert); empty = off.
+  // "host:port" of the OpenAI-compatible HTTP front (HTTPS with tls_cert/tls_key); empty = off.
   std::string http_listen;
 };
 

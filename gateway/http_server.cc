@@ -1,125 +1,76 @@
 #include "gateway/http_server.h"
 
+#include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "civetweb.h"
-#include "services/common/log.h"
 
 namespace rwkv::gateway {
 
-struct HttpServer::Shared {
-  Handler handler;
-};
-
 namespace {
 
-int BeginRequest(mg_connection* connection) {
-  const mg_request_info* info = mg_get_request_info(connection);
-  auto* shared = static_cast<HttpServer::Shared*>(info->user_data);
-  HttpExchange exchange(connection);
-  shared->handler(exchange);
-  // Civetweb wants a status for its bookkeeping; a reply has always been sent.
-  return exchange.status() == 0 ? 500 : exchange.status();
-}
+// Idle keep-alive connections wait this long for the next request (holding a thread), and a
+// connection serves at most this many requests.
+constexpr time_t kKeepAliveSeconds = 5;
+constexpr size_t kKeepAliveRequests = 1000;
+// A client that sends nothing for this long in the middle of a request, or accepts no write for
+// this long, is dropped (the first bounds how long stopping waits for a stalled request).
+constexpr time_t kReadTimeoutSeconds = 10;
+constexpr time_t kWriteTimeoutSeconds = 60;
 
-int LogMessage(const mg_connection* /*connection*/, const char* message) {
-  services::LogLine(absl::StrCat("http: ", message));
-  return 1;
-}
-
-const char* ReasonPhrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 413:
-      return "Payload Too Large";
-    case 429:
-      return "Too Many Requests";
-    case 499:
-      return "Client Closed Request";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return status < 500 ? "Bad Request" : "Internal Server Error";
-  }
+// The oldest queued OpenSSL error as text, clearing the queue.
+std::string OpenSslError() {
+  const unsigned long code = ERR_get_error();
+  char text[256] = "unknown error";
+  if (code != 0) ERR_error_string_n(code, text, sizeof(text));
+  ERR_clear_error();
+  return text;
 }
 
 }  // namespace
 
-HttpExchange::HttpExchange(mg_connection* connection) : connection_(connection) {
-  const mg_request_info* info = mg_get_request_info(connection);
-  method_ = info->request_method != nullptr ? info->request_method : "";
-  path_ = info->local_uri != nullptr ? info->local_uri : "";
-}
+HttpExchange::HttpExchange(const httplib::Request& request, httplib::Response& response)
+    : request_(request), response_(response) {}
 
-std::string HttpExchange::Header(const char* name) const {
-  const char* value = mg_get_header(connection_, name);
-  return value != nullptr ? value : "";
-}
+const std::string& HttpExchange::method() const { return request_.method; }
+const std::string& HttpExchange::path() const { return request_.path; }
+const std::string& HttpExchange::body() const { return request_.body; }
 
-absl::StatusOr<std::string> HttpExchange::ReadBody(size_t limit) {
-  const long long declared = mg_get_request_info(connection_)->content_length;
-  if (declared > 0 && static_cast<unsigned long long>(declared) > limit) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the request body is larger than ", limit, " bytes"));
-  }
-  std::string body;
-  if (declared > 0) body.reserve(static_cast<size_t>(declared));
-  char buffer[16384];
-  for (;;) {
-    const int n = mg_read(connection_, buffer, sizeof(buffer));
-    if (n < 0) return absl::UnavailableError("the client stopped sending the request body");
-    if (n == 0) break;
-    body.append(buffer, static_cast<size_t>(n));
-    if (body.size() > limit) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the request body is larger than ", limit, " bytes"));
-    }
-  }
-  return body;
-}
+std::string HttpExchange::Header(const char* name) const { return request_.get_header_value(name); }
+
+int HttpExchange::status() const { return response_.status < 0 ? 0 : response_.status; }
 
 void HttpExchange::Reply(int status, std::string_view content_type, std::string_view body) {
-  status_ = status;
-  // mg_printf's buffer is bounded; write the header and body separately.
-  mg_printf(connection_,
-            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-cache\r\n\r\n",
-            status, ReasonPhrase(status), static_cast<int>(content_type.size()),
-            content_type.data(), body.size());
-  mg_write(connection_, body.data(), body.size());
+  response_.status = status;
+  response_.set_header("Cache-Control", "no-cache");
+  response_.set_content(body.data(), body.size(), std::string(content_type).c_str());
 }
 
-bool HttpExchange::StartEventStream() {
-  status_ = 200;
-  return mg_send_http_ok(connection_, "text/event-stream", -1) >= 0;
+void HttpExchange::StreamReply(std::string_view content_type,
+                               std::function<void(const ChunkWriter& write)> producer) {
+  response_.status = 200;
+  response_.set_header("Cache-Control", "no-cache");
+  // httplib copies the provider; the producer runs once.
+  auto shared = std::make_shared<std::function<void(const ChunkWriter&)>>(std::move(producer));
+  response_.set_chunked_content_provider(std::string(content_type),
+                                         [shared](size_t /*offset*/, httplib::DataSink& sink) {
+                                           bool connected = true;
+                                           const ChunkWriter write = [&](std::string_view data) {
+                                             // An empty chunk would end the body.
+                                             if (connected && !data.empty())
+                                               connected = sink.write(data.data(), data.size());
+                                             return connected;
+                                           };
+                                           (*shared)(write);
+                                           if (connected) sink.done();
+                                           return connected;
+                                         });
 }
-
-// One write per chunk, framing included (mg_send_chunk writes size, data and CRLF separately,
-// three packets per event with TCP_NODELAY).
-bool HttpExchange::SendChunk(std::string_view data) {
-  if (data.empty()) return true;  // an empty chunk would end the body
-  std::string chunk = absl::StrCat(absl::Hex(data.size()), "\r\n");
-  chunk.append(data).append("\r\n");
-  return mg_write(connection_, chunk.data(), chunk.size()) == static_cast<int>(chunk.size());
-}
-
-void HttpExchange::EndChunks() { mg_write(connection_, "0\r\n\r\n", 5); }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
-                                                              Handler handler) {
+                                                              Handler handler, Handler refused) {
   const size_t colon = options.listen.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(options.listen.substr(colon + 1), &port) ||
@@ -127,36 +78,94 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
     return absl::InvalidArgumentError(
         absl::StrCat("--http-listen: '", options.listen, "' is not host:port"));
   }
-  std::unique_ptr<HttpServer> server(new HttpServer);
-  server->shared_ = std::make_unique<Shared>(Shared{std::move(handler)});
+  std::string host = options.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
 
-  const std::string threads = std::to_string(options.threads);
-  // An idle keep-alive connection holds a thread while it waits for the client's next request.
-  const char* config[] = {"listening_ports",
-                          options.listen.c_str(),
-                          "num_threads",
-                          threads.c_str(),
-                          "enable_keep_alive",
-                          "yes",
-                          "tcp_nodelay",
-                          "1",
-                          "keep_alive_timeout_ms",
-                          "5000",
-                          nullptr};
-  mg_callbacks callbacks = {};
-  callbacks.begin_request = BeginRequest;
-  callbacks.log_message = LogMessage;
-  server->context_ = mg_start(&callbacks, server->shared_.get(), config);
-  if (server->context_ == nullptr) {
+  std::unique_ptr<HttpServer> server(new HttpServer);
+  if (options.tls_cert.empty()) {
+    server->server_ = std::make_unique<httplib::Server>();
+  } else {
+    std::string error;
+    auto setup = [&](SSL_CTX& ctx) {
+      SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+      SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+      if (SSL_CTX_use_certificate_chain_file(&ctx, options.tls_cert.c_str()) != 1) {
+        error =
+            absl::StrCat("cannot use the TLS certificate ", options.tls_cert, ": ", OpenSslError());
+        return false;
+      }
+      if (SSL_CTX_use_PrivateKey_file(&ctx, options.tls_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        error = absl::StrCat("cannot use the TLS key ", options.tls_key, ": ", OpenSslError());
+        return false;
+      }
+      if (SSL_CTX_check_private_key(&ctx) != 1) {
+        error = absl::StrCat("the TLS key ", options.tls_key, " does not match the certificate ",
+                             options.tls_cert);
+        ERR_clear_error();
+        return false;
+      }
+      return true;
+    };
+    auto tls = std::make_unique<httplib::SSLServer>(setup);
+    if (!tls->is_valid()) {
+      return absl::InvalidArgumentError(error.empty() ? "cannot set up TLS" : error);
+    }
+    server->server_ = std::move(tls);
+    server->tls_ = true;
+  }
+  httplib::Server& http = *server->server_;
+  const int threads = options.threads;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http.set_tcp_nodelay(true);
+  http.set_keep_alive_timeout(kKeepAliveSeconds);
+  http.set_keep_alive_max_count(kKeepAliveRequests);
+  http.set_read_timeout(kReadTimeoutSeconds, 0);
+  http.set_write_timeout(kWriteTimeoutSeconds, 0);
+  http.set_payload_max_length(options.max_body_bytes);
+  // Every method and path goes to the handler, which routes (and answers 404 / 405).
+  auto serve = [handler = std::move(handler)](const httplib::Request& request,
+                                              httplib::Response& response) {
+    HttpExchange exchange(request, response);
+    handler(exchange);
+  };
+  const httplib::Server::Handler route(serve);
+  http.Get(".*", route);
+  http.Post(".*", route);
+  http.Put(".*", route);
+  http.Patch(".*", route);
+  http.Delete(".*", route);
+  http.Options(".*", route);
+  // Called for every reply >= 400; only those without a body are the server's own refusals.
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [refused = std::move(refused)](const httplib::Request& request, httplib::Response& response) {
+        if (!response.body.empty() || response.content_provider_) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        HttpExchange exchange(request, response);
+        refused(exchange);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+
+  if (port == 0) {
+    port = http.bind_to_any_port(host);
+    if (port < 0) port = 0;
+  } else if (!http.bind_to_port(host, port)) {
+    port = 0;
+  }
+  if (port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", options.listen));
   }
-  mg_server_port bound[4] = {};
-  if (mg_get_server_ports(server->context_, 4, bound) > 0) server->port_ = bound[0].port;
+  server->port_ = port;
+  server->listener_ = std::thread([&http] { http.listen_after_bind(); });
   return server;
 }
 
 HttpServer::~HttpServer() {
-  if (context_ != nullptr) mg_stop(context_);
+  if (server_ != nullptr) server_->stop();
+  if (listener_.joinable()) listener_.join();
 }
 
 }  // namespace rwkv::gateway

@@ -21,9 +21,6 @@ using openai::Endpoint;
 
 namespace {
 
-// Largest request body: a 4 MiB prompt (the Generate limit) with room for JSON escaping.
-constexpr size_t kMaxBodyBytes = 16 << 20;
-
 // Text from the worker is valid UTF-8, but a prompt echoed in an error message need not be.
 std::string Dump(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -43,6 +40,27 @@ std::string NewId(const char* prefix) {
   thread_local std::mt19937_64 engine(std::random_device{}());
   return absl::StrFormat("%s%016x%08x", prefix, engine(), static_cast<uint32_t>(engine()));
 }
+
+// One Generate call through the Inference stub. Destroyed before Finish (the client went
+// away, or the reply was never sent), it cancels the call and waits for it to end.
+struct StreamCall {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader;
+  bool finished = false;
+
+  grpc::Status Finish() {
+    finished = true;
+    return reader->Finish();
+  }
+  ~StreamCall() {
+    if (finished || reader == nullptr) return;
+    context.TryCancel();
+    v1::GenerateResponse rest;
+    while (reader->Read(&rest)) {
+    }
+    reader->Finish();
+  }
+};
 
 }  // namespace
 
@@ -102,6 +120,20 @@ void OpenAiApi::Handle(HttpExchange& exchange) {
   Generate(exchange, path == "/v1/chat/completions");
 }
 
+void OpenAiApi::Refused(HttpExchange& exchange) {
+  const std::string& path = exchange.path();
+  if (path == "/v1/completions" || path == "/v1/chat/completions") {
+    metrics_.RequestFinished(Protocol::kHttp, "", "", grpc::INVALID_ARGUMENT);
+  }
+  const int status = exchange.status() == 0 ? 400 : exchange.status();
+  std::string message =
+      status == 413 ? absl::StrCat("the request body is larger than ", kMaxBodyBytes, " bytes")
+                    : absl::StrCat("the server cannot serve this request (HTTP ", status, ")");
+  const absl::Status error =
+      status >= 500 ? absl::InternalError(message) : absl::InvalidArgumentError(message);
+  ReplyJson(exchange, status, openai::ErrorFromStatus(error).body);
+}
+
 void OpenAiApi::ListModels(HttpExchange& exchange, const std::string& id) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -127,18 +159,7 @@ void OpenAiApi::ListModels(HttpExchange& exchange, const std::string& id) {
 
 void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {
   const Endpoint endpoint = chat ? Endpoint::kChatCompletions : Endpoint::kCompletions;
-  absl::StatusOr<std::string> body = exchange.ReadBody(kMaxBodyBytes);
-  if (!body.ok()) {
-    metrics_.RequestFinished(Protocol::kHttp, "", "", grpc::INVALID_ARGUMENT);
-    if (absl::IsResourceExhausted(body.status())) {  // too large: 413, not a rate limit
-      ReplyJson(exchange, 413,
-                openai::ErrorFromStatus(absl::InvalidArgumentError(body.status().message())).body);
-    } else {
-      ReplyError(exchange, body.status());
-    }
-    return;
-  }
-  absl::StatusOr<openai::ParsedRequest> request = openai::ParseRequest(endpoint, *body);
+  absl::StatusOr<openai::ParsedRequest> request = openai::ParseRequest(endpoint, exchange.body());
   if (!request.ok()) {
     metrics_.RequestFinished(Protocol::kHttp, "", "", grpc::INVALID_ARGUMENT);
     ReplyError(exchange, request.status());
@@ -149,28 +170,27 @@ void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {
                                   request->generate.model()};
   request->generate.set_request_id(meta.id);
 
-  grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
-      stub_->Generate(&context, request->generate);
+  auto call = std::make_shared<StreamCall>();
+  call->reader = stub_->Generate(&call->context, request->generate);
   v1::GenerateResponse message;
   // Nothing is sent before the first message, so a request that cannot start (unknown model,
   // no worker, stream limit) gets its HTTP status.
-  if (!reader->Read(&message)) {
-    const grpc::Status status = reader->Finish();
+  if (!call->reader->Read(&message)) {
+    const grpc::Status status = call->Finish();
     ReplyError(exchange, status.ok() ? absl::InternalError("the stream ended without a message")
                                      : services::FromGrpcStatus(status));
     return;
   }
-  openai::ReplyStart reply_start;
-  v1::FinalInfo final;
 
   if (!request->stream) {
+    openai::ReplyStart reply_start;
+    v1::FinalInfo final;
     std::string text;
     do {
       text += message.text();
       if (message.has_final()) final = message.final();
-    } while (reader->Read(&message));
-    const grpc::Status status = reader->Finish();
+    } while (call->reader->Read(&message));
+    const grpc::Status status = call->Finish();
     if (!status.ok()) {
       ReplyError(exchange, services::FromGrpcStatus(status));
     } else if (final.finish_reason() == v1::FINISH_REASON_ERROR) {
@@ -182,38 +202,38 @@ void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {
     return;
   }
 
-  const bool usage = request->include_usage;
-  bool connected = exchange.StartEventStream();
-  auto send = [&](const json& event) {
-    if (connected && !exchange.SendChunk(SseEvent(Dump(event)))) connected = false;
-  };
-  if (chat) send(openai::RoleChunk(meta, usage));
-  do {
-    std::string text = chat ? reply_start.Trim(message.text()) : message.text();
-    if (!text.empty()) send(openai::TextChunk(endpoint, meta, text, usage));
-    if (message.has_final()) final = message.final();
-  } while (connected && reader->Read(&message));
-  if (!connected) {
-    // The client is gone: cancelling the call cancels the worker's.
-    context.TryCancel();
-    while (reader->Read(&message)) {
-    }
-    reader->Finish();
-    return;
-  }
-  const grpc::Status status = reader->Finish();
-  if (!status.ok() || final.finish_reason() == v1::FINISH_REASON_ERROR) {
-    // Mid-stream failures arrive as an error event, as OpenAI sends them; no [DONE].
-    const absl::Status error = !status.ok() ? services::FromGrpcStatus(status)
-                                            : absl::InternalError(final.error_message());
-    send(openai::ErrorFromStatus(error).body);
-  } else {
-    send(openai::FinishChunk(endpoint, meta, openai::FinishReasonName(final.finish_reason()),
-                             usage));
-    if (usage) send(openai::UsageChunk(endpoint, meta, final.usage()));
-    if (connected) connected = exchange.SendChunk(kSseDone);
-  }
-  if (connected) exchange.EndChunks();
+  exchange.StreamReply(
+      "text/event-stream",
+      [call, meta, endpoint, chat, usage = request->include_usage,
+       message = std::move(message)](const HttpExchange::ChunkWriter& write) mutable {
+        openai::ReplyStart reply_start;
+        v1::FinalInfo final;
+        bool connected = true;
+        auto send = [&](const json& event) {
+          if (connected) connected = write(SseEvent(Dump(event)));
+        };
+        if (chat) send(openai::RoleChunk(meta, usage));
+        do {
+          std::string text = chat ? reply_start.Trim(message.text()) : message.text();
+          if (!text.empty()) send(openai::TextChunk(endpoint, meta, text, usage));
+          if (message.has_final()) final = message.final();
+        } while (connected && call->reader->Read(&message));
+        // A client that is gone leaves the call to StreamCall's destructor, which cancels it (and
+        // with it the worker's).
+        if (!connected) return;
+        const grpc::Status status = call->Finish();
+        if (!status.ok() || final.finish_reason() == v1::FINISH_REASON_ERROR) {
+          // Mid-stream failures arrive as an error event, as OpenAI sends them; no [DONE].
+          const absl::Status error = !status.ok() ? services::FromGrpcStatus(status)
+                                                  : absl::InternalError(final.error_message());
+          send(openai::ErrorFromStatus(error).body);
+        } else {
+          send(openai::FinishChunk(endpoint, meta, openai::FinishReasonName(final.finish_reason()),
+                                   usage));
+          if (usage) send(openai::UsageChunk(endpoint, meta, final.usage()));
+          if (connected) write(kSseDone);
+        }
+      });
 }
 
 }  // namespace rwkv::gateway

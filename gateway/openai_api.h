@@ -6,7 +6,8 @@
 // HTTP (InferenceProxy with Protocol::kHttp), so routing, retries, sessions, --max-streams and
 // metrics are the gRPC path's own. The bearer token is checked here. A streaming client that
 // disconnects is noticed at the next write and its call is cancelled, which cancels the worker
-// call. Errors are OpenAI error objects (openai_mapping.h).
+// call, also when that happens before the reply's headers are out. Errors are OpenAI error
+// objects (openai_mapping.h).
 #pragma once
 
 #include <atomic>
@@ -23,6 +24,9 @@ namespace rwkv::gateway {
 
 class OpenAiApi {
  public:
+  // Largest request body: a 4 MiB prompt (the Generate limit) with room for JSON escaping.
+  static constexpr size_t kMaxBodyBytes = 16 << 20;
+
   // `auth` (null = no authentication) and `metrics` must outlive this; `ready` says whether a
   // worker is in the rotation.
   OpenAiApi(std::shared_ptr<grpc::Channel> inference, TokenAuthenticator* auth,
@@ -30,6 +34,9 @@ class OpenAiApi {
 
   // Serves one HTTP request; thread-safe.
   void Handle(HttpExchange& exchange);
+  // Writes the OpenAI error object for a request the HTTP server refused by itself (its
+  // status is set: 413 for a body over kMaxBodyBytes, 400 for a malformed request).
+  void Refused(HttpExchange& exchange);
 
   // New generation requests get 503 and /readyz fails; open streams continue.
   void StartDraining() { draining_.store(true); }

@@ -8,7 +8,7 @@ required=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl python3
   clang libclang-rt-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libabsl-dev prometheus-cpp-dev libcivetweb-dev
+  libabsl-dev prometheus-cpp-dev libcivetweb-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc vulkan-validationlayers
   zlib1g-dev unzip libssl-dev nlohmann-json3-dev

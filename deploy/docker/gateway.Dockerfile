@@ -7,7 +7,7 @@ FROM ${BASE_IMAGE}:${BASE_TAG}
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libabsl20220623 libcivetweb1 libgrpc++1.51 libgrpc29 \
+      ca-certificates libabsl20220623 libcivetweb1 libcpp-httplib0.11 libgrpc++1.51 libgrpc29 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libprotobuf32 libssl3 zlib1g \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 rwkv \

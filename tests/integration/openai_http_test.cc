@@ -1,6 +1,6 @@
 // rwkv-gateway --http-listen end to end: a real worker and gateway on 127.0.0.1 serving a tiny
 // synthetic byte-vocabulary model ("demo"), driven with curl (raw SSE framing, errors,
-// disconnects) and with the official openai client library (tests/openai, installed by
+// disconnects, HTTPS) and with the official openai client library (tests/openai, installed by
 // scripts/install-deps.sh).
 #include <fcntl.h>
 #include <signal.h>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "integration/gateway_harness.h"
 #include "nlohmann/json.hpp"
@@ -446,18 +447,94 @@ TEST_F(OpenAiHttpTest, DrainsOnSigterm) {
   EXPECT_EQ(gateway.Wait(), 0) << gateway.Log();
 }
 
-TEST_F(OpenAiHttpTest, RefusesTlsFlagsWithAClearError) {
-  // The system's civetweb cannot serve TLS with OpenSSL 3 (gateway/http_server.h): the gateway
-  // says so at start instead of crashing on the first HTTPS request.
-  const std::string dir = MakeTempDir("openai-tls");
-  std::ofstream(dir + "/cert.pem") << "unused";
-  std::ofstream(dir + "/key.pem") << "unused";
-  GatewayProcess gateway(
-      dir, {"--workers", setup->worker->address(), "--http-listen", "127.0.0.1:0", "--tls-cert",
-            dir + "/cert.pem", "--tls-key", dir + "/key.pem"});
-  EXPECT_EQ(gateway.Wait(), 2);
-  EXPECT_NE(gateway.Log().find("--http-listen serves plaintext only"), std::string::npos)
-      << gateway.Log();
+// A self-signed certificate for localhost and 127.0.0.1 in dir/cert.pem and dir/key.pem;
+// false (with openssl's output) when openssl cannot make one.
+bool MakeCertificate(const std::string& dir, const std::string& name, std::string* output) {
+  return RunCommand(
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-days 1 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+                 dir + "/" + name + "key.pem -out " + dir + "/" + name + "cert.pem 2>&1",
+             output) == 0;
+}
+
+TEST_F(OpenAiHttpTest, ServesHttpsWithTheGatewayCertificate) {
+  const std::string dir = MakeTempDir("openai-https");
+  std::string output;
+  if (!MakeCertificate(dir, "", &output)) {
+    GTEST_SKIP() << "openssl cannot make a test certificate: " << output;
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFileOrDie(dir + "/cert.pem");
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  GatewayProcess gateway(dir,
+                         {"--workers", setup->worker->address(), "--http-listen", "127.0.0.1:0",
+                          "--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem"},
+                         grpc::SslCredentials(ssl), args);
+  ASSERT_TRUE(gateway.WaitServing());
+  ASSERT_TRUE(gateway.WaitHealthy("default", 1));
+  const int port = HttpPort(gateway);
+  ASSERT_GT(port, 0) << gateway.Log();
+  EXPECT_NE(gateway.Log().find("with TLS"), std::string::npos) << gateway.Log();
+  const std::string https = "https://127.0.0.1:" + std::to_string(port);
+  const std::string trust = "--cacert " + ShellQuote(dir + "/cert.pem");
+
+  HttpReply reply = Curl(https + "/v1/completions", trust,
+                         R"({"model":"demo","prompt":"Hello, TLS","max_tokens":12,)"
+                         R"("temperature":0,"ignore_eos":true,"stream":true})");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_NE(reply.headers.find("Content-Type: text/event-stream"), std::string::npos)
+      << reply.headers;
+  std::vector<std::string> events = SseEvents(reply.body);
+  ASSERT_GE(events.size(), 3u) << reply.body;
+  EXPECT_EQ(events.back(), "[DONE]");
+  std::string text;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    json chunk = json::parse(events[i], nullptr, false);
+    ASSERT_FALSE(chunk.is_discarded()) << events[i];
+    text += chunk["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(text, Grpc("Hello, TLS", 12).text);
+
+  // Without the certificate curl does not trust the server; plaintext HTTP to the HTTPS port
+  // gets no HTTP reply, and the port keeps serving HTTPS afterwards.
+  EXPECT_EQ(Curl(https + "/healthz", "", "", "").status, 0);
+  EXPECT_EQ(Curl("http://127.0.0.1:" + std::to_string(port) + "/healthz", "", "", "").status, 0);
+  EXPECT_EQ(Curl(https + "/healthz", trust, "", "").status, 200);
+  gateway.Terminate();
+  EXPECT_EQ(gateway.Wait(), 0) << gateway.Log();
+}
+
+TEST_F(OpenAiHttpTest, UnusableTlsFilesAreOneClearError) {
+  const std::string dir = MakeTempDir("openai-tls-files");
+  std::string output;
+  if (!MakeCertificate(dir, "", &output) || !MakeCertificate(dir, "other-", &output)) {
+    GTEST_SKIP() << "openssl cannot make a test certificate: " << output;
+  }
+  std::ofstream(dir + "/garbage.pem") << "not a certificate\n";
+  struct Case {
+    std::string cert, key, message;
+  };
+  const std::vector<Case> cases = {
+      {dir + "/missing.pem", dir + "/key.pem", "--tls-cert: cannot read " + dir + "/missing.pem"},
+      {dir + "/garbage.pem", dir + "/key.pem",
+       "--tls-cert: " + dir + "/garbage.pem holds no PEM certificate"},
+      {dir + "/cert.pem", dir + "/missing.pem", "--tls-key: cannot read " + dir + "/missing.pem"},
+      {dir + "/cert.pem", dir + "/garbage.pem",
+       "--tls-key: " + dir + "/garbage.pem holds no unencrypted PEM private key"},
+      {dir + "/cert.pem", dir + "/other-key.pem",
+       "--tls-key: " + dir + "/other-key.pem does not match the certificate in " + dir +
+           "/cert.pem"},
+  };
+  for (const Case& c : cases) {
+    GatewayProcess gateway(MakeTempDir("openai-tls-case"),
+                           {"--workers", setup->worker->address(), "--http-listen", "127.0.0.1:0",
+                            "--tls-cert", c.cert, "--tls-key", c.key});
+    EXPECT_EQ(gateway.Wait(), 1) << gateway.Log();
+    EXPECT_NE(gateway.Log().find(c.message), std::string::npos) << gateway.Log();
+    EXPECT_EQ(gateway.Log().find("serving HTTP"), std::string::npos) << gateway.Log();
+  }
 }
 
 TEST_F(OpenAiHttpTest, OfficialOpenAiClientLibrary) {
