@@ -67,12 +67,6 @@ std::function<uint64_t()> MakeRandom() {
   };
 }
 
-grpc::ChannelArguments MinimalStackArguments() {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
-  return args;
-}
-
 void SetServing(grpc::Server& server, bool serving) {
   grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
   if (health == nullptr) return;
@@ -216,27 +210,15 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
     services.push_back(jobs.get());
   }
 
-  // The HTTP front's calls: an in-process server with its own Inference instance (so its
-  // metrics say protocol="http"), sharing the deps and thus the --max-streams count. The
-  // bearer token is checked by the HTTP front itself.
-  InferenceProxy http_inference(deps, nullptr, static_cast<int>(config.max_streams),
-                                Protocol::kHttp);
-  std::unique_ptr<grpc::Server> http_backend;
+  // The HTTP front relays with the same deps (so the --max-streams count is shared) and labels
+  // its metrics protocol="http"; it checks the bearer token itself.
   std::unique_ptr<OpenAiApi> openai_api;
   std::unique_ptr<HttpServer> http;
   std::atomic<bool> any_worker_healthy{false};
   if (!config.http_listen.empty()) {
-    grpc::ServerBuilder builder;
-    builder.RegisterService(&http_inference);
-    // In process, the HTTP front sets neither deadlines nor oversized messages: the minimal
-    // filter stack saves per-message work on this hop.
-    builder.AddChannelArgument(GRPC_ARG_MINIMAL_STACK, 1);
-    http_backend = builder.BuildAndStart();
-    if (http_backend == nullptr)
-      return absl::InternalError("cannot start the HTTP front's backend");
-    openai_api = std::make_unique<OpenAiApi>(
-        http_backend->InProcessChannel(MinimalStackArguments()), auth.get(), metrics,
-        [&any_worker_healthy] { return any_worker_healthy.load(); });
+    openai_api =
+        std::make_unique<OpenAiApi>(deps, auth.get(), static_cast<int>(config.max_streams),
+                                    [&any_worker_healthy] { return any_worker_healthy.load(); });
     HttpServerOptions http_options;
     http_options.listen = config.http_listen;
     http_options.max_body_bytes = OpenAiApi::kMaxBodyBytes;
@@ -282,7 +264,6 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
     services::ServerHooks hooks;
     hooks.drain = [&](absl::Time d) {
       if (openai_api) openai_api->StartDraining();
-      http_inference.StartDraining();
       inference.StartDraining();
       if (jobs) jobs->StartDraining();
       if (!inference.WaitForStreams(d)) {
@@ -293,11 +274,10 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
     (*server)->Drain(deadline, hooks);
     registry.SetHealthListener(nullptr);
   }
-  if (http_backend) {
-    // Cancels what is still open; the HTTP threads then see their calls end and return.
-    http_backend->Shutdown(absl::ToChronoTime(absl::Now()));
+  if (openai_api) {
+    // Cancels what is still open; the HTTP threads then see their streams end and return.
+    openai_api->CancelStreams();
     http.reset();
-    http_backend.reset();
   }
   server->reset();
   // Worker calls finish on gRPC threads after their client calls are done; let them.

@@ -36,11 +36,16 @@ void MergeInto(v1::GenerateResponse& into, const v1::GenerateResponse& next) {
 
 }  // namespace
 
-std::unique_ptr<grpc::ClientContext> WorkerCallContext(
-    const grpc::CallbackServerContext& server_context) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(server_context.deadline());  // infinite stays infinite
-  return context;
+grpc::Status AdmitStream(ProxyDeps& deps, int max_streams, Protocol protocol) {
+  const int open = deps.open_streams.fetch_add(1) + 1;
+  if (max_streams > 0 && open > max_streams) {
+    deps.open_streams.fetch_sub(1);
+    deps.metrics.RequestFinished(protocol, "", "", grpc::StatusCode::RESOURCE_EXHAUSTED);
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("gateway stream limit reached (", max_streams, " open streams)"));
+  }
+  return grpc::Status::OK;
 }
 
 // One call to one worker. It always has a read in flight until its stream ends; a hold keeps
@@ -106,14 +111,20 @@ struct GenerateProxy::State {
   grpc::Status final_status ABSL_GUARDED_BY(mu);
 };
 
-GenerateProxy::GenerateProxy(grpc::CallbackServerContext* context, ProxyDeps& deps,
-                             Protocol protocol)
-    : context_(context), deps_(deps), protocol_(protocol), state_(std::make_unique<State>()) {}
+GenerateProxy::GenerateProxy(GenerateSink* sink, std::chrono::system_clock::time_point deadline,
+                             ProxyDeps& deps, Protocol protocol)
+    : sink_(sink),
+      deadline_(deadline),
+      deps_(deps),
+      protocol_(protocol),
+      state_(std::make_unique<State>()) {}
 
-GenerateProxy* GenerateProxy::Start(grpc::CallbackServerContext* context,
-                                    const v1::GenerateRequest& request, ProxyDeps& deps,
+GenerateProxy::~GenerateProxy() = default;
+
+GenerateProxy* GenerateProxy::Start(GenerateSink* sink, const v1::GenerateRequest& request,
+                                    std::chrono::system_clock::time_point deadline, ProxyDeps& deps,
                                     Protocol protocol) {
-  auto* proxy = new GenerateProxy(context, deps, protocol);
+  auto* proxy = new GenerateProxy(sink, deadline, deps, protocol);
   State& s = *proxy->state_;
   s.arrival = absl::Now();
   s.request = request;
@@ -159,7 +170,9 @@ bool GenerateProxy::Route(grpc::Status* error) {
   for (const WorkerView& w : workers) {
     if (w.address == decision->address) pool = w.pool;
   }
-  auto* attempt = new Attempt(this, decision->address, WorkerCallContext(*context_));
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (deadline_ != std::chrono::system_clock::time_point::max()) context->set_deadline(deadline_);
+  auto* attempt = new Attempt(this, decision->address, std::move(context));
   {
     absl::MutexLock lock(&s.mu);
     s.attempt = attempt;
@@ -217,7 +230,7 @@ void GenerateProxy::OnAttemptMessage(Attempt* attempt) {
     s.writing = true;
     attempt->StartRead(&attempt->message);
   }
-  StartWrite(&s.out);
+  sink_->Send(&s.out);
 }
 
 void GenerateProxy::OnWriteDone(bool ok) {
@@ -239,7 +252,7 @@ void GenerateProxy::OnWriteDone(bool ok) {
     }
   }
   if (write_next) {
-    StartWrite(&s.out);
+    sink_->Send(&s.out);
   } else {
     MaybeFinish();
   }
@@ -306,7 +319,7 @@ void GenerateProxy::MaybeFinish() {
     s.finished = true;
     status = s.final_status;
   }
-  Finish(status);
+  sink_->End(status);
 }
 
 void GenerateProxy::OnCancel() {
@@ -315,7 +328,7 @@ void GenerateProxy::OnCancel() {
   if (state_->attempt != nullptr) state_->attempt->context->TryCancel();
 }
 
-void GenerateProxy::OnDone() {
+void GenerateProxy::Done() {
   State& s = *state_;
   {
     absl::MutexLock lock(&s.mu);
@@ -325,6 +338,17 @@ void GenerateProxy::OnDone() {
   deps_.metrics.ObserveRequestDuration(protocol_, absl::ToDoubleSeconds(absl::Now() - s.arrival));
   deps_.metrics.StreamEnded(protocol_);
   deps_.open_streams.fetch_sub(1);
+  delete this;
+}
+
+GenerateReactor::GenerateReactor(grpc::CallbackServerContext* context,
+                                 const v1::GenerateRequest& request, ProxyDeps& deps,
+                                 Protocol protocol) {
+  proxy_ = GenerateProxy::Start(this, request, context->deadline(), deps, protocol);
+}
+
+void GenerateReactor::OnDone() {
+  proxy_->Done();
   delete this;
 }
 

@@ -1,17 +1,20 @@
-// The gateway side of one Inference.Generate call: routes the request (WorkerPicker over the
-// WorkerRegistry snapshot), opens the same call on the chosen worker and relays its stream.
+// The gateway side of one Inference.Generate call, over gRPC or from the HTTP front: routes the
+// request (WorkerPicker over the WorkerRegistry snapshot), opens the same call on the chosen worker
+// and relays its stream.
 //
 // Flow control: one read from the worker and one write to the client in flight at a time;
 // what arrives while a write is in flight merges into one waiting message, so a slow client
 // slows only its own stream and costs memory proportional to its tokens, as at the worker.
 // Cancellation and deadlines reach the worker: the worker call gets the client's deadline and
-// OnCancel cancels it. A worker call that fails before any message is retried once on another
+// OnCancel cancels it. The client side is a GenerateSink, so the HTTP front relays without a
+// gRPC hop of its own. A worker call that fails before any message is retried once on another
 // worker (a session moves to the next worker in its ranking); a failure after that ends the stream
 // with UNAVAILABLE naming the worker; nothing is ever duplicated or dropped silently. The final
 // message gets served_by (and session_restarted). Never blocks.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -38,44 +41,84 @@ struct ProxyDeps {
   std::atomic<int> live_attempts{0};
 };
 
-// A context for a backend call made on behalf of `server_context`: the same deadline.
-// (Cancellation is forwarded by the caller's OnCancel.)
-std::unique_ptr<grpc::ClientContext> WorkerCallContext(
-    const grpc::CallbackServerContext& server_context);
+// Counts a new Generate stream in deps.open_streams against `max_streams` (0 = unlimited):
+// OK, or RESOURCE_EXHAUSTED (counted in the metrics, not in open_streams) when it is full.
+grpc::Status AdmitStream(ProxyDeps& deps, int max_streams, Protocol protocol);
 
 // Server default for max_tokens = 0 (inference.proto).
 inline constexpr uint32_t kDefaultMaxTokens = 256;
 
-class GenerateProxy : public grpc::ServerWriteReactor<rwkv::v1::GenerateResponse> {
+// Where a relayed stream goes: a gRPC client's call (GenerateReactor below) or an HTTP reply
+// (generate_stream.h). Called from gRPC's threads.
+class GenerateSink {
  public:
-  // Starts the call; the reactor deletes itself in OnDone. The caller has already counted
-  // the stream in deps.open_streams. `protocol` labels its metrics.
-  static GenerateProxy* Start(grpc::CallbackServerContext* context,
-                              const rwkv::v1::GenerateRequest& request, ProxyDeps& deps,
+  virtual ~GenerateSink() = default;
+  // Sends `message`; the sink may take its contents. At most one send is in flight: the next
+  // comes after GenerateProxy::OnWriteDone.
+  virtual void Send(rwkv::v1::GenerateResponse* message) = 0;
+  // Ends the stream, once, with no send in flight. GenerateProxy::Done follows when the sink
+  // is finished with the proxy.
+  virtual void End(const grpc::Status& status) = 0;
+};
+
+// The relay itself, independent of how the client is connected.
+class GenerateProxy {
+ public:
+  // Starts the call (End may come before this returns). The caller has already counted the
+  // stream in deps.open_streams (AdmitStream). `deadline` is the client's (max() = none);
+  // `protocol` labels its metrics. `sink` must stay valid until Done.
+  static GenerateProxy* Start(GenerateSink* sink, const rwkv::v1::GenerateRequest& request,
+                              std::chrono::system_clock::time_point deadline, ProxyDeps& deps,
                               Protocol protocol);
 
-  void OnWriteDone(bool ok) override;
-  void OnCancel() override;
-  void OnDone() override;
+  // The send in flight is done; ok = false when the client is gone.
+  void OnWriteDone(bool ok);
+  // The client cancelled: the worker call is cancelled, End follows.
+  void OnCancel();
+  // After End: records the request's metrics, releases its open_streams count and deletes
+  // the proxy.
+  void Done();
 
   class Attempt;
 
  private:
-  GenerateProxy(grpc::CallbackServerContext* context, ProxyDeps& deps, Protocol protocol);
+  GenerateProxy(GenerateSink* sink, std::chrono::system_clock::time_point deadline, ProxyDeps& deps,
+                Protocol protocol);
+  ~GenerateProxy();
 
   struct State;
   // Routes and starts an attempt; false (with the status in `error`) when nothing fits.
   bool Route(grpc::Status* error);
   void OnAttemptMessage(Attempt* attempt);
-  void OnReadFinished(Attempt* attempt);
   void OnAttemptDone(Attempt* attempt, const grpc::Status& status);
-  // Calls Finish when the attempt is over and nothing is left to write.
+  // Calls End when the attempt is over and nothing is left to write.
   void MaybeFinish();
 
-  grpc::CallbackServerContext* const context_;
+  GenerateSink* const sink_;
+  const std::chrono::system_clock::time_point deadline_;
   ProxyDeps& deps_;
   const Protocol protocol_;
   std::unique_ptr<State> state_;
+};
+
+// Inference.Generate at the gateway's gRPC service: a GenerateProxy writing to the call.
+class GenerateReactor : public grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>,
+                        private GenerateSink {
+ public:
+  // Starts the call; the reactor deletes itself in OnDone. The caller has already counted
+  // the stream (AdmitStream).
+  GenerateReactor(grpc::CallbackServerContext* context, const rwkv::v1::GenerateRequest& request,
+                  ProxyDeps& deps, Protocol protocol);
+
+  void OnWriteDone(bool ok) override { proxy_->OnWriteDone(ok); }
+  void OnCancel() override { proxy_->OnCancel(); }
+  void OnDone() override;
+
+ private:
+  void Send(rwkv::v1::GenerateResponse* message) override { StartWrite(message); }
+  void End(const grpc::Status& status) override { Finish(status); }
+
+  GenerateProxy* proxy_ = nullptr;
 };
 
 }  // namespace rwkv::gateway

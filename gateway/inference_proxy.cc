@@ -38,15 +38,10 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceProxy::Generate(
     deps_.metrics.RequestFinished(protocol_, "", "", s.error_code());
     return new RefusedStream(s);
   }
-  const int open = deps_.open_streams.fetch_add(1) + 1;
-  if (max_streams_ > 0 && open > max_streams_) {
-    deps_.open_streams.fetch_sub(1);
-    deps_.metrics.RequestFinished(protocol_, "", "", grpc::StatusCode::RESOURCE_EXHAUSTED);
-    return new RefusedStream(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("gateway stream limit reached (", max_streams_, " open streams)")));
+  if (grpc::Status s = AdmitStream(deps_, max_streams_, protocol_); !s.ok()) {
+    return new RefusedStream(s);
   }
-  return GenerateProxy::Start(context, *request, deps_, protocol_);
+  return new GenerateReactor(context, *request, deps_, protocol_);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> InferenceProxy::AnyWorker(const std::string& model) {

@@ -10,7 +10,6 @@
 #include "absl/strings/str_format.h"
 #include "gateway/openai_mapping.h"
 #include "gateway/sse.h"
-#include "grpcpp/client_context.h"
 #include "services/common/status_mapping.h"
 
 namespace rwkv::gateway {
@@ -41,35 +40,37 @@ std::string NewId(const char* prefix) {
   return absl::StrFormat("%s%016x%08x", prefix, engine(), static_cast<uint32_t>(engine()));
 }
 
-// One Generate call through the Inference stub. Destroyed before Finish (the client went
-// away, or the reply was never sent), it cancels the call and waits for it to end.
-struct StreamCall {
-  grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader;
-  bool finished = false;
-
-  grpc::Status Finish() {
-    finished = true;
-    return reader->Finish();
-  }
-  ~StreamCall() {
-    if (finished || reader == nullptr) return;
-    context.TryCancel();
-    v1::GenerateResponse rest;
-    while (reader->Read(&rest)) {
-    }
-    reader->Finish();
-  }
-};
-
 }  // namespace
 
-OpenAiApi::OpenAiApi(std::shared_ptr<grpc::Channel> inference, TokenAuthenticator* auth,
-                     GatewayMetrics& metrics, std::function<bool()> ready)
-    : stub_(v1::Inference::NewStub(std::move(inference))),
+OpenAiApi::OpenAiApi(ProxyDeps& deps, TokenAuthenticator* auth, int max_streams,
+                     std::function<bool()> ready)
+    : deps_(deps),
       auth_(auth),
-      metrics_(metrics),
+      max_streams_(max_streams),
+      metrics_(deps.metrics),
       ready_(std::move(ready)) {}
+
+std::shared_ptr<GenerateStream> OpenAiApi::OpenStream(const v1::GenerateRequest& request) {
+  auto* stream = new GenerateStream(request, deps_, Protocol::kHttp);
+  {
+    absl::MutexLock lock(&streams_mu_);
+    streams_.insert(stream);
+    if (cancel_all_) stream->Cancel();
+  }
+  return std::shared_ptr<GenerateStream>(stream, [this](GenerateStream* done) {
+    {
+      absl::MutexLock lock(&streams_mu_);
+      streams_.erase(done);
+    }
+    delete done;
+  });
+}
+
+void OpenAiApi::CancelStreams() {
+  absl::MutexLock lock(&streams_mu_);
+  cancel_all_ = true;
+  for (GenerateStream* stream : streams_) stream->Cancel();
+}
 
 void OpenAiApi::Handle(HttpExchange& exchange) {
   const std::string& path = exchange.path();
@@ -135,13 +136,13 @@ void OpenAiApi::Refused(HttpExchange& exchange) {
 }
 
 void OpenAiApi::ListModels(HttpExchange& exchange, const std::string& id) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  v1::ListModelsResponse models;
-  const grpc::Status status = stub_->ListModels(&context, {}, &models);
-  if (!status.ok()) {
-    ReplyError(exchange, services::FromGrpcStatus(status));
+  if (draining_.load()) {
+    ReplyError(exchange, absl::UnavailableError("gateway is draining"));
     return;
+  }
+  v1::ListModelsResponse models;
+  for (v1::ModelInfo& model : deps_.registry.HealthyModels()) {
+    *models.add_models() = std::move(model);
   }
   if (id.empty()) {
     ReplyJson(exchange, 200, openai::ModelList(models));
@@ -170,13 +171,16 @@ void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {
                                   request->generate.model()};
   request->generate.set_request_id(meta.id);
 
-  auto call = std::make_shared<StreamCall>();
-  call->reader = stub_->Generate(&call->context, request->generate);
+  if (grpc::Status s = AdmitStream(deps_, max_streams_, Protocol::kHttp); !s.ok()) {
+    ReplyError(exchange, services::FromGrpcStatus(s));
+    return;
+  }
+  std::shared_ptr<GenerateStream> call = OpenStream(request->generate);
   v1::GenerateResponse message;
   // Nothing is sent before the first message, so a request that cannot start (unknown model,
-  // no worker, stream limit) gets its HTTP status.
-  if (!call->reader->Read(&message)) {
-    const grpc::Status status = call->Finish();
+  // no worker) gets its HTTP status.
+  if (!call->Next(&message)) {
+    const grpc::Status status = call->status();
     ReplyError(exchange, status.ok() ? absl::InternalError("the stream ended without a message")
                                      : services::FromGrpcStatus(status));
     return;
@@ -189,8 +193,8 @@ void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {
     do {
       text += message.text();
       if (message.has_final()) final = message.final();
-    } while (call->reader->Read(&message));
-    const grpc::Status status = call->Finish();
+    } while (call->Next(&message));
+    const grpc::Status status = call->status();
     if (!status.ok()) {
       ReplyError(exchange, services::FromGrpcStatus(status));
     } else if (final.finish_reason() == v1::FINISH_REASON_ERROR) {
@@ -217,11 +221,11 @@ void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {
           std::string text = chat ? reply_start.Trim(message.text()) : message.text();
           if (!text.empty()) send(openai::TextChunk(endpoint, meta, text, usage));
           if (message.has_final()) final = message.final();
-        } while (connected && call->reader->Read(&message));
-        // A client that is gone leaves the call to StreamCall's destructor, which cancels it (and
-        // with it the worker's).
+        } while (connected && call->Next(&message));
+        // A client that is gone leaves the stream to GenerateStream's destructor, which
+        // cancels it (and with it the worker call).
         if (!connected) return;
-        const grpc::Status status = call->Finish();
+        const grpc::Status status = call->status();
         if (!status.ok() || final.finish_reason() == v1::FINISH_REASON_ERROR) {
           // Mid-stream failures arrive as an error event, as OpenAI sends them; no [DONE].
           const absl::Status error = !status.ok() ? services::FromGrpcStatus(status)

@@ -2,10 +2,10 @@
 // /v1/chat/completions (JSON or server-sent events), GET /v1/models[/{id}], and the probes
 // GET /healthz (the process runs) and GET /readyz (a worker is in the rotation, not draining).
 //
-// Generate calls go through an in-process channel to the gateway's Inference service built for
-// HTTP (InferenceProxy with Protocol::kHttp), so routing, retries, sessions, --max-streams and
-// metrics are the gRPC path's own. The bearer token is checked here. A streaming client that
-// disconnects is noticed at the next write and its call is cancelled, which cancels the worker
+// Generate calls are GenerateProxy relays read by the HTTP thread (GenerateStream, labelled
+// Protocol::kHttp), so routing, retries, sessions, --max-streams and metrics are the gRPC
+// path's own, without a gRPC hop in between. The bearer token is checked here. A streaming client
+// that disconnects is noticed at the next write and its call is cancelled, which cancels the worker
 // call, also when that happens before the reply's headers are out. Errors are OpenAI error
 // objects (openai_mapping.h).
 #pragma once
@@ -14,11 +14,13 @@
 #include <functional>
 #include <memory>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "gateway/generate_proxy.h"
+#include "gateway/generate_stream.h"
 #include "gateway/http_server.h"
-#include "gateway/metrics.h"
 #include "gateway/token_auth.h"
-#include "grpcpp/channel.h"
-#include "rwkv/v1/inference.grpc.pb.h"
 
 namespace rwkv::gateway {
 
@@ -27,10 +29,11 @@ class OpenAiApi {
   // Largest request body: a 4 MiB prompt (the Generate limit) with room for JSON escaping.
   static constexpr size_t kMaxBodyBytes = 16 << 20;
 
-  // `auth` (null = no authentication) and `metrics` must outlive this; `ready` says whether a
+  // `deps` and `auth` (null = no authentication) must outlive this; `max_streams` (0 =
+  // unlimited) counts over deps.open_streams like the gRPC service; `ready` says whether a
   // worker is in the rotation.
-  OpenAiApi(std::shared_ptr<grpc::Channel> inference, TokenAuthenticator* auth,
-            GatewayMetrics& metrics, std::function<bool()> ready);
+  OpenAiApi(ProxyDeps& deps, TokenAuthenticator* auth, int max_streams,
+            std::function<bool()> ready);
 
   // Serves one HTTP request; thread-safe.
   void Handle(HttpExchange& exchange);
@@ -40,17 +43,26 @@ class OpenAiApi {
 
   // New generation requests get 503 and /readyz fails; open streams continue.
   void StartDraining() { draining_.store(true); }
+  // Cancels the open streams and every one started from now on (the drain deadline passed).
+  void CancelStreams();
 
  private:
   void Generate(HttpExchange& exchange, bool chat);
   // All models, or the one named `id` (404 when no healthy worker serves it).
   void ListModels(HttpExchange& exchange, const std::string& id);
 
-  std::unique_ptr<rwkv::v1::Inference::Stub> stub_;
+  // A relay for `request`, known to CancelStreams until released.
+  std::shared_ptr<GenerateStream> OpenStream(const rwkv::v1::GenerateRequest& request);
+
+  ProxyDeps& deps_;
   TokenAuthenticator* const auth_;
+  const int max_streams_;
   GatewayMetrics& metrics_;
   const std::function<bool()> ready_;
   std::atomic<bool> draining_{false};
+  absl::Mutex streams_mu_;
+  absl::flat_hash_set<GenerateStream*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  bool cancel_all_ ABSL_GUARDED_BY(streams_mu_) = false;
 };
 
 }  // namespace rwkv::gateway
