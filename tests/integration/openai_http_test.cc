@@ -447,6 +447,27 @@ TEST_F(OpenAiHttpTest, DrainsOnSigterm) {
   EXPECT_EQ(gateway.Wait(), 0) << gateway.Log();
 }
 
+TEST_F(OpenAiHttpTest, DrainDeadlineCancelsOpenStreams) {
+  const std::string dir = MakeTempDir("openai-drain-deadline");
+  GatewayProcess gateway(dir, {"--workers", setup->worker->address(), "--http-listen",
+                               "127.0.0.1:0", "--drain-timeout", "1s"});
+  ASSERT_TRUE(gateway.WaitServing());
+  const std::string base = "http://127.0.0.1:" + std::to_string(HttpPort(gateway));
+  CurlStream open(base + "/v1/completions",
+                  R"({"model":"demo","prompt":"deadline","max_tokens":65536,"ignore_eos":true,)"
+                  R"("stream":true})");
+  ASSERT_TRUE(open.ReadUntil("data: "));
+  gateway.Terminate();
+  // The client keeps reading: the stream is cancelled at the deadline, ends with an error
+  // event, and the gateway exits cleanly.
+  EXPECT_TRUE(open.ReadUntil("\"error\""));
+  EXPECT_FALSE(open.ReadUntil("[DONE]"));
+  EXPECT_EQ(gateway.Wait(), 0) << gateway.Log();
+  EXPECT_TRUE(WaitWorkerStatus(*setup->worker, [](const v1::WorkerStatus& s) {
+    return s.slots_busy() == 0;
+  })) << "the worker still generates for a stream the gateway cancelled";
+}
+
 // A self-signed certificate for localhost and 127.0.0.1 in dir/cert.pem and dir/key.pem;
 // false (with openssl's output) when openssl cannot make one.
 bool MakeCertificate(const std::string& dir, const std::string& name, std::string* output) {
