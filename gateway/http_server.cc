@@ -4,6 +4,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <chrono>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -159,13 +161,26 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
     return absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", options.listen));
   }
   server->port_ = port;
-  server->listener_ = std::thread([&http] { http.listen_after_bind(); });
+  server->listener_ = std::thread([&http, done = &server->listener_done_] {
+    http.listen_after_bind();
+    done->store(true);
+  });
   return server;
 }
 
 HttpServer::~HttpServer() {
-  if (server_ != nullptr) server_->stop();
-  if (listener_.joinable()) listener_.join();
+  if (!listener_.joinable()) return;
+  // httplib's stop() does nothing before its loop runs, so a server destroyed right after
+  // Start waits for the loop to start, then stops it once.
+  bool stopped = false;
+  while (!listener_done_.load()) {
+    if (!stopped && server_->is_running()) {
+      server_->stop();
+      stopped = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  listener_.join();
 }
 
 }  // namespace rwkv::gateway

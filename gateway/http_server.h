@@ -4,6 +4,7 @@
 // event streams. What a request means is up to the handler (openai_api.h).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -87,6 +88,7 @@ class HttpServer {
 
   std::unique_ptr<httplib::Server> server_;
   std::thread listener_;
+  std::atomic<bool> listener_done_{false};
   int port_ = 0;
   bool tls_ = false;
 };

@@ -7,11 +7,15 @@
 #include "gateway/gateway_app.h"
 #include "services/common/flags.h"
 #include "services/common/log.h"
+#include "services/common/termination_signals.h"
 
 int main(int argc, char** argv) {
   namespace svc = rwkv::services;
   namespace gw = rwkv::gateway;
   svc::SetLogProgram("rwkv-gateway");
+  // Before any thread starts (worker watches, metrics, HTTP): every thread inherits the mask,
+  // so SIGTERM reaches only the drain's sigwait instead of killing the process.
+  svc::BlockTerminationSignals();
   gw::GatewayConfig config;
   svc::ServerOptions server;
   server.listen = "0.0.0.0:50051";

@@ -468,6 +468,15 @@ TEST_F(OpenAiHttpTest, DrainDeadlineCancelsOpenStreams) {
   })) << "the worker still generates for a stream the gateway cancelled";
 }
 
+TEST_F(OpenAiHttpTest, ExitsWhenTheGrpcPortIsTakenAfterHttpStarted) {
+  // The HTTP listener starts first; the gateway must stop it and exit, not hang.
+  GatewayProcess gateway(MakeTempDir("openai-port-taken"),
+                         {"--workers", setup->worker->address(), "--http-listen", "127.0.0.1:0",
+                          "--listen", setup->worker->address()});
+  EXPECT_EQ(gateway.Wait(), 1) << gateway.Log();
+  EXPECT_NE(gateway.Log().find("serving HTTP on"), std::string::npos) << gateway.Log();
+}
+
 // A self-signed certificate for localhost and 127.0.0.1 in dir/cert.pem and dir/key.pem;
 // false (with openssl's output) when openssl cannot make one.
 bool MakeCertificate(const std::string& dir, const std::string& name, std::string* output) {
