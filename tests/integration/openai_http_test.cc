@@ -2,9 +2,12 @@
 // synthetic byte-vocabulary model ("demo"), driven with curl (raw SSE framing, errors,
 // disconnects, HTTPS) and with the official openai client library (tests/openai, installed by
 // scripts/install-deps.sh).
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -469,12 +472,23 @@ TEST_F(OpenAiHttpTest, DrainDeadlineCancelsOpenStreams) {
 }
 
 TEST_F(OpenAiHttpTest, ExitsWhenTheGrpcPortIsTakenAfterHttpStarted) {
+  // A port held by a socket without SO_REUSEPORT: gRPC cannot listen there.
+  const int held = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(held, 0);
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(held, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(held, 1), 0);
+  ASSERT_EQ(getsockname(held, reinterpret_cast<sockaddr*>(&address), &length), 0);
   // The HTTP listener starts first; the gateway must stop it and exit, not hang.
   GatewayProcess gateway(MakeTempDir("openai-port-taken"),
                          {"--workers", setup->worker->address(), "--http-listen", "127.0.0.1:0",
-                          "--listen", setup->worker->address()});
+                          "--listen", "127.0.0.1:" + std::to_string(ntohs(address.sin_port))});
   EXPECT_EQ(gateway.Wait(), 1) << gateway.Log();
   EXPECT_NE(gateway.Log().find("serving HTTP on"), std::string::npos) << gateway.Log();
+  close(held);
 }
 
 // A self-signed certificate for localhost and 127.0.0.1 in dir/cert.pem and dir/key.pem;
