@@ -307,13 +307,12 @@ done
 # lavapipe, Mesa's CPU implementation, from mesa-vulkan-drivers).
 vulkan_addr="" vulkan_metrics="" vulkan_pid="" vulkan_device=""
 if [ "$want_vulkan" != off ]; then
-  vulkan_device="$("$bin/rwkv" devices 2>/dev/null | sed -n 's/^vulkan: //p' | head -n1 || true)"
-  vulkan_why=""
-  case "$vulkan_device" in
-    "") vulkan_why="rwkv devices lists no vulkan backend" ;;
-    none*) vulkan_why="${vulkan_device#none }"; vulkan_device="" ;;
-  esac
+  # `rwkv devices` prints "vulkan 0: NAME [...] ..." per device, else "vulkan: WHY NOT".
+  devices="$("$bin/rwkv" devices 2>&1 || true)"
+  vulkan_device="$(printf '%s\n' "$devices" | sed -n 's/^vulkan 0: \([^[]*\) \[.*/\1/p' | head -n1)"
+  vulkan_why="$(printf '%s\n' "$devices" | sed -n 's/^vulkan: //p' | head -n1)"
   if [ -z "$vulkan_device" ]; then
+    vulkan_why="${vulkan_why:-rwkv devices lists no Vulkan device}"
     if [ "$want_vulkan" = on ]; then
       echo "run-local-cluster: --vulkan on, but no Vulkan device: $vulkan_why" >&2
       exit 1
@@ -351,9 +350,9 @@ write_target gateway "$gw_metrics" gateway
 wait_metric gateway "$gw_metrics" "^rwkv_gateway_healthy_workers\{pool=\"cpu\"\} $workers\$" 30
 if [ -n "$vulkan_addr" ]; then
   wait_metric gateway "$gw_metrics" '^rwkv_gateway_healthy_workers\{pool="vulkan"\} 1$' 30
-  log "rwkv-gateway on $gw_addr routing to pool cpu ($workers workers, the default) and pool vulkan (1)"
+  log "rwkv-gateway on $gw_addr routing to pool cpu ($workers × CPU, the default) and pool vulkan (1 × Vulkan)"
 else
-  log "rwkv-gateway on $gw_addr routing to pool cpu ($workers workers, the default)"
+  log "rwkv-gateway on $gw_addr routing to pool cpu ($workers × CPU, the default)"
 fi
 
 {
@@ -387,6 +386,18 @@ if ! "$bin/rwkv" client generate --addr "$gw_addr" -p "$prompt" -n "$n_predict" 
 fi
 echo
 echo "----"
+if [ -n "$vulkan_addr" ]; then
+  log "rwkv client generate --addr $gw_addr -n $n_predict --pool vulkan   (the Vulkan worker)"
+  echo "----"
+  if ! "$bin/rwkv" client generate --addr "$gw_addr" -p "$prompt" -n "$n_predict" \
+      --seed 1 --timeout 60 --pool vulkan; then
+    echo
+    echo "run-local-cluster: rwkv client generate --pool vulkan through the gateway failed" >&2
+    exit 1
+  fi
+  echo
+  echo "----"
+fi
 log "rwkv client jobs list --addr $gw_addr   (the gateway forwards rwkv.v1.Jobs)"
 "$bin/rwkv" client jobs list --addr "$gw_addr" | sed 's/^/    /'
 

@@ -30,16 +30,17 @@ cluster = None
 
 
 def vulkan_device(bin_dir):
-    """The first Vulkan device `rwkv devices` lists, or (None, why)."""
+    """(the first Vulkan device `rwkv devices` lists, "") or (None, why there is none). It
+    prints "vulkan 0: NAME [...]" per device, else "vulkan: WHY NOT"."""
     out = subprocess.run([os.path.join(bin_dir, "rwkv"), "devices"], capture_output=True,
                          text=True, timeout=120)
+    why = "`rwkv devices` lists no Vulkan device"
     for line in out.stdout.splitlines():
+        if line.startswith("vulkan 0: "):
+            return line[len("vulkan 0: "):].split(" [")[0], ""
         if line.startswith("vulkan: "):
-            device = line[len("vulkan: "):]
-            if device.startswith("none"):
-                return None, "no Vulkan device: " + device
-            return device, ""
-    return None, "this build has no Vulkan backend (configure with -DRWKV_VULKAN=ON)"
+            why = line[len("vulkan: "):]
+    return None, why
 
 
 def setUpModule():
