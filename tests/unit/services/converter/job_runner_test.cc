@@ -293,6 +293,36 @@ TEST_F(JobRunnerTest, RestartAdoptsAnArtifactPublishedBeforeTheCrash) {
   EXPECT_EQ(journal.LoadAll(nullptr)[0].state, JobState::kSucceeded);
 }
 
+TEST_F(JobRunnerTest, RestartAdoptsAnArtifactWhoseSidecarsWereStillStaged) {
+  std::string id;
+  {
+    auto runner = MakeRunner(1, 4);
+    absl::StatusOr<Job> job = runner->Submit(StateJob("s"));
+    ASSERT_TRUE(job.ok());
+    id = job->id;
+    ASSERT_EQ(WaitDone(*runner, id).state, JobState::kSucceeded);
+  }
+  // The crash came after the artifact's rename, before its sidecars': they are still staged
+  // in the job's temporary folder.
+  const fs::path staged = root_ / ".tmp" / "converter" / id;
+  fs::create_directories(staged);
+  fs::rename(root_ / "states" / "s.bin.sha256", staged / "s.bin.sha256");
+  fs::rename(root_ / "states" / "s.bin.manifest.json", staged / "s.bin.manifest.json");
+  JobJournal journal(root_ / "jobs");
+  Job record = journal.LoadAll(nullptr)[0];
+  record.state = JobState::kRunning;
+  record.artifact.reset();
+  ASSERT_TRUE(journal.Write(record).ok());
+
+  auto runner = MakeRunner(1, 4);
+  absl::StatusOr<Job> job = runner->Get(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, JobState::kSucceeded) << job->error;
+  EXPECT_EQ(job->attempts, 1u);
+  EXPECT_TRUE(SidecarsMatch(root_ / "states" / "s.bin"));
+  EXPECT_TRUE(fs::is_empty(root_ / ".tmp" / "converter"));
+}
+
 TEST_F(JobRunnerTest, RestartRemovesSidecarsThatDoNotMatchTheInterruptedJobsArtifact) {
   // A first job publishes states/p.bin; a second one (overwrite) was interrupted after
   // replacing the artifact but before its sidecars.
