@@ -368,6 +368,9 @@ void JobRunner::Finish(Entry& entry, const absl::Status& status, std::optional<A
     job.started_at = absl::InfinitePast();
     job.progress = JobProgress{};
     if (job.attempts > 0) --job.attempts;
+    entry.cancel.store(false);
+    entry.cancel_reason.clear();
+    entry.requeue = false;
     queue_.push_back(&entry);
     services::LogLine(absl::StrCat("job ", job.id, " stopped by the drain; queued again"));
     CommitLocked(entry);
