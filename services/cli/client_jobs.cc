@@ -87,8 +87,9 @@ void PrintJob(const Job& job, bool json) {
   if (!job.spec().quant_type().empty())
     std::printf("type:     %s\n", job.spec().quant_type().c_str());
   if (!job.spec().outtype().empty()) std::printf("outtype:  %s\n", job.spec().outtype().c_str());
-  std::printf("created:  %s\nstarted:  %s\nfinished: %s\n", FormatTime(job.created_at()).c_str(),
-              FormatTime(job.started_at()).c_str(), FormatTime(job.finished_at()).c_str());
+  std::printf("created:  %s\nstarted:  %s\nfinished: %s\nattempts: %u\n",
+              FormatTime(job.created_at()).c_str(), FormatTime(job.started_at()).c_str(),
+              FormatTime(job.finished_at()).c_str(), job.attempts());
   if (!job.error().empty()) std::printf("error:    %s\n", job.error().c_str());
   if (job.has_artifact()) {
     std::printf("artifact: %s (%llu bytes, %llu tensors)\nsha256:   %s\n",

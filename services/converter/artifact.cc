@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -198,6 +199,50 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
 bool SidecarsMatch(const std::filesystem::path& artifact) {
   absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
   return sha.ok() && SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha);
+}
+
+absl::StatusOr<Artifact> ReadPublishedArtifact(const std::filesystem::path& artifact,
+                                               const JobSpec& spec, const std::string& job_id) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(artifact, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat(artifact.string(), " is not published"));
+  absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
+  if (!sha.ok()) return sha.status();
+  if (!SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the sidecars of ", artifact.string(), " do not match it"));
+  }
+  const std::optional<std::string> manifest = ReadSmallFile(ManifestPath(artifact));
+  google::protobuf::Struct parsed;
+  if (!manifest.has_value() ||
+      !google::protobuf::util::JsonStringToMessage(*manifest, &parsed).ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read the manifest of ", artifact.string()));
+  }
+  const auto& fields = parsed.fields();
+  auto text = [&fields](const std::string& key) {
+    auto it = fields.find(key);
+    return it == fields.end() ? std::string() : it->second.string_value();
+  };
+  auto count = [&fields](const std::string& key) -> uint64_t {
+    auto it = fields.find(key);
+    if (it == fields.end()) return 0;
+    const double v = it->second.number_value();
+    if (!(v >= 0)) return 0;
+    return v >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(v);
+  };
+  if (text("job_id") != job_id || text("artifact") != spec.output) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(artifact.string(), " was published by another job"));
+  }
+  Artifact record;
+  record.path = spec.output;
+  record.size_bytes = size;
+  record.sha256 = *sha;
+  record.manifest_path = spec.output + ".manifest.json";
+  record.tensor_count = count("tensor_count");
+  record.input_bytes = count("input_bytes");
+  return record;
 }
 
 absl::Status ReconcileSidecars(const std::filesystem::path& artifact,

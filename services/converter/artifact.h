@@ -41,6 +41,13 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
 // sidecars name the artifact's actual SHA-256. Readers trust an artifact only then.
 bool SidecarsMatch(const std::filesystem::path& artifact);
 
+// The record of an artifact that job `job_id` published at `artifact` (the resolved path of
+// spec.output): the artifact and both sidecars exist, the sidecars match its SHA-256 and the
+// manifest names `job_id`. NotFound without the artifact; FailedPrecondition when the sidecars
+// do not match or name another job.
+absl::StatusOr<Artifact> ReadPublishedArtifact(const std::filesystem::path& artifact,
+                                               const JobSpec& spec, const std::string& job_id);
+
 // Repairs the sidecars of an artifact whose publishing a crash interrupted: keeps them when
 // they match; else moves in the ones staged in `staged_dir` (the job's temporary folder) when
 // those match the artifact; else removes them. Without the artifact its sidecars are removed.

@@ -60,6 +60,7 @@ struct Job {
   std::string error;
   absl::StatusCode error_code = absl::StatusCode::kOk;
   bool cancel_requested = false;
+  uint32_t attempts = 0;  // times started (see Job.attempts in jobs.proto)
   absl::Time created_at = absl::InfinitePast();
   absl::Time started_at = absl::InfinitePast();   // InfinitePast: not started
   absl::Time finished_at = absl::InfinitePast();  // InfinitePast: not finished

@@ -1,5 +1,7 @@
 #include "services/converter/job_journal.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -32,8 +34,12 @@ std::string GetString(const Struct& s, const std::string& key) {
 }
 uint64_t GetU64(const Struct& s, const std::string& key) {
   auto it = s.fields().find(key);
-  if (it == s.fields().end() || it->second.number_value() < 0) return 0;
-  return static_cast<uint64_t>(it->second.number_value());
+  if (it == s.fields().end()) return 0;
+  const double v = it->second.number_value();
+  // Hostile records: NaN, negatives and values beyond uint64 must not reach the cast.
+  if (!(v >= 0)) return 0;
+  if (v >= 18446744073709551615.0) return UINT64_MAX;
+  return static_cast<uint64_t>(v);
 }
 absl::Time GetTime(const Struct& s, const std::string& key) {
   absl::Time t = absl::InfinitePast();
@@ -59,6 +65,8 @@ std::string JobToJson(const Job& job) {
   (*s.mutable_fields())["overwrite"].set_bool_value(job.spec.overwrite);
   PutString(s, "error", job.error);
   PutNumber(s, "error_code", static_cast<double>(job.error_code));
+  (*s.mutable_fields())["cancel_requested"].set_bool_value(job.cancel_requested);
+  PutNumber(s, "attempts", static_cast<double>(job.attempts));
   PutTime(s, "created_at", job.created_at);
   PutTime(s, "started_at", job.started_at);
   PutTime(s, "finished_at", job.finished_at);
@@ -105,6 +113,10 @@ absl::StatusOr<Job> JobFromJson(const std::string& json) {
   }
   job.error = GetString(s, "error");
   job.error_code = static_cast<absl::StatusCode>(GetU64(s, "error_code"));
+  if (auto it = s.fields().find("cancel_requested"); it != s.fields().end()) {
+    job.cancel_requested = it->second.bool_value();
+  }
+  job.attempts = static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "attempts"), UINT32_MAX));
   job.created_at = GetTime(s, "created_at");
   job.started_at = GetTime(s, "started_at");
   job.finished_at = GetTime(s, "finished_at");
@@ -162,38 +174,6 @@ std::vector<Job> JobJournal::LoadAll(std::vector<std::string>* errors) const {
     jobs.push_back(*std::move(job));
   }
   return jobs;
-}
-
-bool RecoverJob(const std::filesystem::path& root, Job& job, absl::Time now) {
-  auto fail = [&](std::string message) {
-    job.state = JobState::kFailed;
-    job.error = std::move(message);
-    job.error_code = absl::StatusCode::kAborted;
-    job.finished_at = now;
-    job.artifact.reset();
-    return true;
-  };
-  switch (job.state) {
-    case JobState::kQueued:
-    case JobState::kFailed:
-    case JobState::kCancelled:
-      return false;
-    case JobState::kRunning:
-      return fail("interrupted by restart");
-    case JobState::kSucceeded: {
-      if (!job.artifact.has_value()) return fail("artifact record missing after restart");
-      std::error_code ec;
-      const std::filesystem::path path = root / job.artifact->path;
-      const uintmax_t size = std::filesystem::file_size(path, ec);
-      if (ec) return fail(absl::StrCat("artifact ", job.artifact->path, " is missing"));
-      if (size != job.artifact->size_bytes) {
-        return fail(absl::StrCat("artifact ", job.artifact->path, " has ", size,
-                                 " bytes, journal says ", job.artifact->size_bytes));
-      }
-      return false;
-    }
-  }
-  return false;
 }
 
 }  // namespace rwkv::converter

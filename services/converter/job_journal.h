@@ -35,11 +35,4 @@ class JobJournal {
   std::filesystem::path dir_;
 };
 
-// Applies the restart rules to a job read back from the journal; returns whether it changed:
-//   queued    -> stays queued (the runner queues it again),
-//   running   -> failed, "interrupted by restart",
-//   succeeded -> failed when the artifact is missing or its size differs from the journal,
-//   failed / cancelled -> unchanged.
-bool RecoverJob(const std::filesystem::path& root, Job& job, absl::Time now);
-
 }  // namespace rwkv::converter

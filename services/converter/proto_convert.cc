@@ -112,6 +112,7 @@ void JobToProto(const Job& job, rwkv::v1::Job& proto) {
   proto.set_error(job.error);
   proto.set_error_code(static_cast<int32_t>(job.error_code));
   proto.set_cancel_requested(job.cancel_requested);
+  proto.set_attempts(job.attempts);
   if (job.created_at != absl::InfinitePast())
     TimeToProto(job.created_at, proto.mutable_created_at());
   if (job.started_at != absl::InfinitePast())

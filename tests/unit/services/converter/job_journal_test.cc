@@ -53,6 +53,24 @@ TEST_F(JobJournalTest, RoundTripsAJob) {
   EXPECT_EQ(back->artifact->tensor_count, 7u);
 }
 
+TEST_F(JobJournalTest, RoundTripsAttemptsAndACancelRequest) {
+  Job job = MakeJob("j-2", JobState::kRunning);
+  job.attempts = 2;
+  job.cancel_requested = true;
+  absl::StatusOr<Job> back = JobFromJson(JobToJson(job));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->attempts, 2u);
+  EXPECT_TRUE(back->cancel_requested);
+}
+
+TEST_F(JobJournalTest, ReadsOutOfRangeNumbersWithoutOverflow) {
+  absl::StatusOr<Job> job = JobFromJson(
+      R"({"id":"j","kind":"quantize","state":"running","attempts":1e300,"error_code":-4})");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->attempts, UINT32_MAX);
+  EXPECT_EQ(job->error_code, absl::StatusCode::kOk);
+}
+
 TEST_F(JobJournalTest, RejectsMalformedRecords) {
   EXPECT_FALSE(JobFromJson("{not json").ok());
   EXPECT_FALSE(JobFromJson("{\"id\":\"j\",\"kind\":\"bake\",\"state\":\"queued\"}").ok());
@@ -71,44 +89,6 @@ TEST_F(JobJournalTest, WritesAndLoadsSkippingGarbage) {
   std::vector<Job> jobs = journal.LoadAll(&errors);
   EXPECT_EQ(jobs.size(), 2u);
   EXPECT_EQ(errors.size(), 1u);
-}
-
-TEST_F(JobJournalTest, RecoveryFailsInterruptedJobs) {
-  Job job = MakeJob("j-run", JobState::kRunning);
-  EXPECT_TRUE(RecoverJob(root_, job, absl::Now()));
-  EXPECT_EQ(job.state, JobState::kFailed);
-  EXPECT_EQ(job.error, "interrupted by restart");
-  EXPECT_NE(job.finished_at, absl::InfinitePast());
-}
-
-TEST_F(JobJournalTest, RecoveryKeepsQueuedAndFinishedJobs) {
-  for (JobState state : {JobState::kQueued, JobState::kFailed, JobState::kCancelled}) {
-    Job job = MakeJob("j-x", state);
-    EXPECT_FALSE(RecoverJob(root_, job, absl::Now()));
-    EXPECT_EQ(job.state, state);
-  }
-}
-
-TEST_F(JobJournalTest, RecoveryKeepsSucceededJobWithItsArtifact) {
-  std::ofstream(root_ / "models" / "ok.gguf") << "12345";
-  Job job = MakeJob("ok", JobState::kSucceeded);
-  job.artifact = Artifact{"models/ok.gguf", 5, "", "", 0, 0};
-  EXPECT_FALSE(RecoverJob(root_, job, absl::Now()));
-  EXPECT_EQ(job.state, JobState::kSucceeded);
-}
-
-TEST_F(JobJournalTest, RecoveryNeverReportsSuccessForMissingOrWrongArtifact) {
-  Job missing = MakeJob("gone", JobState::kSucceeded);
-  missing.artifact = Artifact{"models/gone.gguf", 5, "", "", 0, 0};
-  EXPECT_TRUE(RecoverJob(root_, missing, absl::Now()));
-  EXPECT_EQ(missing.state, JobState::kFailed);
-  EXPECT_FALSE(missing.artifact.has_value());
-
-  std::ofstream(root_ / "models" / "short.gguf") << "12";
-  Job truncated = MakeJob("short", JobState::kSucceeded);
-  truncated.artifact = Artifact{"models/short.gguf", 5, "", "", 0, 0};
-  EXPECT_TRUE(RecoverJob(root_, truncated, absl::Now()));
-  EXPECT_EQ(truncated.state, JobState::kFailed);
 }
 
 }  // namespace
