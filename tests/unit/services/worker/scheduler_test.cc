@@ -369,6 +369,24 @@ TEST_F(SchedulerTest, NewRequestsStartInTheNextStepWhenSlotsAreFree) {
   }
 }
 
+TEST_F(SchedulerTest, CancelDuringAChunkedPromptFreesTheSlot) {
+  auto cancel = std::make_shared<CancelFlag>();
+  auto cancelled = std::make_shared<TestSink>();
+  auto next = std::make_shared<TestSink>();
+  evaluator_.on_step_ = [&](size_t step) {
+    if (step == 2) cancel->Cancel();
+  };
+  auto scheduler = Make({.max_sequences = 1, .step_tokens = 8});
+  ASSERT_TRUE(scheduler->Submit(Request(std::string(100, 'x'), 5), cancelled, cancel).ok());
+  ASSERT_TRUE(scheduler->Submit(Request("a", 3), next, nullptr).ok());
+  ASSERT_TRUE(cancelled->WaitDone());
+  EXPECT_EQ(cancelled->result().outcome, Outcome::kCancelled);
+  EXPECT_EQ(cancelled->result().prompt_tokens, 24u);  // three chunks of 8 before the cancel
+  EXPECT_EQ(cancelled->result().generated_tokens, 0u);
+  ASSERT_TRUE(next->WaitDone());
+  EXPECT_EQ(next->text(), "bcd");
+}
+
 TEST_F(SchedulerTest, StepMetricsCountDecodeAndPromptTokens) {
   auto scheduler = Make({.max_sequences = 2, .step_tokens = 4});
   auto sink = std::make_shared<TestSink>();
