@@ -218,11 +218,6 @@ TEST_F(WorkerTest, SmallStepBudgetChunksPromptsWithoutChangingTheOutput) {
                                        "--max-sequences", "4", "--step-tokens", "6"});
   ASSERT_TRUE(worker.WaitServing());
   auto stub = worker.Inference();
-  // Health can read SERVING for a moment before the server marks itself NOT_SERVING while the
-  // model loads: wait until a request is served.
-  for (int i = 0; i < 600 && !Generate(*stub, Greedy("demo", "x", 1)).status.ok(); ++i) {
-    std::this_thread::sleep_for(milliseconds(50));
-  }
   constexpr int kStreams = 8;
   std::vector<v1::GenerateRequest> requests;
   for (int i = 0; i < kStreams; ++i) {
