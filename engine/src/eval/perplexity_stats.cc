@@ -102,6 +102,7 @@ double AddKldPosition(std::span<const float> logits, std::span<const uint16_t> r
   const uint16_t* base = row.data() + 4;
   const size_t tok = static_cast<size_t>(token);
 
+  stats.q.Add(-(static_cast<double>(logits[tok] - max_logit) - std::log(sum_exp)));
   const float nll = max_logit + log_sum_exp - logits[tok];
   stats.sum_nll += nll;
   stats.sum_nll2 += static_cast<double>(nll) * nll;

@@ -82,6 +82,9 @@ struct KldStats {
   float max_p_diff = 0;
   uint64_t n_same_top = 0;
   uint64_t count = 0;
+  // Q's nlls in double, exactly as a perplexity run of Q computes them (TokenNll): its
+  // Ppl()/PplError() equal what `rwkv perplexity` prints for Q over the same chunks.
+  NllStats q;
 };
 
 // Adds one position: Q's `logits`, the base's stored `row`, the scored `token`. Returns the
