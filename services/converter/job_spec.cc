@@ -109,8 +109,9 @@ absl::StatusOr<JobPaths> PrepareJobSpec(const std::filesystem::path& root, JobSp
   }
   if (spec.kind != JobKind::kQuantize &&
       (!spec.eval_text.empty() || spec.eval_ctx != 0 || spec.eval_chunks != 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "eval_text, eval_ctx and eval_chunks apply only to quantize jobs, not ", KindName(spec.kind)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("eval_text, eval_ctx and eval_chunks apply only to quantize jobs, not ",
+                     KindName(spec.kind)));
   }
   if (spec.eval_text.empty() && (spec.eval_ctx != 0 || spec.eval_chunks != 0)) {
     return absl::InvalidArgumentError("eval_ctx and eval_chunks need eval_text");
@@ -118,8 +119,8 @@ absl::StatusOr<JobPaths> PrepareJobSpec(const std::filesystem::path& root, JobSp
   if (!spec.eval_text.empty()) {
     if (spec.eval_ctx == 0) spec.eval_ctx = kDefaultEvalCtx;
     if (spec.eval_ctx < 4 || spec.eval_ctx > kMaxEvalCtx) {
-      return absl::InvalidArgumentError(absl::StrCat("eval_ctx ", spec.eval_ctx,
-                                                     " is outside [4, ", kMaxEvalCtx, "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("eval_ctx ", spec.eval_ctx, " is outside [4, ", kMaxEvalCtx, "]"));
     }
   }
   absl::StatusOr<JobPaths> paths = ResolveJobPaths(root, spec);

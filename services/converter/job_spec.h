@@ -29,7 +29,8 @@ struct JobPaths {
 // Fills defaults into `spec` (vocab, outtype, eval_ctx; outtype lowercased), then checks it.
 // InvalidArgument for an unsafe name (see ResolveStoragePath), a wrong folder or extension for
 // the kind, input == output, or a bad outtype / missing quant_type; NotFound when the input or
-// vocab or eval_text is not a regular file; AlreadyExists when the output exists and !spec.overwrite.
+// vocab or eval_text is not a regular file; AlreadyExists when the output exists and
+// !spec.overwrite.
 absl::StatusOr<JobPaths> PrepareJobSpec(const std::filesystem::path& root, JobSpec& spec);
 
 // Resolves the names of an already validated spec without touching the files' existence.

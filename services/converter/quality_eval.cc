@@ -19,8 +19,9 @@ absl::Status CheckCancel(const engine::JobControl& control) {
 engine::PerplexityOptions Options(const JobSpec& spec) {
   engine::PerplexityOptions o;
   o.n_ctx = static_cast<int32_t>(spec.eval_ctx == 0 ? kDefaultEvalCtx : spec.eval_ctx);
-  o.n_chunks = spec.eval_chunks == 0 ? -1 : static_cast<int32_t>(std::min<uint32_t>(
-                                                 spec.eval_chunks, INT32_MAX));
+  o.n_chunks = spec.eval_chunks == 0
+                   ? -1
+                   : static_cast<int32_t>(std::min<uint32_t>(spec.eval_chunks, INT32_MAX));
   o.n_seq = 1;
   return o;
 }
@@ -61,8 +62,7 @@ absl::StatusOr<QualityEval> PrepareQualityEval(const JobSpec& spec, const JobPat
 absl::StatusOr<QuantizationQuality> MeasureQuality(const JobSpec& spec, QualityEval& eval,
                                                    const std::filesystem::path& result_path,
                                                    const std::filesystem::path& base_path,
-                                                   int threads,
-                                                   const engine::JobControl& control) {
+                                                   int threads, const engine::JobControl& control) {
   const engine::PerplexityOptions o = Options(spec);
   struct RemoveBase {
     std::filesystem::path path;

@@ -34,7 +34,6 @@ absl::StatusOr<QualityEval> PrepareQualityEval(const JobSpec& spec, const JobPat
 absl::StatusOr<QuantizationQuality> MeasureQuality(const JobSpec& spec, QualityEval& eval,
                                                    const std::filesystem::path& result_path,
                                                    const std::filesystem::path& base_path,
-                                                   int threads,
-                                                   const engine::JobControl& control);
+                                                   int threads, const engine::JobControl& control);
 
 }  // namespace rwkv::converter
