@@ -128,7 +128,9 @@ double AddKldPosition(std::span<const float> logits, std::span<const uint16_t> r
   stats.sum_kld += kld;
   stats.sum_kld2 += kld * kld;
   ++stats.count;
-  if (imax == imax_base) ++stats.n_same_top;
+  // A tie in the 16-bit row (the two entries within one step, ~1e-4 in ln p) counts as the
+  // same top token: the row cannot tell which of them is higher.
+  if (imax == imax_base || base[imax] == base[imax_base]) ++stats.n_same_top;
 
   const float p_diff = std::exp(-nll) - std::exp(-nll_base);
   stats.sum_p_diff += p_diff;

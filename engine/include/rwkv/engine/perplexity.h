@@ -89,7 +89,9 @@ struct KldStats {
 
 // Adds one position: Q's `logits`, the base's stored `row`, the scored `token`. Returns the
 // position's KL(base‖Q) = Σ_i p_base,i·(ln p_base,i − ln q_i) over the base entries with
-// ln p_base > −16, and writes p(token)_Q − p(token)_base to *p_diff.
+// ln p_base > −16, and writes p(token)_Q − p(token)_base to *p_diff. The top tokens agree when
+// Q's most likely token has the largest stored value of the row (llama-perplexity compares
+// with the lowest id among tied stored values instead).
 double AddKldPosition(std::span<const float> logits, std::span<const uint16_t> row, int32_t token,
                       KldStats& stats, float* p_diff);
 

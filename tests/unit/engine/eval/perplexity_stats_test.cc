@@ -106,6 +106,21 @@ TEST(KldTest, AgainstItselfIsNearZeroWithTheSameTopToken) {
   EXPECT_EQ(st.count, 1u);
 }
 
+TEST(KldTest, ATieInTheStoredRowCountsAsTheSameTopToken) {
+  // Entries 0 and 1 are 1e-6 apart, far below one 16-bit step (1/65535): stored equal.
+  const std::vector<float> logits = {1.0f, 1.000001f, 0.0f};
+  std::vector<uint16_t> row(LogProbRowWords(3));
+  CompressLogProbs(logits, 0, row);
+  ASSERT_EQ(row[4], row[5]);
+  KldStats st;
+  AddKldPosition(logits, row, 0, st, nullptr);  // Q's top is id 1, the row's first top id 0
+  EXPECT_EQ(st.n_same_top, 1u);
+  const std::vector<float> other = {0.0f, 0.0f, 3.0f};  // a clearly different top token
+  AddKldPosition(other, row, 0, st, nullptr);
+  EXPECT_EQ(st.n_same_top, 1u);
+  EXPECT_EQ(st.count, 2u);
+}
+
 TEST(KldTest, TwoTokenDistributionsByHand) {
   // base p = (1/2, 1/2) (logits 0, 0); Q q = (1/4, 3/4) (logits 0, ln 3).
   // KL(p‖q) = ½ln(½/¼) + ½ln(½/¾) = ½ln 2 + ½ln(2/3) = ½ln(4/3).
@@ -120,7 +135,7 @@ TEST(KldTest, TwoTokenDistributionsByHand) {
   EXPECT_NEAR(p_diff, 0.25 - 0.5, 1e-6);              // p_Q(token 0) − p_base(token 0)
   EXPECT_NEAR(st.sum_nll, std::log(4.0), 1e-6);       // −ln ¼
   EXPECT_NEAR(st.sum_nll_base, std::log(2.0), 1e-6);  // −ln ½
-  EXPECT_EQ(st.n_same_top, 0u);                       // base ties → index 0, Q → index 1
+  EXPECT_EQ(st.n_same_top, 1u);  // Q → id 1, which ties with id 0 in the base row
 }
 
 TEST(PercentileTest, InterpolatesLikeLlamaPerplexity) {
