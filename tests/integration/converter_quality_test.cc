@@ -158,6 +158,32 @@ TEST_F(ConverterQualityTest, QuantizeWithEvalTextReportsPerplexityAndKld) {
   EXPECT_NE(out.find("mean KLD:"), std::string::npos) << out;
 }
 
+TEST_F(ConverterQualityTest, CliSubmitWithEvalFlags) {
+  std::string out;
+  ASSERT_EQ(
+      RunCommand(BinDir() +
+                     "/rwkv client jobs submit --kind quantize --input models/tiny-r-f32.gguf "
+                     "--output models/cli-q4_0.gguf --type Q4_0 --eval-text eval/text.txt "
+                     "--eval-ctx 64 --eval-chunks 2 --wait --addr " +
+                     server_->Address(),
+                 &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("state:    succeeded"), std::string::npos) << out;
+  EXPECT_NE(out.find("eval:     eval/text.txt (ctx 64, chunks 2)"), std::string::npos) << out;
+  EXPECT_NE(out.find("ctx 64, 2 chunks, 62 tokens scored"), std::string::npos) << out;
+  EXPECT_NE(out.find("PPL source:"), std::string::npos) << out;
+  EXPECT_NE(
+      RunCommand(BinDir() +
+                     "/rwkv client jobs submit --kind quantize --input models/tiny-r-f32.gguf "
+                     "--output models/cli-bad.gguf --type Q4_0 --eval-text ../etc/passwd "
+                     "--addr " +
+                     server_->Address(),
+                 &out),
+      0);
+  EXPECT_NE(out.find("INVALID_ARGUMENT"), std::string::npos) << out;
+}
+
 TEST_F(ConverterQualityTest, BadEvalTextIsRefusedOrFailsBeforeQuantizing) {
   Job job;
   grpc::Status s = Submit(QuantizeSpec("models/a.gguf", "eval/missing.txt"), &job);
