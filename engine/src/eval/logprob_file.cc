@@ -102,7 +102,7 @@ class LogProbFileWriter::Impl {
       : file(std::move(file)), header(std::move(header)) {}
   AtomicFile file;
   LogProbFileHeader header;
-  int32_t chunks_written = 0;
+  uint64_t rows_written = 0;
 };
 
 LogProbFileWriter::LogProbFileWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -127,19 +127,22 @@ absl::StatusOr<std::unique_ptr<LogProbFileWriter>> LogProbFileWriter::Create(
       new LogProbFileWriter(std::make_unique<Impl>(std::move(*file), h)));
 }
 
-absl::Status LogProbFileWriter::WriteChunk(std::span<const uint16_t> words) {
-  if (words.size() != impl_->header.chunk_words() ||
-      impl_->chunks_written >= impl_->header.n_chunk) {
-    return absl::InternalError("kld base file: chunk of the wrong size or too many chunks");
+absl::Status LogProbFileWriter::WriteRows(std::span<const uint16_t> words) {
+  const size_t row_words = LogProbRowWords(impl_->header.n_vocab);
+  const uint64_t total =
+      static_cast<uint64_t>(impl_->header.n_chunk) * impl_->header.scored_per_chunk();
+  if (words.size() % row_words != 0 || impl_->rows_written + words.size() / row_words > total) {
+    return absl::InternalError("kld base file: partial row or more rows than the header holds");
   }
-  ++impl_->chunks_written;
+  impl_->rows_written += words.size() / row_words;
   return impl_->file.Write(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(words.data()),
                                                     words.size() * sizeof(uint16_t)));
 }
 
 absl::Status LogProbFileWriter::Commit() {
-  if (impl_->chunks_written != impl_->header.n_chunk) {
-    return absl::InternalError("kld base file: not every chunk was written");
+  if (impl_->rows_written !=
+      static_cast<uint64_t>(impl_->header.n_chunk) * impl_->header.scored_per_chunk()) {
+    return absl::InternalError("kld base file: not every row was written");
   }
   return impl_->file.Commit();
 }
@@ -182,12 +185,17 @@ absl::StatusOr<std::unique_ptr<LogProbFileReader>> LogProbFileReader::Open(
       new LogProbFileReader(path, guard.release(), std::move(h)));
 }
 
-absl::Status LogProbFileReader::ReadChunk(int32_t chunk, std::span<uint16_t> words) {
-  if (chunk < 0 || chunk >= header_.n_chunk || words.size() != header_.chunk_words()) {
-    return absl::InternalError("kld base file: bad chunk request");
+absl::Status LogProbFileReader::ReadRows(int32_t chunk, size_t first_row,
+                                         std::span<uint16_t> words) {
+  const size_t row_words = LogProbRowWords(header_.n_vocab);
+  const size_t rows = words.size() / row_words;
+  if (chunk < 0 || chunk >= header_.n_chunk || words.size() % row_words != 0 ||
+      first_row > header_.scored_per_chunk() || rows > header_.scored_per_chunk() - first_row) {
+    return absl::InternalError("kld base file: bad row request");
   }
   const uint64_t offset = LogProbFileHeaderBytes(header_.tokens.size()) +
-                          static_cast<uint64_t>(chunk) * words.size() * sizeof(uint16_t);
+                          (static_cast<uint64_t>(chunk) * header_.scored_per_chunk() + first_row) *
+                              row_words * sizeof(uint16_t);
   if (offset > static_cast<uint64_t>(std::numeric_limits<long>::max()) ||
       std::fseek(file_, static_cast<long>(offset), SEEK_SET) != 0 ||
       std::fread(words.data(), sizeof(uint16_t), words.size(), file_) != words.size()) {

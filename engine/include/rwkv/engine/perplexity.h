@@ -171,9 +171,10 @@ class LogProbFileWriter {
   static absl::StatusOr<std::unique_ptr<LogProbFileWriter>> Create(const std::string& path,
                                                                    const LogProbFileHeader& h);
   ~LogProbFileWriter();
-  // Appends one chunk (chunk_words() words). Chunks must come in order.
-  absl::Status WriteChunk(std::span<const uint16_t> words);
-  // Fails unless every chunk of the header was written.
+  // Appends whole rows (a multiple of LogProbRowWords(n_vocab) words) in file order: chunk
+  // by chunk, position by position. Internal error beyond the header's row count.
+  absl::Status WriteRows(std::span<const uint16_t> words);
+  // Fails unless every row of every chunk was written.
   absl::Status Commit();
 
   class Impl;
@@ -190,8 +191,9 @@ class LogProbFileReader {
   static absl::StatusOr<std::unique_ptr<LogProbFileReader>> Open(const std::string& path);
   ~LogProbFileReader();
   const LogProbFileHeader& header() const { return header_; }
-  // Reads chunk `chunk` (in [0, n_chunk)) into `words` (chunk_words() words).
-  absl::Status ReadChunk(int32_t chunk, std::span<uint16_t> words);
+  // Reads rows first_row, first_row+1, ... of chunk `chunk` (in [0, n_chunk)) into `words`
+  // (a multiple of LogProbRowWords(n_vocab) words, within the chunk's scored_per_chunk() rows).
+  absl::Status ReadRows(int32_t chunk, size_t first_row, std::span<uint16_t> words);
 
  private:
   LogProbFileReader(std::string path, std::FILE* file, LogProbFileHeader header);
@@ -207,9 +209,12 @@ struct PerplexityOptions {
   int32_t n_ctx = 512;    // tokens per chunk, >= 4
   int32_t n_chunks = -1;  // at most this many chunks; < 0 = all
   // Chunks evaluated together in one batched forward pass (each its own sequence): shares
-  // the weight reads, costs n_seq·n_ctx·n_vocab floats of logits. >= 1.
+  // the weight reads. >= 1. A run that writes a base file evaluates one chunk at a time.
+  // Logits are requested in slices of positions so that at most kMaxLogitFloats are held,
+  // whatever n_ctx, n_seq and the vocabulary; the figures do not depend on n_seq.
   int32_t n_seq = 1;
 };
+inline constexpr size_t kMaxLogitFloats = size_t{32} << 20;  // 128 MiB
 
 // Called after each chunk with the chunk number (1-based), the chunk count and the running
 // statistics. A non-OK return stops the run with that status.

@@ -247,21 +247,29 @@ TEST(LogProbFileTest, WriterAndReaderRoundTrip) {
     ASSERT_TRUE(w.ok()) << w.status();
     std::vector<uint16_t> chunk(h.chunk_words());
     for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<uint16_t>(i);
-    ASSERT_TRUE((*w)->WriteChunk(chunk).ok());
+    ASSERT_TRUE((*w)->WriteRows(chunk).ok());
     EXPECT_FALSE(std::filesystem::exists(path));  // not before Commit
     EXPECT_FALSE((*w)->Commit().ok());            // one chunk missing
+    EXPECT_FALSE((*w)->WriteRows(std::span<const uint16_t>(chunk).first(3)).ok());  // partial row
     for (auto& x : chunk) x = static_cast<uint16_t>(x + 1000);
-    ASSERT_TRUE((*w)->WriteChunk(chunk).ok());
+    ASSERT_TRUE((*w)->WriteRows(chunk).ok());
+    EXPECT_FALSE((*w)->WriteRows(chunk).ok());  // more rows than the header holds
     ASSERT_TRUE((*w)->Commit().ok());
   }
   absl::StatusOr<std::unique_ptr<LogProbFileReader>> r = LogProbFileReader::Open(path);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)->header().tokens, h.tokens);
   std::vector<uint16_t> got(h.chunk_words());
-  ASSERT_TRUE((*r)->ReadChunk(1, got).ok());
+  ASSERT_TRUE((*r)->ReadRows(1, 0, got).ok());
   EXPECT_EQ(got[0], 1000);
   EXPECT_EQ(got.back(), static_cast<uint16_t>(1000 + got.size() - 1));
-  EXPECT_FALSE((*r)->ReadChunk(2, got).ok());
+  EXPECT_FALSE((*r)->ReadRows(2, 0, got).ok());
+  // The second row of chunk 0 alone.
+  const size_t row_words = LogProbRowWords(3);
+  std::vector<uint16_t> one(row_words);
+  ASSERT_TRUE((*r)->ReadRows(0, 1, one).ok());
+  EXPECT_EQ(one[0], row_words);
+  EXPECT_FALSE((*r)->ReadRows(0, h.scored_per_chunk(), one).ok());  // past the chunk
 
   EXPECT_EQ(LogProbFileReader::Open(dir + "/missing.kld").status().code(),
             absl::StatusCode::kNotFound);
