@@ -143,6 +143,25 @@ TEST_F(PerplexityCliTest, BatchingChunksGivesTheSamePerplexity) {
   EXPECT_NEAR(ReadJson(a)["ppl"].get<double>(), ReadJson(b)["ppl"].get<double>(), 1e-9);
 }
 
+TEST_F(PerplexityCliTest, SlicedLogitsOnAWorldVocabularyGiveTheSameFigures) {
+  // 4 chunks of 512 with the 65,536-token vocabulary: -b 2048 evaluates them together and asks
+  // for the logits in slices of 128 positions; -b 512 one chunk at a time, unsliced.
+  const std::string world = DataPath("tiny-rwkv6/tiny-rwkv6-f16.gguf");
+  RWKV_SKIP_WITHOUT_DATA(world);
+  const std::string text = dir_ + "/long.txt";
+  WriteFile(text, MakeText(40000));
+  int rc = 0;
+  const std::string a = dir_ + "/w1.json", b = dir_ + "/w4.json";
+  std::string log =
+      RunJson("-m " + world + " -f " + text + " -c 512 --chunks 4 -b 512 -t 2", a, &rc);
+  ASSERT_EQ(rc, 0) << log;
+  log = RunJson("-m " + world + " -f " + text + " -c 512 --chunks 4 -b 2048 -t 2", b, &rc);
+  ASSERT_EQ(rc, 0) << log;
+  EXPECT_EQ(ReadJson(a)["ppl"].get<double>(), ReadJson(b)["ppl"].get<double>());
+  EXPECT_EQ(ReadJson(a)["running_ppl"], ReadJson(b)["running_ppl"]);
+  EXPECT_EQ(ReadJson(b)["tokens_scored"].get<int>(), 4 * 255);
+}
+
 TEST_F(PerplexityCliTest, AModelAgainstItselfHasZeroKlDivergence) {
   int rc = 0;
   const std::string base = dir_ + "/self.kld";
