@@ -21,6 +21,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "services/common/durable_file.h"
+#include "services/converter/job_journal.h"
 
 namespace rwkv::converter {
 namespace {
@@ -134,6 +135,9 @@ std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::stri
   f["tensor_count"].set_number_value(static_cast<double>(result.tensor_count));
   f["sha256"].set_string_value(std::string(sha256));
   f["duration_seconds"].set_number_value(seconds);
+  if (result.quality.has_value()) {
+    *f["quality"].mutable_struct_value() = QualityToStruct(*result.quality);
+  }
   f["created_at"].set_string_value(absl::FormatTime(absl::Now(), absl::UTCTimeZone()));
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
@@ -193,6 +197,7 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
   artifact.manifest_path = job.spec.output + ".manifest.json";
   artifact.tensor_count = result.tensor_count;
   artifact.input_bytes = result.input_bytes;
+  artifact.quality = result.quality;
   return artifact;
 }
 

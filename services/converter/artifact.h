@@ -20,7 +20,8 @@ absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path,
                                          const std::atomic<bool>* cancel = nullptr);
 
 // The manifest written beside an artifact: a JSON object with artifact, source, vocab, kind,
-// type, job_id, input_bytes, output_bytes, tensor_count, sha256, duration_seconds, created_at.
+// type, job_id, input_bytes, output_bytes, tensor_count, sha256, duration_seconds, created_at,
+// and for quantize jobs with eval_text a "quality" object (QualityToStruct).
 std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::string_view sha256,
                          double seconds);
 

@@ -50,7 +50,46 @@ absl::Time GetTime(const Struct& s, const std::string& key) {
   return t;
 }
 
+double GetDouble(const Struct& s, const std::string& key) {
+  auto it = s.fields().find(key);
+  return it == s.fields().end() ? 0.0 : it->second.number_value();
+}
+
 }  // namespace
+
+Struct QualityToStruct(const QuantizationQuality& q) {
+  Struct s;
+  PutString(s, "eval_text", q.eval_text);
+  PutNumber(s, "ctx", q.ctx);
+  PutNumber(s, "chunks", q.chunks);
+  PutNumber(s, "tokens_scored", static_cast<double>(q.tokens_scored));
+  PutNumber(s, "ppl_source", q.ppl_source);
+  PutNumber(s, "ppl_source_error", q.ppl_source_error);
+  PutNumber(s, "ppl_result", q.ppl_result);
+  PutNumber(s, "ppl_result_error", q.ppl_result_error);
+  PutNumber(s, "mean_kld", q.mean_kld);
+  PutNumber(s, "mean_kld_error", q.mean_kld_error);
+  PutNumber(s, "kld_p99", q.kld_p99);
+  PutNumber(s, "same_top_fraction", q.same_top_fraction);
+  return s;
+}
+
+QuantizationQuality QualityFromStruct(const Struct& s) {
+  QuantizationQuality q;
+  q.eval_text = GetString(s, "eval_text");
+  q.ctx = static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "ctx"), UINT32_MAX));
+  q.chunks = static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "chunks"), UINT32_MAX));
+  q.tokens_scored = GetU64(s, "tokens_scored");
+  q.ppl_source = GetDouble(s, "ppl_source");
+  q.ppl_source_error = GetDouble(s, "ppl_source_error");
+  q.ppl_result = GetDouble(s, "ppl_result");
+  q.ppl_result_error = GetDouble(s, "ppl_result_error");
+  q.mean_kld = GetDouble(s, "mean_kld");
+  q.mean_kld_error = GetDouble(s, "mean_kld_error");
+  q.kld_p99 = GetDouble(s, "kld_p99");
+  q.same_top_fraction = GetDouble(s, "same_top_fraction");
+  return q;
+}
 
 std::string JobToJson(const Job& job) {
   Struct s;
@@ -63,6 +102,11 @@ std::string JobToJson(const Job& job) {
   PutString(s, "outtype", job.spec.outtype);
   PutString(s, "quant_type", job.spec.quant_type);
   (*s.mutable_fields())["overwrite"].set_bool_value(job.spec.overwrite);
+  if (!job.spec.eval_text.empty()) {
+    PutString(s, "eval_text", job.spec.eval_text);
+    PutNumber(s, "eval_ctx", job.spec.eval_ctx);
+    PutNumber(s, "eval_chunks", job.spec.eval_chunks);
+  }
   PutString(s, "error", job.error);
   PutNumber(s, "error_code", static_cast<double>(job.error_code));
   (*s.mutable_fields())["cancel_requested"].set_bool_value(job.cancel_requested);
@@ -78,6 +122,10 @@ std::string JobToJson(const Job& job) {
     PutString(a, "manifest_path", job.artifact->manifest_path);
     PutNumber(a, "tensor_count", static_cast<double>(job.artifact->tensor_count));
     PutNumber(a, "input_bytes", static_cast<double>(job.artifact->input_bytes));
+    if (job.artifact->quality.has_value()) {
+      *(*a.mutable_fields())["quality"].mutable_struct_value() =
+          QualityToStruct(*job.artifact->quality);
+    }
     *(*s.mutable_fields())["artifact"].mutable_struct_value() = std::move(a);
   }
   std::string out;
@@ -111,6 +159,10 @@ absl::StatusOr<Job> JobFromJson(const std::string& json) {
   if (auto it = s.fields().find("overwrite"); it != s.fields().end()) {
     job.spec.overwrite = it->second.bool_value();
   }
+  job.spec.eval_text = GetString(s, "eval_text");
+  job.spec.eval_ctx = static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "eval_ctx"), UINT32_MAX));
+  job.spec.eval_chunks =
+      static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "eval_chunks"), UINT32_MAX));
   job.error = GetString(s, "error");
   job.error_code = static_cast<absl::StatusCode>(GetU64(s, "error_code"));
   if (auto it = s.fields().find("cancel_requested"); it != s.fields().end()) {
@@ -122,9 +174,17 @@ absl::StatusOr<Job> JobFromJson(const std::string& json) {
   job.finished_at = GetTime(s, "finished_at");
   if (auto it = s.fields().find("artifact"); it != s.fields().end()) {
     const Struct& a = it->second.struct_value();
-    job.artifact = Artifact{GetString(a, "path"),      GetU64(a, "size_bytes"),
-                            GetString(a, "sha256"),    GetString(a, "manifest_path"),
-                            GetU64(a, "tensor_count"), GetU64(a, "input_bytes")};
+    Artifact artifact;
+    artifact.path = GetString(a, "path");
+    artifact.size_bytes = GetU64(a, "size_bytes");
+    artifact.sha256 = GetString(a, "sha256");
+    artifact.manifest_path = GetString(a, "manifest_path");
+    artifact.tensor_count = GetU64(a, "tensor_count");
+    artifact.input_bytes = GetU64(a, "input_bytes");
+    if (auto q = a.fields().find("quality"); q != a.fields().end()) {
+      artifact.quality = QualityFromStruct(q->second.struct_value());
+    }
+    job.artifact = std::move(artifact);
   }
   return job;
 }
