@@ -95,6 +95,12 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
   for (; b + 8 <= nb; b += 8) {
     Unroll<NR>([&](auto r) {
       const uint8_t* g = rows + r * row_bytes + b * U::kBytes;
+      // One row streams: prefetch 2 KiB ahead along it (into the next row). Several rows
+      // in lockstep: the same group of the row NR rows below, which the next tile reads.
+      const uint8_t* ahead = NR == 1 ? g + 2048 : g + NR * row_bytes;
+      for (int64_t o = 0; o < 8 * U::kBytes; o += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + o), _MM_HINT_T0);
+      }
       __m256 scales, mins;
       U::Scales8(g, &scales, &mins);
       Unroll<NC>([&](auto c) {
@@ -135,8 +141,8 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
   }
   Unroll<NR>([&](auto r) {
     Unroll<NC>([&](auto c) {
-      out[r * out_stride + c] = HorizontalSum(acc[r][c]) +
-                                HorizontalSum(_mm256_load_ps(min_sums[r][c])) + tail[r][c];
+      out[r * out_stride + c] =
+          HorizontalSum(acc[r][c]) + HorizontalSum(_mm256_load_ps(min_sums[r][c])) + tail[r][c];
     });
   });
 }
@@ -148,6 +154,12 @@ template <class U, int NC>
 void Columns(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, const Q8View* x,
              int n_cols, float* out) {
   int64_t r = 0;
+  if constexpr (NC == 1) {
+    // A matrix-vector product is bound by the weight stream: one row at a time.
+    for (; r < n_rows; ++r) {
+      Tile<U, 1, 1>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
+    }
+  }
   for (; r + kTileRows <= n_rows; r += kTileRows) {
     Tile<U, kTileRows, NC>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
   }

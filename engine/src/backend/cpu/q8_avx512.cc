@@ -43,8 +43,10 @@ inline __m256i Load256(const uint8_t* p) {
 
 // The 16 bytes of packed nibbles at qs, twice in each 256-bit half.
 inline __m512i NibblePairs(const uint8_t* qs_a, const uint8_t* qs_b) {
-  const __m256i a = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_a)));
-  const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_b)));
+  const __m256i a =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_a)));
+  const __m256i b =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_b)));
   return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
 }
 
@@ -73,6 +75,7 @@ inline __m256i Fifth1(__m256i u, const uint8_t* qh) {
 // Scales8 (from the Q16 unpackers) the scales and mins of eight blocks, Scalar of one.
 struct Q8_0 {
   static constexpr int kBytes = 34;
+  static constexpr bool kFiveBit = false;
   static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
     const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load256(a + 2)), Load256(b + 2), 1);
     return _mm512_xor_si512(w, _mm512_set1_epi8(static_cast<char>(0x80)));
@@ -91,20 +94,24 @@ struct Q8_0 {
 };
 
 struct Q4_0 : UnpackQ4_0 {
+  static constexpr bool kFiveBit = false;
   static __m512i Bytes2(const uint8_t* a, const uint8_t* b) { return Nibbles2(a + 2, b + 2); }
   static __m256i Bytes1(const uint8_t* a) { return Nibbles1(a + 2); }
 };
 struct Q4_1 : UnpackQ4_1 {
+  static constexpr bool kFiveBit = false;
   static __m512i Bytes2(const uint8_t* a, const uint8_t* b) { return Nibbles2(a + 4, b + 4); }
   static __m256i Bytes1(const uint8_t* a) { return Nibbles1(a + 4); }
 };
 struct Q5_0 : UnpackQ5_0 {
+  static constexpr bool kFiveBit = true;
   static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
     return Fifth2(Nibbles2(a + 6, b + 6), a + 2, b + 2);
   }
   static __m256i Bytes1(const uint8_t* a) { return Fifth1(Nibbles1(a + 6), a + 2); }
 };
 struct Q5_1 : UnpackQ5_1 {
+  static constexpr bool kFiveBit = true;
   static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
     return Fifth2(Nibbles2(a + 8, b + 8), a + 4, b + 4);
   }
@@ -114,9 +121,9 @@ struct Q5_1 : UnpackQ5_1 {
 // Lanes 0-7 take lane 2j of an eight-lane vector, lanes 8-15 lane 2j + 1: the scales of
 // block pair j laid over the pair's vpdpbusd sums.
 inline __m512 PairScale(__m256 eight, int j) {
-  const __m512i idx = _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
-                                       2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j,
-                                       2 * j, 2 * j, 2 * j, 2 * j);
+  const __m512i idx =
+      _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
+                       2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j);
   return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(eight));
 }
 
@@ -142,7 +149,16 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
     Unroll<NC>([&](auto c) { xd[c] = _mm256_loadu_ps(x[c].d + b); });
     Unroll<NR>([&](auto r) {
       const uint8_t* g = rows + r * row_bytes + b * U::kBytes;
-      PrefetchAhead(g, 8 * U::kBytes);
+      if constexpr (NR == 1) {
+        PrefetchAhead(g, 8 * U::kBytes);  // one row streams: ahead along it, into the next
+      } else {
+        // The same group of the row NR rows below, which the next tile reads: the tile walks
+        // NR rows in lockstep, so a prefetch further along this row would land on the rows
+        // this tile reads anyway.
+        for (int64_t o = 0; o < 8 * U::kBytes; o += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(g + NR * row_bytes + o), _MM_HINT_T0);
+        }
+      }
       __m256 scales, mins;
       U::Scales8(g, &scales, &mins);
       Unroll<NC>([&](auto c) {
@@ -187,30 +203,46 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
   // memory, and the loop above then stores every accumulator on every block.
   Unroll<NR>([&](auto r) {
     Unroll<NC>([&](auto c) {
-      out[r * out_stride + c] = HorizontalSum(acc[r][c]) +
-                                HorizontalSum(_mm256_load_ps(min_sums[r][c])) + tail[r][c];
+      out[r * out_stride + c] =
+          HorizontalSum(acc[r][c]) + HorizontalSum(_mm256_load_ps(min_sums[r][c])) + tail[r][c];
     });
   });
 }
 
-constexpr int kTileRows = 4, kTileCols = 4;
+// Tile shape: four rows × four columns, or two × eight for the 5-bit types, whose unpack
+// (nibbles plus a masked add of the fifth bits) is the costliest and so is shared by eight
+// columns (kernels_bench BM_GemmFast, Q5_1 at 64-512 columns).
+template <class U>
+constexpr int kTileRows = U::kFiveBit ? 2 : 4;
+template <class U>
+constexpr int kTileCols = U::kFiveBit ? 8 : 4;
 
 template <class U, int NC>
 void Columns(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, const Q8View* x,
              int n_cols, float* out) {
   int64_t r = 0;
-  for (; r + kTileRows <= n_rows; r += kTileRows) {
-    Tile<U, kTileRows, NC>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
+  if constexpr (NC == 1) {
+    // A matrix-vector product is bound by the weight stream: one row at a time, prefetched
+    // along the row, reads memory faster than four rows in lockstep (kernels_bench
+    // BM_MatVecMemoryFast: 1.5-2x less CPU time per matrix).
+    for (; r < n_rows; ++r) {
+      Tile<U, 1, 1>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
+    }
   }
-  for (; r < n_rows; ++r) Tile<U, 1, NC>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
+  for (; r + kTileRows<U> <= n_rows; r += kTileRows<U>) {
+    Tile<U, kTileRows<U>, NC>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
+  }
+  for (; r < n_rows; ++r)
+    Tile<U, 1, NC>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
 }
 
 template <class U>
 void DotQ8(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, const Q8View* x,
            int n_cols, float* out) {
-  for (int c0 = 0; c0 < n_cols; c0 += kTileCols) {
-    const int nc = n_cols - c0 < kTileCols ? n_cols - c0 : kTileCols;
-    WithColumns<kTileCols>(nc, [&](auto n) {
+  constexpr int kCols = kTileCols<U>;
+  for (int c0 = 0; c0 < n_cols; c0 += kCols) {
+    const int nc = n_cols - c0 < kCols ? n_cols - c0 : kCols;
+    WithColumns<kCols>(nc, [&](auto n) {
       Columns<U, decltype(n)::value>(rows, row_bytes, n_rows, k, x + c0, n_cols, out + c0);
     });
   }
