@@ -103,6 +103,9 @@ struct KernelTable {
   TypeKernels types[kGgmlTypeCount];
   // Quantizes k floats (k % 32 == 0) to Q16 blocks.
   void (*quantize_q16)(const float* x, int64_t k, int16_t* q, float* d, float* s) = nullptr;
+  // Precision::kFast: from this many columns on, the exact f32 GEMM instead of the 8-bit
+  // products (0: never).
+  int q8_gemm_cols = 0;
   // Quantizes k floats (k % 32 == 0) to Q8 blocks.
   void (*quantize_q8)(const float* x, int64_t k, int8_t* q, float* d, float* s) = nullptr;
   Wkv6Fn wkv6 = nullptr;

@@ -95,8 +95,8 @@ void MatMulQ8(ThreadPool& pool, const KernelTable& kernels, const backend::Weigh
   scratch.s.resize(static_cast<size_t>(n * nb));
   pool.ParallelFor(n, 8, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      kernels.quantize_q8(x + i * x_stride, k, scratch.q8.data() + i * k,
-                          scratch.d.data() + i * nb, scratch.s.data() + i * nb);
+      kernels.quantize_q8(x + i * x_stride, k, scratch.q8.data() + i * k, scratch.d.data() + i * nb,
+                          scratch.s.data() + i * nb);
     }
   });
   const auto* base = static_cast<const uint8_t*>(w.data);
@@ -154,7 +154,7 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
   if (n <= 0 || w.rows <= 0) return;
   const TypeKernels& tk = kernels.For(w.type);
   if (precision == Precision::kFast && tk.dot_q8 != nullptr && kernels.quantize_q8 != nullptr &&
-      w.cols % kQ8Block == 0) {
+      w.cols % kQ8Block == 0 && (kernels.q8_gemm_cols == 0 || n < kernels.q8_gemm_cols)) {
     return MatMulQ8(pool, kernels, w, x, x_stride, n, y, y_stride, epilogue, accumulate, scratch);
   }
   if (kernels.gemm_panel != nullptr && tk.dequant != nullptr && tk.gemm_min_cols > 0 &&

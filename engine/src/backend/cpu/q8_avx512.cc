@@ -265,6 +265,7 @@ void FillAvx512Q8Kernels(KernelTable& t) {
   Set<GgmlType::kQ4_1, Q4_1>(t);
   Set<GgmlType::kQ5_0, Q5_0>(t);
   Set<GgmlType::kQ5_1, Q5_1>(t);
+  t.q8_gemm_cols = 0;  // the 8-bit products beat the 512-bit f32 GEMM at every width
 }
 
 }  // namespace rwkv::engine::cpu
