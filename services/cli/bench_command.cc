@@ -241,7 +241,8 @@ int RunBench(const std::vector<std::string>& args) {
 
   if (json) {
     std::printf(
-        "{\"model\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"n_embd\": %u, \"n_layer\": %u, "
+        "{\"model\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"n_embd\": %u, "
+        "\"n_layer\": %u, "
         "\"n_vocab\": %u, \"threads\": %lld, \"batch\": %lld, \"n_prompt\": %lld, "
         "\"n_gen\": %lld, \"repetitions\": %lld, \"load_s\": %.3f, \"pp_tok_s\": %.3f, "
         "\"tg_tok_s\": %.3f, \"weight_bytes_per_token\": %llu, "

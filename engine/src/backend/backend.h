@@ -18,11 +18,11 @@
 #include <string_view>
 #include <vector>
 
-#include "rwkv/engine/precision.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "rwkv/engine/ggml_types.h"
 #include "rwkv/engine/gguf.h"
+#include "rwkv/engine/precision.h"
 #include "rwkv/engine/recurrent_state.h"
 
 namespace rwkv::engine::backend {

@@ -18,8 +18,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "rwkv/engine/precision.h"
 #include "rwkv/engine/gguf.h"
+#include "rwkv/engine/precision.h"
 #include "rwkv/engine/recurrent_state.h"
 
 namespace rwkv::engine {
