@@ -147,6 +147,12 @@ absl::Status ValidateConfig(const GatewayConfig& config) {
   if (config.max_streams < 0 || config.max_streams > 1000000) {
     return absl::InvalidArgumentError("--max-streams must be 0 (unlimited) .. 1000000");
   }
+  if (config.default_pool.size() > 64 ||
+      std::any_of(config.default_pool.begin(), config.default_pool.end(),
+                  [](unsigned char c) { return c < 0x21 || c > 0x7e; })) {
+    return absl::InvalidArgumentError(
+        "--default-pool must be at most 64 printable characters without spaces");
+  }
   if (config.max_tokens_cap < 0 || config.max_tokens_cap > 65536) {
     return absl::InvalidArgumentError("--max-tokens-cap must be 0 (none) .. 65536");
   }
@@ -212,7 +218,11 @@ absl::Status RunGateway(const GatewayConfig& config, services::ServerOptions ser
   registry.SetWorkers(initial);
 
   ExpectedWaitPicker picker(MakeRandom());
-  ProxyDeps deps{registry, picker, metrics, static_cast<uint32_t>(config.max_tokens_cap)};
+  ProxyDeps deps{registry, picker, metrics, static_cast<uint32_t>(config.max_tokens_cap),
+                 config.default_pool};
+  if (!config.default_pool.empty()) {
+    services::LogLine(absl::StrCat("default pool: ", config.default_pool));
+  }
   InferenceProxy inference(deps, auth.get(), static_cast<int>(config.max_streams));
   std::unique_ptr<JobsProxy> jobs;
   std::vector<grpc::Service*> services = {&inference};

@@ -33,6 +33,8 @@ struct GatewayConfig {
   std::string metrics_listen;
   // "host:port" of the OpenAI-compatible HTTP front (plaintext; not with tls_cert); empty = off.
   std::string http_listen;
+  // Pool of Generate requests that name neither a pool nor a backend; empty = any pool.
+  std::string default_pool;
 };
 
 // Checks the configuration without starting anything: INVALID_ARGUMENT naming the flag.

@@ -126,6 +126,7 @@ GenerateProxy* GenerateProxy::Start(grpc::CallbackServerContext* context,
   s.route.model = request.model();
   s.route.pool = request.placement().pool();
   s.route.backend = request.placement().backend();
+  ApplyDefaultPool(s.route, deps.default_pool);
   s.route.session_id = request.session_id();
   deps.metrics.StreamStarted(protocol);
   grpc::Status error;

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "gateway/metrics.h"
 #include "gateway/picker.h"
@@ -32,6 +33,8 @@ struct ProxyDeps {
   GatewayMetrics& metrics;
   // Upper bound applied to max_tokens (0 = none); 0 in a request means the server default.
   uint32_t max_tokens_cap = 0;
+  // Pool of requests that name neither a pool nor a backend (ApplyDefaultPool); empty = any.
+  std::string default_pool;
   // Generate streams open now (admission control); decremented when a call is done.
   std::atomic<int> open_streams{0};
   // Worker calls whose objects still exist; shutdown waits for 0 before tearing down.

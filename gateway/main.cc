@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
                   "bearer tokens, one per line (re-read on change); empty = no authentication");
   flags.AddString("tls-cert", &config.tls_cert, "PEM certificate chain for TLS");
   flags.AddString("tls-key", &config.tls_key, "PEM private key for TLS");
+  flags.AddString("default-pool", &config.default_pool,
+                  "pool of Generate requests naming no pool or backend; empty = any pool");
   flags.AddInt("max-streams", &config.max_streams, "open Generate streams, 0 = unlimited");
   flags.AddInt("max-tokens-cap", &config.max_tokens_cap, "upper bound of max_tokens, 0 = none");
   flags.AddDuration("drain-timeout", &server.drain_timeout, "SIGTERM grace for open streams");

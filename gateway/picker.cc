@@ -147,4 +147,10 @@ absl::StatusOr<RouteDecision> ExpectedWaitPicker::Pick(const RouteRequest& r,
   return RouteDecision{chosen->address, false};
 }
 
+void ApplyDefaultPool(RouteRequest& request, const std::string& default_pool) {
+  if (request.pool.empty() && request.backend == rwkv::v1::BACKEND_UNSPECIFIED) {
+    request.pool = default_pool;
+  }
+}
+
 }  // namespace rwkv::gateway

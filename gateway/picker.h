@@ -31,6 +31,10 @@ struct RouteRequest {
   std::string session_id;
 };
 
+// The gateway's --default-pool: a request that names neither a pool nor a backend goes to
+// `default_pool` (when not empty); one that names either keeps what it asked for.
+void ApplyDefaultPool(RouteRequest& request, const std::string& default_pool);
+
 struct RouteDecision {
   std::string address;
   // The session's owner was passed over; the chosen worker starts the session afresh.

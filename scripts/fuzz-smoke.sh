@@ -7,7 +7,7 @@ seconds="${RWKV_FUZZ_SECONDS:-30}"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DRWKV_FUZZ=ON -DRWKV_CUDA=OFF -DRWKV_VULKAN=OFF >/dev/null
 status=0
-for target in gguf tokenizer pth state_file; do
+for target in gguf tokenizer pth state_file kld_base; do
   bin="build-fuzz/fuzz/${target}_fuzz"
   if ! cmake --build build-fuzz -j "${RWKV_BUILD_JOBS:-$(nproc)}" --target "${target}_fuzz"; then
     echo "fuzz ${target}: build failed"

@@ -48,7 +48,11 @@ run_ctest() {
 # child server makes it exit non-zero, which its integration test reports.
 if [[ " $sanitizers " == *" asan "* ]]; then
   cmake --preset cpu-asan "${launcher[@]}" >/dev/null
-  if cmake --build build-asan -j "$jobs"; then
+  # Only what the unit and integration tests run: their executables and the four programs.
+  mapfile -t asan_targets < <(cmake --build build-asan --target help \
+    | sed -n 's/^\(\(unit\|backend\|integration\)_[a-z0-9_]*_test\|rwkv\|rwkv-worker\|rwkv-gateway\|rwkv-converter\):.*/\1/p' \
+    | sort -u)
+  if cmake --build build-asan -j "$jobs" --target "${asan_targets[@]}"; then
     ASAN_OPTIONS="detect_leaks=1:strict_init_order=1:check_initialization_order=1" \
       UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
       LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0" \

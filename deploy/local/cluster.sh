@@ -92,9 +92,16 @@ case "$cmd" in
     sed 's/^/  /' "$env_file"
     # shellcheck disable=SC1090
     . "$env_file"
+    # rwkv_gateway_healthy_workers{pool="cpu"} 2 ... -> "3 healthy workers (cpu 2, vulkan 1)"
     healthy="$(curl -fsS --max-time 2 "http://$GATEWAY_METRICS/metrics" 2>/dev/null |
-      awk '/^rwkv_gateway_healthy_workers[{ ]/ {n += $NF} END {if (NR) print n}' || true)"
-    echo "gateway $GATEWAY_ADDR: ${healthy:-?} healthy workers"
+      awk '/^rwkv_gateway_healthy_workers[{ ]/ {
+             n += $NF
+             if (match($0, /pool="[^"]*"/)) pools = pools sep substr($0, RSTART + 6, RLENGTH - 7) " " $NF
+             sep = ", "
+           }
+           END {if (NR) print n " healthy workers" (pools == "" ? "" : " (" pools ")")}' ||
+      true)"
+    echo "gateway $GATEWAY_ADDR: ${healthy:-? healthy workers}"
     ;;
   down) down ;;
   *)

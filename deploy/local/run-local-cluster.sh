@@ -5,9 +5,12 @@
 #      official-layout RWKV-6 .pth with random weights and the World vocabulary)
 #   2. starts rwkv-converter and runs two jobs with progress: convert demo.pth ->
 #      models/demo-f16.gguf, quantize it -> models/demo-q8_0.gguf  (rwkv client jobs submit)
-#   3. starts a pool of CPU rwkv-worker processes serving demo-q8_0 and waits until each is loaded
-#   4. starts rwkv-gateway in front of them (and of the converter) and waits until it routes to
-#      every worker
+#   3. starts a pool `cpu` of CPU rwkv-worker processes serving demo-q8_0 and, when the build
+#      has the Vulkan backend and `rwkv devices` lists a Vulkan device, a pool `vulkan` of one
+#      `rwkv-worker --backend vulkan`; waits until each is loaded
+#   4. starts rwkv-gateway in front of them (and of the converter) with --default-pool cpu
+#      (requests naming no pool or backend go to the CPU pool; `pool: vulkan` picks the Vulkan
+#      worker) and waits until it routes to every worker
 #   5. streams a completion through the gateway, lists the jobs through it, prints every
 #      address (gRPC, /metrics, Prometheus) and what to try next
 #   6. stops everything with SIGTERM (the graceful drain path); nothing is left running, also on
@@ -21,8 +24,10 @@
 #
 # usage: deploy/local/run-local-cluster.sh [--workers N] [-p PROMPT] [-n TOKENS] [--bin DIR]
 #            [--workdir DIR] [--root DIR] [--hold] [--no-prometheus] [--prometheus-port PORT]
-#            [--scrape-interval DURATION] [--drain-timeout DURATION]
+#            [--scrape-interval DURATION] [--drain-timeout DURATION] [--vulkan auto|on|off]
 #   --workers N  CPU workers in the pool (1-8, default 2)
+#   --vulkan     the Vulkan pool: auto (default) starts it when the build and a device allow,
+#                on fails without them, off never starts it
 #   --root DIR   storage root to use (default <workdir>/storage, emptied first; a given root is
 #                kept and only its demo files are replaced)
 #   --hold       keep the cluster running after the demo until Ctrl-C or SIGTERM
@@ -41,8 +46,9 @@ prom_port=19090
 scrape_interval=""
 given_root=""
 drain_timeout=5s
+want_vulkan=auto
 
-usage() { sed -n '23,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '25,34p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --workers) workers="$2"; shift 2 ;;
@@ -53,6 +59,7 @@ while [ $# -gt 0 ]; do
     --root) given_root="$2"; shift 2 ;;
     --scrape-interval) scrape_interval="$2"; shift 2 ;;
     --drain-timeout) drain_timeout="$2"; shift 2 ;;
+    --vulkan) want_vulkan="$2"; shift 2 ;;
     --hold) hold=1; shift ;;
     --no-prometheus) want_prometheus=0; shift ;;
     --prometheus-port) prom_port="$2"; shift 2 ;;
@@ -63,6 +70,8 @@ done
 [[ "$drain_timeout" =~ ^[0-9]+s$ ]] ||
   { echo "run-local-cluster: --drain-timeout takes seconds, e.g. 30s" >&2; exit 2; }
 case "$workers" in [1-8]) ;; *) echo "run-local-cluster: --workers must be 1 to 8" >&2; exit 2 ;; esac
+case "$want_vulkan" in auto|on|off) ;;
+  *) echo "run-local-cluster: --vulkan takes auto, on or off" >&2; exit 2 ;; esac
 
 # The servers read RWKV_<FLAG> from the environment; do not let a caller's settings leak in.
 while IFS= read -r var; do unset "$var"; done < <(env | sed -n 's/^\(RWKV_[A-Z0-9_]*\)=.*/\1/p')
@@ -277,7 +286,7 @@ worker_metrics=()
 worker_pids=()
 for w in $(seq "$workers"); do
   start "worker$w" "$bin/rwkv-worker" --model demo-q8_0 --storage-root "$root" --backend cpu \
-    --pool local --listen 127.0.0.1:0 --port-file "$run/worker$w.port" \
+    --pool cpu --listen 127.0.0.1:0 --port-file "$run/worker$w.port" \
     --metrics-listen 127.0.0.1:0 --threads 1 --max-sequences 4 --max-queue 16 \
     --drain-timeout "$drain_timeout"
   worker_pids+=("${pids[${#pids[@]}-1]}")
@@ -294,17 +303,57 @@ for w in $(seq "$workers"); do
   log "rwkv-worker $w on $addr serving demo-q8_0 (pid ${worker_pids[$((w - 1))]})"
 done
 
-worker_list="$(IFS=,; echo "${worker_addrs[*]}")"
+# The Vulkan pool: one worker on the first Vulkan device `rwkv devices` lists (a GPU, or
+# lavapipe, Mesa's CPU implementation, from mesa-vulkan-drivers).
+vulkan_addr="" vulkan_metrics="" vulkan_pid="" vulkan_device=""
+if [ "$want_vulkan" != off ]; then
+  # `rwkv devices` prints "vulkan 0: NAME [...] ..." per device, else "vulkan: WHY NOT".
+  devices="$("$bin/rwkv" devices 2>&1 || true)"
+  vulkan_device="$(printf '%s\n' "$devices" | sed -n 's/^vulkan 0: \([^[]*\) \[.*/\1/p' | head -n1)"
+  vulkan_why="$(printf '%s\n' "$devices" | sed -n 's/^vulkan: //p' | head -n1)"
+  if [ -z "$vulkan_device" ]; then
+    vulkan_why="${vulkan_why:-rwkv devices lists no Vulkan device}"
+    if [ "$want_vulkan" = on ]; then
+      echo "run-local-cluster: --vulkan on, but no Vulkan device: $vulkan_why" >&2
+      exit 1
+    fi
+    log "no Vulkan pool: $vulkan_why"
+  fi
+fi
+if [ -n "$vulkan_device" ]; then
+  start worker-vulkan "$bin/rwkv-worker" --model demo-q8_0 --storage-root "$root" \
+    --backend vulkan --device 0 --pool vulkan --listen 127.0.0.1:0 \
+    --port-file "$run/worker-vulkan.port" --metrics-listen 127.0.0.1:0 --max-sequences 4 \
+    --max-queue 16 --drain-timeout "$drain_timeout"
+  vulkan_pid="${pids[${#pids[@]}-1]}"
+  wait_for_file worker-vulkan "$run/worker-vulkan.port" 30
+  vulkan_addr="127.0.0.1:$(cat "$run/worker-vulkan.port")"
+  vulkan_metrics="$(metrics_port worker-vulkan)"
+  write_target worker-vulkan "$vulkan_metrics" worker-vulkan
+  wait_metric worker-vulkan "$vulkan_metrics" '^rwkv_worker_model_loaded(\{[^}]*\})? 1' 120
+  log "rwkv-worker vulkan on $vulkan_addr serving demo-q8_0 on $vulkan_device (pid $vulkan_pid)"
+fi
+
+all_workers=("${worker_addrs[@]}")
+[ -z "$vulkan_addr" ] || all_workers+=("$vulkan_addr")
+n_all=${#all_workers[@]}
+worker_list="$(IFS=,; echo "${all_workers[*]}")"
 start gateway "$bin/rwkv-gateway" --workers "$worker_list" --converter "$conv_addr" \
-  --listen 127.0.0.1:0 --port-file "$run/gateway.port" --metrics-listen 127.0.0.1:0 \
-  --drain-timeout "$drain_timeout"
+  --default-pool cpu --listen 127.0.0.1:0 --port-file "$run/gateway.port" \
+  --metrics-listen 127.0.0.1:0 --drain-timeout "$drain_timeout"
 gateway_pid="${pids[${#pids[@]}-1]}"
 wait_for_file gateway "$run/gateway.port" 15
 gw_addr="127.0.0.1:$(cat "$run/gateway.port")"
 gw_metrics="$(metrics_port gateway)"
 write_target gateway "$gw_metrics" gateway
-wait_metric gateway "$gw_metrics" "^rwkv_gateway_healthy_workers(\{[^}]*\})? $workers\$" 30
-log "rwkv-gateway on $gw_addr routing to $workers workers"
+# rwkv_gateway_healthy_workers has one series per pool.
+wait_metric gateway "$gw_metrics" "^rwkv_gateway_healthy_workers\{pool=\"cpu\"\} $workers\$" 30
+if [ -n "$vulkan_addr" ]; then
+  wait_metric gateway "$gw_metrics" '^rwkv_gateway_healthy_workers\{pool="vulkan"\} 1$' 30
+  log "rwkv-gateway on $gw_addr routing to pool cpu ($workers × CPU, the default) and pool vulkan (1 × Vulkan)"
+else
+  log "rwkv-gateway on $gw_addr routing to pool cpu ($workers × CPU, the default)"
+fi
 
 {
   echo "STORAGE_ROOT='$root'"
@@ -318,6 +367,10 @@ log "rwkv-gateway on $gw_addr routing to $workers workers"
   echo "WORKER_ADDRS='${worker_addrs[*]}'"
   echo "WORKER_METRICS='$(printf '127.0.0.1:%s ' "${worker_metrics[@]}")'"
   echo "WORKER_PIDS='${worker_pids[*]}'"
+  echo "VULKAN_WORKER_ADDR=$vulkan_addr"
+  echo "VULKAN_WORKER_METRICS=${vulkan_metrics:+127.0.0.1:$vulkan_metrics}"
+  echo "VULKAN_WORKER_PID=$vulkan_pid"
+  echo "VULKAN_DEVICE='${vulkan_device//\'/}'"
   if [ -n "$prom_dir" ]; then echo "PROMETHEUS_URL=http://127.0.0.1:$prom_port"; fi
   echo "LOGS='$logs'"
 } >"$run/cluster.env.tmp"
@@ -333,6 +386,18 @@ if ! "$bin/rwkv" client generate --addr "$gw_addr" -p "$prompt" -n "$n_predict" 
 fi
 echo
 echo "----"
+if [ -n "$vulkan_addr" ]; then
+  log "rwkv client generate --addr $gw_addr -n $n_predict --pool vulkan   (the Vulkan worker)"
+  echo "----"
+  if ! "$bin/rwkv" client generate --addr "$gw_addr" -p "$prompt" -n "$n_predict" \
+      --seed 1 --timeout 60 --pool vulkan; then
+    echo
+    echo "run-local-cluster: rwkv client generate --pool vulkan through the gateway failed" >&2
+    exit 1
+  fi
+  echo
+  echo "----"
+fi
 log "rwkv client jobs list --addr $gw_addr   (the gateway forwards rwkv.v1.Jobs)"
 "$bin/rwkv" client jobs list --addr "$gw_addr" | sed 's/^/    /'
 
@@ -342,7 +407,7 @@ if [ -n "$prom_dir" ]; then
     http_get "$prom_port" "/api/v1/query?query=$1" 2>/dev/null |
       sed -n 's/.*"value":\[[^,]*,"\([^"]*\)"\].*/\1/p'
   }
-  want_up=$((workers + 2))
+  want_up=$((n_all + 2))
   deadline=$(( $(date +%s) + 20 ))
   up="" tokens=""
   while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -366,6 +431,10 @@ for i in "${!worker_addrs[@]}"; do
   printf '  %-10s gRPC %-22s metrics http://127.0.0.1:%s/metrics\n' "worker$((i + 1))" \
     "${worker_addrs[$i]}" "${worker_metrics[$i]}"
 done
+if [ -n "$vulkan_addr" ]; then
+  printf '  %-10s gRPC %-22s metrics http://127.0.0.1:%s/metrics  (pool vulkan)\n' worker-vk \
+    "$vulkan_addr" "$vulkan_metrics"
+fi
 if [ -n "$prom_dir" ]; then
   echo "  prometheus http://127.0.0.1:$prom_port   (/graph, /targets, /alerts)"
 fi
@@ -373,6 +442,7 @@ cat <<EOF_NEXT
 
 Next (while the cluster runs: --hold, or deploy/local/cluster.sh up | status | down):
   $bin/rwkv client generate --addr $gw_addr -p "Hello" -n 100
+  $bin/rwkv client generate --addr $gw_addr -p "Hello" -n 100 --pool vulkan   (with the Vulkan pool)
   $bin/rwkv client models --addr $gw_addr
   $bin/rwkv client jobs list --addr $gw_addr
   $bin/rwkv bench --server $gw_addr --model demo-q8_0

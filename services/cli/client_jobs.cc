@@ -87,8 +87,14 @@ void PrintJob(const Job& job, bool json) {
   if (!job.spec().quant_type().empty())
     std::printf("type:     %s\n", job.spec().quant_type().c_str());
   if (!job.spec().outtype().empty()) std::printf("outtype:  %s\n", job.spec().outtype().c_str());
-  std::printf("created:  %s\nstarted:  %s\nfinished: %s\n", FormatTime(job.created_at()).c_str(),
-              FormatTime(job.started_at()).c_str(), FormatTime(job.finished_at()).c_str());
+  if (!job.spec().eval_text().empty()) {
+    std::printf(
+        "eval:     %s (ctx %u, chunks %s)\n", job.spec().eval_text().c_str(), job.spec().eval_ctx(),
+        job.spec().eval_chunks() == 0 ? "all" : std::to_string(job.spec().eval_chunks()).c_str());
+  }
+  std::printf("created:  %s\nstarted:  %s\nfinished: %s\nattempts: %u\n",
+              FormatTime(job.created_at()).c_str(), FormatTime(job.started_at()).c_str(),
+              FormatTime(job.finished_at()).c_str(), job.attempts());
   if (!job.error().empty()) std::printf("error:    %s\n", job.error().c_str());
   if (job.has_artifact()) {
     std::printf("artifact: %s (%llu bytes, %llu tensors)\nsha256:   %s\n",
@@ -96,6 +102,16 @@ void PrintJob(const Job& job, bool json) {
                 static_cast<unsigned long long>(job.artifact().size_bytes()),
                 static_cast<unsigned long long>(job.artifact().tensor_count()),
                 job.artifact().sha256().c_str());
+    if (job.artifact().has_quality()) {
+      const rwkv::v1::QuantizationQuality& q = job.artifact().quality();
+      std::printf("quality:  %s, ctx %u, %u chunks, %llu tokens scored\n", q.eval_text().c_str(),
+                  q.ctx(), q.chunks(), static_cast<unsigned long long>(q.tokens_scored()));
+      std::printf("  PPL source: %.4f +/- %.5f\n", q.ppl_source(), q.ppl_source_error());
+      std::printf("  PPL result: %.4f +/- %.5f\n", q.ppl_result(), q.ppl_result_error());
+      std::printf("  mean KLD:   %.6f +/- %.6f\n", q.mean_kld(), q.mean_kld_error());
+      std::printf("  99%% KLD:    %.6f\n", q.kld_p99());
+      std::printf("  same top:   %.3f %%\n", 100.0 * q.same_top_fraction());
+    }
   }
 }
 
@@ -181,7 +197,8 @@ absl::StatusOr<rwkv::v1::JobKind> ParseKind(std::string name) {
 int Submit(const std::vector<std::string>& args) {
   constexpr char kCmd[] = "client jobs submit";
   Common c;
-  std::string kind, input, output, vocab, outtype, type;
+  std::string kind, input, output, vocab, outtype, type, eval_text;
+  int64_t eval_ctx = 0, eval_chunks = 0;
   bool overwrite = false, wait = false;
   ArgParser p(kCmd, "--addr HOST:PORT --kind KIND --input NAME --output NAME [options]");
   AddCommon(p, c);
@@ -191,6 +208,10 @@ int Submit(const std::vector<std::string>& args) {
   p.AddString({"--vocab"}, &vocab, "convert: vocabulary .txt under the root");
   p.AddString({"--outtype"}, &outtype, "convert: f32 | f16 | bf16 (default f16)");
   p.AddString({"--type", "--quant-type"}, &type, "quantize: Q8_0, Q5_1, Q4_0, ...");
+  p.AddString({"--eval-text"}, &eval_text,
+              "quantize: text file under the root to measure perplexity and KL divergence on");
+  p.AddInt({"--eval-ctx"}, &eval_ctx, "quantize: tokens per evaluation chunk (default 512)");
+  p.AddInt({"--eval-chunks"}, &eval_chunks, "quantize: at most N evaluation chunks (default all)");
   p.AddFlag({"--overwrite"}, &overwrite, "replace an existing output");
   p.AddFlag({"--wait"}, &wait, "follow the job with a progress bar until it ends");
   if (absl::Status s = p.Parse(args); !s.ok()) return Fail(kCmd, s);
@@ -198,6 +219,9 @@ int Submit(const std::vector<std::string>& args) {
   if (c.addr.empty()) return Fail(kCmd, absl::InvalidArgumentError("--addr is required"));
   absl::StatusOr<rwkv::v1::JobKind> k = ParseKind(kind);
   if (!k.ok()) return Fail(kCmd, k.status());
+  if (eval_ctx < 0 || eval_ctx > UINT32_MAX || eval_chunks < 0 || eval_chunks > UINT32_MAX) {
+    return Fail(kCmd, absl::InvalidArgumentError("--eval-ctx and --eval-chunks must be >= 0"));
+  }
   rwkv::v1::SubmitJobRequest request;
   rwkv::v1::JobSpec* spec = request.mutable_spec();
   spec->set_kind(*k);
@@ -207,6 +231,9 @@ int Submit(const std::vector<std::string>& args) {
   spec->set_outtype(outtype);
   spec->set_quant_type(type);
   spec->set_overwrite(overwrite);
+  spec->set_eval_text(eval_text);
+  spec->set_eval_ctx(static_cast<uint32_t>(eval_ctx));
+  spec->set_eval_chunks(static_cast<uint32_t>(eval_chunks));
   grpc::ClientContext ctx;
   SetDeadline(ctx, c);
   Job job;

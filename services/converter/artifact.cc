@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "services/common/durable_file.h"
+#include "services/converter/job_journal.h"
 
 namespace rwkv::converter {
 namespace {
@@ -133,6 +135,9 @@ std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::stri
   f["tensor_count"].set_number_value(static_cast<double>(result.tensor_count));
   f["sha256"].set_string_value(std::string(sha256));
   f["duration_seconds"].set_number_value(seconds);
+  if (result.quality.has_value()) {
+    *f["quality"].mutable_struct_value() = QualityToStruct(*result.quality);
+  }
   f["created_at"].set_string_value(absl::FormatTime(absl::Now(), absl::UTCTimeZone()));
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
@@ -192,12 +197,57 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
   artifact.manifest_path = job.spec.output + ".manifest.json";
   artifact.tensor_count = result.tensor_count;
   artifact.input_bytes = result.input_bytes;
+  artifact.quality = result.quality;
   return artifact;
 }
 
 bool SidecarsMatch(const std::filesystem::path& artifact) {
   absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
   return sha.ok() && SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha);
+}
+
+absl::StatusOr<Artifact> ReadPublishedArtifact(const std::filesystem::path& artifact,
+                                               const JobSpec& spec, const std::string& job_id) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(artifact, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat(artifact.string(), " is not published"));
+  absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
+  if (!sha.ok()) return sha.status();
+  if (!SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the sidecars of ", artifact.string(), " do not match it"));
+  }
+  const std::optional<std::string> manifest = ReadSmallFile(ManifestPath(artifact));
+  google::protobuf::Struct parsed;
+  if (!manifest.has_value() ||
+      !google::protobuf::util::JsonStringToMessage(*manifest, &parsed).ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read the manifest of ", artifact.string()));
+  }
+  const auto& fields = parsed.fields();
+  auto text = [&fields](const std::string& key) {
+    auto it = fields.find(key);
+    return it == fields.end() ? std::string() : it->second.string_value();
+  };
+  auto count = [&fields](const std::string& key) -> uint64_t {
+    auto it = fields.find(key);
+    if (it == fields.end()) return 0;
+    const double v = it->second.number_value();
+    if (!(v >= 0)) return 0;
+    return v >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(v);
+  };
+  if (text("job_id") != job_id || text("artifact") != spec.output) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(artifact.string(), " was published by another job"));
+  }
+  Artifact record;
+  record.path = spec.output;
+  record.size_bytes = size;
+  record.sha256 = *sha;
+  record.manifest_path = spec.output + ".manifest.json";
+  record.tensor_count = count("tensor_count");
+  record.input_bytes = count("input_bytes");
+  return record;
 }
 
 absl::Status ReconcileSidecars(const std::filesystem::path& artifact,

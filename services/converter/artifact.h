@@ -20,7 +20,8 @@ absl::StatusOr<std::string> Sha256OfFile(const std::filesystem::path& path,
                                          const std::atomic<bool>* cancel = nullptr);
 
 // The manifest written beside an artifact: a JSON object with artifact, source, vocab, kind,
-// type, job_id, input_bytes, output_bytes, tensor_count, sha256, duration_seconds, created_at.
+// type, job_id, input_bytes, output_bytes, tensor_count, sha256, duration_seconds, created_at,
+// and for quantize jobs with eval_text a "quality" object (QualityToStruct).
 std::string ManifestJson(const Job& job, const ExecuteResult& result, absl::string_view sha256,
                          double seconds);
 
@@ -40,6 +41,13 @@ absl::StatusOr<Artifact> PublishArtifact(const Job& job, const ExecuteResult& re
 // True when `artifact`, NAME.sha256 and NAME.manifest.json beside it all exist and both
 // sidecars name the artifact's actual SHA-256. Readers trust an artifact only then.
 bool SidecarsMatch(const std::filesystem::path& artifact);
+
+// The record of an artifact that job `job_id` published at `artifact` (the resolved path of
+// spec.output): the artifact and both sidecars exist, the sidecars match its SHA-256 and the
+// manifest names `job_id`. NotFound without the artifact; FailedPrecondition when the sidecars
+// do not match or name another job.
+absl::StatusOr<Artifact> ReadPublishedArtifact(const std::filesystem::path& artifact,
+                                               const JobSpec& spec, const std::string& job_id);
 
 // Repairs the sidecars of an artifact whose publishing a crash interrupted: keeps them when
 // they match; else moves in the ones staged in `staged_dir` (the job's temporary folder) when

@@ -1,8 +1,10 @@
+#include <optional>
 #include <system_error>
 
 #include "rwkv/engine/checkpoint_converter.h"
 #include "rwkv/engine/model_quantizer.h"
 #include "services/converter/job_executor.h"
+#include "services/converter/quality_eval.h"
 
 namespace rwkv::converter {
 namespace {
@@ -40,6 +42,13 @@ absl::StatusOr<ExecuteResult> EngineJobExecutor::Execute(const JobSpec& spec, co
       break;
     }
     case JobKind::kQuantize: {
+      // The evaluation text is checked before any output is written.
+      std::optional<QualityEval> eval;
+      if (!spec.eval_text.empty()) {
+        absl::StatusOr<QualityEval> prepared = PrepareQualityEval(spec, paths, threads_per_job_);
+        if (!prepared.ok()) return prepared.status();
+        eval = std::move(*prepared);
+      }
       engine::QuantizeOptions options;
       options.input_path = paths.input.string();
       options.output_path = tmp_output.string();
@@ -51,6 +60,14 @@ absl::StatusOr<ExecuteResult> EngineJobExecutor::Execute(const JobSpec& spec, co
       result.output_bytes = r->output_bytes;
       result.tensor_count = r->tensor_count;
       if (r->input_bytes != 0) result.input_bytes = r->input_bytes;
+      if (eval.has_value()) {
+        std::filesystem::path base = tmp_output;
+        base += ".kld-base";
+        absl::StatusOr<QuantizationQuality> q =
+            MeasureQuality(spec, *eval, tmp_output, base, threads_per_job_, control);
+        if (!q.ok()) return q.status();
+        result.quality = std::move(*q);
+      }
       break;
     }
     case JobKind::kConvertState: {

@@ -33,6 +33,22 @@ struct JobSpec {
   std::string outtype;     // convert checkpoint only: f32 | f16 | bf16
   std::string quant_type;  // quantize only
   bool overwrite = false;
+  std::string eval_text;     // quantize only: text to measure quality on ("" = none)
+  uint32_t eval_ctx = 0;     // tokens per chunk; 0 = kDefaultEvalCtx
+  uint32_t eval_chunks = 0;  // at most this many chunks; 0 = all
+};
+
+// Quality of a quantized model measured on JobSpec.eval_text (see jobs.proto).
+struct QuantizationQuality {
+  std::string eval_text;
+  uint32_t ctx = 0;
+  uint32_t chunks = 0;
+  uint64_t tokens_scored = 0;
+  double ppl_source = 0, ppl_source_error = 0;
+  double ppl_result = 0, ppl_result_error = 0;
+  double mean_kld = 0, mean_kld_error = 0;
+  double kld_p99 = 0;
+  double same_top_fraction = 0;
 };
 
 struct JobProgress {
@@ -50,6 +66,7 @@ struct Artifact {
   std::string manifest_path;  // path + ".manifest.json"
   uint64_t tensor_count = 0;
   uint64_t input_bytes = 0;
+  std::optional<QuantizationQuality> quality;  // quantize jobs with eval_text
 };
 
 struct Job {
@@ -60,6 +77,7 @@ struct Job {
   std::string error;
   absl::StatusCode error_code = absl::StatusCode::kOk;
   bool cancel_requested = false;
+  uint32_t attempts = 0;  // times started (see Job.attempts in jobs.proto)
   absl::Time created_at = absl::InfinitePast();
   absl::Time started_at = absl::InfinitePast();   // InfinitePast: not started
   absl::Time finished_at = absl::InfinitePast();  // InfinitePast: not finished

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "rwkv/engine/progress.h"
@@ -16,6 +17,7 @@ struct ExecuteResult {
   uint64_t input_bytes = 0;
   uint64_t output_bytes = 0;
   uint64_t tensor_count = 0;
+  std::optional<QuantizationQuality> quality;  // quantize jobs with eval_text
 };
 
 class JobExecutor {

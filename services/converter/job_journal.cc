@@ -1,5 +1,7 @@
 #include "services/converter/job_journal.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -32,8 +34,12 @@ std::string GetString(const Struct& s, const std::string& key) {
 }
 uint64_t GetU64(const Struct& s, const std::string& key) {
   auto it = s.fields().find(key);
-  if (it == s.fields().end() || it->second.number_value() < 0) return 0;
-  return static_cast<uint64_t>(it->second.number_value());
+  if (it == s.fields().end()) return 0;
+  const double v = it->second.number_value();
+  // Hostile records: NaN, negatives and values beyond uint64 must not reach the cast.
+  if (!(v >= 0)) return 0;
+  if (v >= 18446744073709551615.0) return UINT64_MAX;
+  return static_cast<uint64_t>(v);
 }
 absl::Time GetTime(const Struct& s, const std::string& key) {
   absl::Time t = absl::InfinitePast();
@@ -44,7 +50,46 @@ absl::Time GetTime(const Struct& s, const std::string& key) {
   return t;
 }
 
+double GetDouble(const Struct& s, const std::string& key) {
+  auto it = s.fields().find(key);
+  return it == s.fields().end() ? 0.0 : it->second.number_value();
+}
+
 }  // namespace
+
+Struct QualityToStruct(const QuantizationQuality& q) {
+  Struct s;
+  PutString(s, "eval_text", q.eval_text);
+  PutNumber(s, "ctx", q.ctx);
+  PutNumber(s, "chunks", q.chunks);
+  PutNumber(s, "tokens_scored", static_cast<double>(q.tokens_scored));
+  PutNumber(s, "ppl_source", q.ppl_source);
+  PutNumber(s, "ppl_source_error", q.ppl_source_error);
+  PutNumber(s, "ppl_result", q.ppl_result);
+  PutNumber(s, "ppl_result_error", q.ppl_result_error);
+  PutNumber(s, "mean_kld", q.mean_kld);
+  PutNumber(s, "mean_kld_error", q.mean_kld_error);
+  PutNumber(s, "kld_p99", q.kld_p99);
+  PutNumber(s, "same_top_fraction", q.same_top_fraction);
+  return s;
+}
+
+QuantizationQuality QualityFromStruct(const Struct& s) {
+  QuantizationQuality q;
+  q.eval_text = GetString(s, "eval_text");
+  q.ctx = static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "ctx"), UINT32_MAX));
+  q.chunks = static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "chunks"), UINT32_MAX));
+  q.tokens_scored = GetU64(s, "tokens_scored");
+  q.ppl_source = GetDouble(s, "ppl_source");
+  q.ppl_source_error = GetDouble(s, "ppl_source_error");
+  q.ppl_result = GetDouble(s, "ppl_result");
+  q.ppl_result_error = GetDouble(s, "ppl_result_error");
+  q.mean_kld = GetDouble(s, "mean_kld");
+  q.mean_kld_error = GetDouble(s, "mean_kld_error");
+  q.kld_p99 = GetDouble(s, "kld_p99");
+  q.same_top_fraction = GetDouble(s, "same_top_fraction");
+  return q;
+}
 
 std::string JobToJson(const Job& job) {
   Struct s;
@@ -57,8 +102,15 @@ std::string JobToJson(const Job& job) {
   PutString(s, "outtype", job.spec.outtype);
   PutString(s, "quant_type", job.spec.quant_type);
   (*s.mutable_fields())["overwrite"].set_bool_value(job.spec.overwrite);
+  if (!job.spec.eval_text.empty()) {
+    PutString(s, "eval_text", job.spec.eval_text);
+    PutNumber(s, "eval_ctx", job.spec.eval_ctx);
+    PutNumber(s, "eval_chunks", job.spec.eval_chunks);
+  }
   PutString(s, "error", job.error);
   PutNumber(s, "error_code", static_cast<double>(job.error_code));
+  (*s.mutable_fields())["cancel_requested"].set_bool_value(job.cancel_requested);
+  PutNumber(s, "attempts", static_cast<double>(job.attempts));
   PutTime(s, "created_at", job.created_at);
   PutTime(s, "started_at", job.started_at);
   PutTime(s, "finished_at", job.finished_at);
@@ -70,6 +122,10 @@ std::string JobToJson(const Job& job) {
     PutString(a, "manifest_path", job.artifact->manifest_path);
     PutNumber(a, "tensor_count", static_cast<double>(job.artifact->tensor_count));
     PutNumber(a, "input_bytes", static_cast<double>(job.artifact->input_bytes));
+    if (job.artifact->quality.has_value()) {
+      *(*a.mutable_fields())["quality"].mutable_struct_value() =
+          QualityToStruct(*job.artifact->quality);
+    }
     *(*s.mutable_fields())["artifact"].mutable_struct_value() = std::move(a);
   }
   std::string out;
@@ -103,16 +159,32 @@ absl::StatusOr<Job> JobFromJson(const std::string& json) {
   if (auto it = s.fields().find("overwrite"); it != s.fields().end()) {
     job.spec.overwrite = it->second.bool_value();
   }
+  job.spec.eval_text = GetString(s, "eval_text");
+  job.spec.eval_ctx = static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "eval_ctx"), UINT32_MAX));
+  job.spec.eval_chunks =
+      static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "eval_chunks"), UINT32_MAX));
   job.error = GetString(s, "error");
   job.error_code = static_cast<absl::StatusCode>(GetU64(s, "error_code"));
+  if (auto it = s.fields().find("cancel_requested"); it != s.fields().end()) {
+    job.cancel_requested = it->second.bool_value();
+  }
+  job.attempts = static_cast<uint32_t>(std::min<uint64_t>(GetU64(s, "attempts"), UINT32_MAX));
   job.created_at = GetTime(s, "created_at");
   job.started_at = GetTime(s, "started_at");
   job.finished_at = GetTime(s, "finished_at");
   if (auto it = s.fields().find("artifact"); it != s.fields().end()) {
     const Struct& a = it->second.struct_value();
-    job.artifact = Artifact{GetString(a, "path"),      GetU64(a, "size_bytes"),
-                            GetString(a, "sha256"),    GetString(a, "manifest_path"),
-                            GetU64(a, "tensor_count"), GetU64(a, "input_bytes")};
+    Artifact artifact;
+    artifact.path = GetString(a, "path");
+    artifact.size_bytes = GetU64(a, "size_bytes");
+    artifact.sha256 = GetString(a, "sha256");
+    artifact.manifest_path = GetString(a, "manifest_path");
+    artifact.tensor_count = GetU64(a, "tensor_count");
+    artifact.input_bytes = GetU64(a, "input_bytes");
+    if (auto q = a.fields().find("quality"); q != a.fields().end()) {
+      artifact.quality = QualityFromStruct(q->second.struct_value());
+    }
+    job.artifact = std::move(artifact);
   }
   return job;
 }
@@ -162,38 +234,6 @@ std::vector<Job> JobJournal::LoadAll(std::vector<std::string>* errors) const {
     jobs.push_back(*std::move(job));
   }
   return jobs;
-}
-
-bool RecoverJob(const std::filesystem::path& root, Job& job, absl::Time now) {
-  auto fail = [&](std::string message) {
-    job.state = JobState::kFailed;
-    job.error = std::move(message);
-    job.error_code = absl::StatusCode::kAborted;
-    job.finished_at = now;
-    job.artifact.reset();
-    return true;
-  };
-  switch (job.state) {
-    case JobState::kQueued:
-    case JobState::kFailed:
-    case JobState::kCancelled:
-      return false;
-    case JobState::kRunning:
-      return fail("interrupted by restart");
-    case JobState::kSucceeded: {
-      if (!job.artifact.has_value()) return fail("artifact record missing after restart");
-      std::error_code ec;
-      const std::filesystem::path path = root / job.artifact->path;
-      const uintmax_t size = std::filesystem::file_size(path, ec);
-      if (ec) return fail(absl::StrCat("artifact ", job.artifact->path, " is missing"));
-      if (size != job.artifact->size_bytes) {
-        return fail(absl::StrCat("artifact ", job.artifact->path, " has ", size,
-                                 " bytes, journal says ", job.artifact->size_bytes));
-      }
-      return false;
-    }
-  }
-  return false;
 }
 
 }  // namespace rwkv::converter

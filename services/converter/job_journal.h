@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/struct.pb.h"
 #include "services/converter/job.h"
 
 namespace rwkv::converter {
@@ -16,6 +17,12 @@ namespace rwkv::converter {
 std::string JobToJson(const Job& job);
 // InvalidArgument for malformed JSON or unknown kind/state names.
 absl::StatusOr<Job> JobFromJson(const std::string& json);
+
+// The JSON object of a quantization quality record (journal and manifest): eval_text, ctx,
+// chunks, tokens_scored, ppl_source(_error), ppl_result(_error), mean_kld(_error), kld_p99,
+// same_top_fraction. Missing fields read as 0.
+google::protobuf::Struct QualityToStruct(const QuantizationQuality& q);
+QuantizationQuality QualityFromStruct(const google::protobuf::Struct& s);
 
 class JobJournal {
  public:
@@ -34,12 +41,5 @@ class JobJournal {
  private:
   std::filesystem::path dir_;
 };
-
-// Applies the restart rules to a job read back from the journal; returns whether it changed:
-//   queued    -> stays queued (the runner queues it again),
-//   running   -> failed, "interrupted by restart",
-//   succeeded -> failed when the artifact is missing or its size differs from the journal,
-//   failed / cancelled -> unchanged.
-bool RecoverJob(const std::filesystem::path& root, Job& job, absl::Time now);
 
 }  // namespace rwkv::converter

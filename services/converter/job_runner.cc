@@ -8,6 +8,7 @@
 #include "services/common/log.h"
 #include "services/common/storage_path.h"
 #include "services/converter/artifact.h"
+#include "services/converter/job_recovery.h"
 
 namespace rwkv::converter {
 namespace {
@@ -53,8 +54,10 @@ absl::Status JobRunner::Start() {
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
   for (Job& job : jobs) {
-    if (RecoverJob(root_, job, now)) {
-      services::LogLine(absl::StrCat("job ", job.id, ": ", job.error));
+    const RecoveryOutcome outcome =
+        RecoverJob(root_, job, now, RecoveryOptions{options_.max_job_attempts});
+    if (outcome.changed) {
+      services::LogLine(absl::StrCat("job ", job.id, ": ", outcome.note));
       if (absl::Status s = journal_.Write(job); !s.ok()) services::LogLine(s.ToString());
       metrics_.JobEntered(job.spec.kind, job.state);
     }
@@ -87,7 +90,10 @@ void JobRunner::Drain(absl::Time deadline) {
     if (running_ > 0) {
       for (auto& [id, entry] : jobs_) {
         if (entry->job.state != JobState::kRunning) continue;
-        entry->cancel_reason = "cancelled by shutdown";
+        if (!entry->job.cancel_requested) {
+          entry->cancel_reason = "cancelled by shutdown";
+          entry->requeue = true;
+        }
         entry->cancel.store(true);
       }
       mu_.Await(absl::Condition(&idle));
@@ -209,8 +215,13 @@ absl::StatusOr<Job> JobRunner::Cancel(const std::string& id) {
       return entry.job;
     case JobState::kRunning:
       entry.cancel_reason = "cancelled by client";
+      entry.requeue = false;
       entry.cancel.store(true);
       entry.job.cancel_requested = true;
+      // Journaled so that a restart before the job stops does not run it again.
+      if (absl::Status s = journal_.Write(entry.job); !s.ok()) {
+        services::LogLine(absl::StrCat("journal: job ", id, ": ", s.message()));
+      }
       NotifyLocked(entry.job);
       return entry.job;
   }
@@ -256,6 +267,7 @@ void JobRunner::WorkerLoop() {
       started = absl::Now();
       entry->job.state = JobState::kRunning;
       entry->job.started_at = started;
+      ++entry->job.attempts;
       metrics_.JobStarted(entry->job.spec.kind,
                           absl::ToDoubleSeconds(started - entry->job.created_at));
       CommitLocked(*entry);
@@ -348,6 +360,22 @@ void JobRunner::Throttle(const Entry& entry, uint64_t bytes_done, absl::Time sta
 void JobRunner::Finish(Entry& entry, const absl::Status& status, std::optional<Artifact> artifact) {
   absl::MutexLock lock(&mu_);
   Job& job = entry.job;
+  --running_;
+  if (!status.ok() && entry.requeue && !job.cancel_requested &&
+      (entry.cancel.load() || status.code() == absl::StatusCode::kCancelled)) {
+    // Stopped by a drain: queued again for the next start; the attempt does not count.
+    job.state = JobState::kQueued;
+    job.started_at = absl::InfinitePast();
+    job.progress = JobProgress{};
+    if (job.attempts > 0) --job.attempts;
+    entry.cancel.store(false);
+    entry.cancel_reason.clear();
+    entry.requeue = false;
+    queue_.push_back(&entry);
+    services::LogLine(absl::StrCat("job ", job.id, " stopped by the drain; queued again"));
+    CommitLocked(entry);
+    return;
+  }
   if (status.ok()) {
     job.state = JobState::kSucceeded;
     job.artifact = std::move(artifact);
@@ -363,7 +391,6 @@ void JobRunner::Finish(Entry& entry, const absl::Status& status, std::optional<A
     job.error_code = status.code();
   }
   job.finished_at = absl::Now();
-  --running_;
   metrics_.JobFinished(job.spec.kind, job.state,
                        absl::ToDoubleSeconds(job.finished_at - job.started_at),
                        job.artifact.has_value() ? job.artifact->size_bytes : 0);

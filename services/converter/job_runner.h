@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -31,6 +32,8 @@ struct RunnerOptions {
   // Finished jobs kept (in memory and in the journal); the oldest beyond this are forgotten
   // (Get answers NotFound). 0 = keep all.
   int max_finished_jobs = 1000;
+  // Starts a job gets when restarts interrupt it (see RecoverJob); >= 1.
+  uint32_t max_job_attempts = 3;
 };
 
 class JobRunner final : public JobStore {
@@ -38,15 +41,18 @@ class JobRunner final : public JobStore {
   JobRunner(RunnerOptions options, JobExecutor& executor, ConverterMetrics& metrics);
   ~JobRunner() override;
 
-  // Reads the journal (applying RecoverJob, then the history limit), repairs the sidecars of
-  // outputs that interrupted jobs were publishing (ReconcileSidecars), removes .tmp/converter/,
-  // queues recovered queued jobs and starts the worker threads. InvalidArgument / NotFound for a
-  // bad root.
+  // Reads the journal, repairs the sidecars of outputs that interrupted jobs were publishing
+  // (ReconcileSidecars), applies RecoverJob (an interrupted job is adopted when it had
+  // published its artifact, else queued again until max_job_attempts), then the history
+  // limit, removes .tmp/converter/, queues the queued jobs and starts the worker threads.
+  // InvalidArgument / NotFound for a bad root.
   absl::Status Start();
 
   // Graceful stop: Submit returns Unavailable, queued jobs stay queued (journaled, re-run on
-  // the next start), running jobs may finish until `deadline` and are then cancelled;
-  // watches end with Unavailable. Returns when the worker threads are gone. Idempotent.
+  // the next start), running jobs may finish until `deadline` and are then stopped and
+  // journaled as queued again, without counting the attempt (a job whose cancel a client had
+  // requested ends cancelled); watches end with Unavailable. Returns when the worker threads are
+  // gone. Idempotent.
   void Drain(absl::Time deadline);
 
   absl::StatusOr<Job> Submit(JobSpec spec) override;
@@ -62,6 +68,7 @@ class JobRunner final : public JobStore {
     std::filesystem::path output_path;  // resolved; set while the job is queued or running
     std::atomic<bool> cancel{false};
     std::string cancel_reason;
+    bool requeue = false;  // stopped by a drain: back to queued rather than cancelled
     absl::Time last_notify = absl::InfinitePast();
   };
   struct Subscription {

@@ -71,6 +71,11 @@ absl::StatusOr<JobPaths> ResolveJobPaths(const std::filesystem::path& root, cons
     if (!p.ok()) return p.status();
     paths.vocab = *p;
   }
+  if (!spec.eval_text.empty()) {
+    p = services::ResolveStoragePath(root, spec.eval_text);
+    if (!p.ok()) return p.status();
+    paths.eval_text = *p;
+  }
   return paths;
 }
 
@@ -102,6 +107,22 @@ absl::StatusOr<JobPaths> PrepareJobSpec(const std::filesystem::path& root, JobSp
     return absl::InvalidArgumentError(
         absl::StrCat("quant_type applies only to quantize jobs, not ", KindName(spec.kind)));
   }
+  if (spec.kind != JobKind::kQuantize &&
+      (!spec.eval_text.empty() || spec.eval_ctx != 0 || spec.eval_chunks != 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("eval_text, eval_ctx and eval_chunks apply only to quantize jobs, not ",
+                     KindName(spec.kind)));
+  }
+  if (spec.eval_text.empty() && (spec.eval_ctx != 0 || spec.eval_chunks != 0)) {
+    return absl::InvalidArgumentError("eval_ctx and eval_chunks need eval_text");
+  }
+  if (!spec.eval_text.empty()) {
+    if (spec.eval_ctx == 0) spec.eval_ctx = kDefaultEvalCtx;
+    if (spec.eval_ctx < 4 || spec.eval_ctx > kMaxEvalCtx) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("eval_ctx ", spec.eval_ctx, " is outside [4, ", kMaxEvalCtx, "]"));
+    }
+  }
   absl::StatusOr<JobPaths> paths = ResolveJobPaths(root, spec);
   if (!paths.ok()) return paths.status();
   if (paths->input == paths->output) {
@@ -111,6 +132,11 @@ absl::StatusOr<JobPaths> PrepareJobSpec(const std::filesystem::path& root, JobSp
   if (absl::Status s = CheckRegularFile("input", spec.input, paths->input); !s.ok()) return s;
   if (spec.kind == JobKind::kConvertCheckpoint) {
     if (absl::Status s = CheckRegularFile("vocab", spec.vocab, paths->vocab); !s.ok()) return s;
+  }
+  if (!spec.eval_text.empty()) {
+    if (absl::Status s = CheckRegularFile("eval_text", spec.eval_text, paths->eval_text); !s.ok()) {
+      return s;
+    }
   }
   std::error_code ec;
   if (!spec.overwrite && std::filesystem::exists(paths->output, ec)) {

@@ -15,18 +15,22 @@ namespace rwkv::converter {
 
 inline constexpr char kDefaultVocab[] = "checkpoints/rwkv_vocab_v20230424.txt";
 inline constexpr char kDefaultOuttype[] = "f16";
+inline constexpr uint32_t kDefaultEvalCtx = 512;
+inline constexpr uint32_t kMaxEvalCtx = 65536;
 
 // Absolute paths of a job's files.
 struct JobPaths {
   std::filesystem::path input;
   std::filesystem::path output;
-  std::filesystem::path vocab;  // empty unless convert_checkpoint
+  std::filesystem::path vocab;      // empty unless convert_checkpoint
+  std::filesystem::path eval_text;  // empty unless a quantize job names one
 };
 
-// Fills defaults into `spec` (vocab, outtype; outtype lowercased), then checks it.
+// Fills defaults into `spec` (vocab, outtype, eval_ctx; outtype lowercased), then checks it.
 // InvalidArgument for an unsafe name (see ResolveStoragePath), a wrong folder or extension for
 // the kind, input == output, or a bad outtype / missing quant_type; NotFound when the input or
-// vocab is not a regular file; AlreadyExists when the output exists and !spec.overwrite.
+// vocab or eval_text is not a regular file; AlreadyExists when the output exists and
+// !spec.overwrite.
 absl::StatusOr<JobPaths> PrepareJobSpec(const std::filesystem::path& root, JobSpec& spec);
 
 // Resolves the names of an already validated spec without touching the files' existence.

@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   std::string storage_root, port_file, metrics_listen = "0.0.0.0:9103";
   svc::ServerOptions server;
   server.listen = "0.0.0.0:50053";
-  int64_t max_jobs = 1, max_queue = 16, threads = 0, write_rate = 0, job_history = 1000;
+  int64_t max_jobs = 1, max_queue = 16, threads = 0, write_rate = 0, job_history = 1000,
+          max_attempts = 3;
   svc::FlagSet flags("rwkv-converter", "Runs conversion and quantization jobs on shared storage.");
   flags.AddString("storage-root", &storage_root, "shared storage directory (required)");
   flags.AddString("listen", &server.listen, "gRPC address host:port (port 0 = any free port)");
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
   flags.AddInt("threads-per-job", &threads, "quantization threads per job, 0 = all cores");
   flags.AddInt("write-rate-limit", &write_rate, "output bytes/s per job, 0 = unlimited");
   flags.AddInt("job-history", &job_history, "finished jobs kept (memory and journal), 0 = all");
+  flags.AddInt("max-job-attempts", &max_attempts,
+               "starts a job gets when restarts interrupt it, then it fails (1-1000)");
   flags.AddDuration("drain-timeout", &server.drain_timeout, "SIGTERM grace for running jobs");
   flags.AddString("port-file", &server.port_file, "write the bound gRPC port to this file");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.help_requested()) {
@@ -44,11 +47,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rwkv-converter: --storage-root is required and limits must be >= 0\n");
     return 2;
   }
+  if (max_attempts < 1 || max_attempts > 1000) {
+    std::fprintf(stderr, "rwkv-converter: --max-job-attempts must be between 1 and 1000\n");
+    return 2;
+  }
   auto registry = std::make_shared<prometheus::Registry>();
   conv::ConverterMetrics metrics(*registry);
   conv::EngineJobExecutor executor(static_cast<int>(threads));
   conv::JobRunner runner({storage_root, static_cast<int>(max_jobs), static_cast<int>(max_queue),
-                          static_cast<double>(write_rate), static_cast<int>(job_history)},
+                          static_cast<double>(write_rate), static_cast<int>(job_history),
+                          static_cast<uint32_t>(max_attempts)},
                          executor, metrics);
   if (absl::Status s = runner.Start(); !s.ok()) {
     svc::LogLine(absl::StrCat("cannot start: ", s.message()));

@@ -71,6 +71,9 @@ absl::StatusOr<JobSpec> SpecFromProto(const rwkv::v1::JobSpec& proto) {
   spec.outtype = proto.outtype();
   spec.quant_type = proto.quant_type();
   spec.overwrite = proto.overwrite();
+  spec.eval_text = proto.eval_text();
+  spec.eval_ctx = proto.eval_ctx();
+  spec.eval_chunks = proto.eval_chunks();
   return spec;
 }
 
@@ -102,6 +105,9 @@ void JobToProto(const Job& job, rwkv::v1::Job& proto) {
   spec->set_outtype(job.spec.outtype);
   spec->set_quant_type(job.spec.quant_type);
   spec->set_overwrite(job.spec.overwrite);
+  spec->set_eval_text(job.spec.eval_text);
+  spec->set_eval_ctx(job.spec.eval_ctx);
+  spec->set_eval_chunks(job.spec.eval_chunks);
   proto.set_state(StateToProto(job.state));
   rwkv::v1::JobProgress* progress = proto.mutable_progress();
   progress->set_tensors_done(job.progress.tensors_done);
@@ -112,6 +118,7 @@ void JobToProto(const Job& job, rwkv::v1::Job& proto) {
   proto.set_error(job.error);
   proto.set_error_code(static_cast<int32_t>(job.error_code));
   proto.set_cancel_requested(job.cancel_requested);
+  proto.set_attempts(job.attempts);
   if (job.created_at != absl::InfinitePast())
     TimeToProto(job.created_at, proto.mutable_created_at());
   if (job.started_at != absl::InfinitePast())
@@ -127,6 +134,22 @@ void JobToProto(const Job& job, rwkv::v1::Job& proto) {
     a->set_manifest_path(job.artifact->manifest_path);
     a->set_tensor_count(job.artifact->tensor_count);
     a->set_input_bytes(job.artifact->input_bytes);
+    if (job.artifact->quality.has_value()) {
+      const QuantizationQuality& q = *job.artifact->quality;
+      rwkv::v1::QuantizationQuality* pq = a->mutable_quality();
+      pq->set_eval_text(q.eval_text);
+      pq->set_ctx(q.ctx);
+      pq->set_chunks(q.chunks);
+      pq->set_tokens_scored(q.tokens_scored);
+      pq->set_ppl_source(q.ppl_source);
+      pq->set_ppl_source_error(q.ppl_source_error);
+      pq->set_ppl_result(q.ppl_result);
+      pq->set_ppl_result_error(q.ppl_result_error);
+      pq->set_mean_kld(q.mean_kld);
+      pq->set_mean_kld_error(q.mean_kld_error);
+      pq->set_kld_p99(q.kld_p99);
+      pq->set_same_top_fraction(q.same_top_fraction);
+    }
   }
 }
 

@@ -9,6 +9,11 @@
 #include "services/common/termination_signals.h"
 #include "services/worker/worker_app.h"
 
+namespace {
+// The engine sizes its scratch buffers for one step's tokens.
+constexpr int kMaxStepTokens = 16384;
+}  // namespace
+
 int main(int argc, char** argv) {
   namespace svc = rwkv::services;
   namespace wrk = rwkv::worker;
@@ -20,7 +25,7 @@ int main(int argc, char** argv) {
   server.listen = "0.0.0.0:50052";
   std::string metrics_listen = "0.0.0.0:9102";
   std::string precision = "exact";
-  int64_t device = 0, threads = 0, max_sequences = 16, max_queue = 64;
+  int64_t device = 0, threads = 0, max_sequences = 16, max_queue = 64, step_tokens = 0;
   int64_t session_cache_mb = 1024, state_cache_mb = 256;
   absl::Duration session_idle = absl::Minutes(30);
   svc::FlagSet flags("rwkv-worker", "Serves one RWKV-6 model over gRPC with continuous batching.");
@@ -37,6 +42,9 @@ int main(int argc, char** argv) {
                   "activations on the CPU backend");
   flags.AddInt("max-sequences", &max_sequences, "batch slots (concurrent sequences), >= 1");
   flags.AddInt("max-queue", &max_queue, "requests waiting for a slot, >= 0");
+  flags.AddInt("step-tokens", &step_tokens,
+               "tokens per forward step (decode tokens first, then prompt chunks), "
+               ">= --max-sequences; 0 = max-sequences + max(48, 3 x max-sequences)");
   flags.AddDuration("drain-timeout", &server.drain_timeout, "SIGTERM grace for running requests");
   flags.AddString("port-file", &server.port_file, "write the bound gRPC port to this file");
   flags.AddInt("session-cache-mb", &session_cache_mb, "memory for session states, 0 = off");
@@ -52,6 +60,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rwkv-worker: --max-sequences must be 1..1024 and other limits >= 0\n");
     return 2;
   }
+  if (step_tokens != 0 && (step_tokens < max_sequences || step_tokens > kMaxStepTokens)) {
+    std::fprintf(stderr,
+                 "rwkv-worker: --step-tokens must be 0 (default) or %lld..%d (at least "
+                 "--max-sequences, so every decoding sequence fits in a step)\n",
+                 static_cast<long long>(max_sequences), kMaxStepTokens);
+    return 2;
+  }
   absl::StatusOr<rwkv::engine::Precision> parsed = rwkv::engine::ParsePrecision(precision);
   if (!parsed.ok()) {
     std::fprintf(stderr, "rwkv-worker: --precision: %s\n",
@@ -63,6 +78,7 @@ int main(int argc, char** argv) {
   config.threads = static_cast<int>(threads);
   config.scheduler.max_sequences = static_cast<int>(max_sequences);
   config.scheduler.max_queue = static_cast<int>(max_queue);
+  config.scheduler.step_tokens = static_cast<int>(step_tokens);
   config.session_cache_bytes = static_cast<uint64_t>(session_cache_mb) << 20;
   config.session_idle_timeout = session_idle;
   config.state_cache_bytes = static_cast<uint64_t>(state_cache_mb) << 20;

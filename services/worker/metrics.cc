@@ -78,6 +78,16 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& r, const prometheus::Labels& 
       batch_tokens_(Histogram(r, l, "rwkv_worker_batch_tokens",
                               "Tokens (prompt chunks and decoded tokens) in one forward step",
                               TokenCountBuckets())),
+      step_decode_tokens_(Histogram(r, l, "rwkv_worker_step_decode_tokens",
+                                    "Decode tokens (one per decoding sequence) in one forward step",
+                                    TokenCountBuckets())),
+      step_prompt_tokens_(Histogram(
+          r, l, "rwkv_worker_step_prompt_tokens",
+          "Prompt tokens (chunks of prompts in prefill) in one forward step", TokenCountBuckets())),
+      step_token_budget_(Gauge(r, l, "rwkv_worker_step_token_budget",
+                               "Tokens one forward step may evaluate (--step-tokens)")),
+      prefill_steps_(Counter(r, l, "rwkv_worker_prefill_steps_total",
+                             "Forward steps that carried prompt tokens")),
       step_duration_(Histogram(r, l, "rwkv_worker_step_duration_seconds",
                                "Wall time of one batched forward step", buckets::TokenSeconds())),
       prompt_tokens_(Counter(r, l, "rwkv_worker_prompt_tokens_total",
@@ -108,9 +118,13 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& r, const prometheus::Labels& 
   }
 }
 
-void WorkerMetrics::ObserveStep(size_t sequences, size_t tokens, double seconds) {
+void WorkerMetrics::ObserveStep(size_t sequences, size_t decode_tokens, size_t prompt_tokens,
+                                double seconds) {
   batch_size_.Observe(static_cast<double>(sequences));
-  batch_tokens_.Observe(static_cast<double>(tokens));
+  batch_tokens_.Observe(static_cast<double>(decode_tokens + prompt_tokens));
+  step_decode_tokens_.Observe(static_cast<double>(decode_tokens));
+  step_prompt_tokens_.Observe(static_cast<double>(prompt_tokens));
+  if (prompt_tokens > 0) prefill_steps_.Increment();
   step_duration_.Observe(seconds);
   steps_.Increment();
 }

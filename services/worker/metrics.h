@@ -40,8 +40,10 @@ class WorkerMetrics {
   void ObserveTimeToFirstToken(double seconds) { ttft_.Observe(seconds); }
   void ObserveInterTokenLatency(double seconds) { inter_token_.Observe(seconds); }
   void ObserveRequestDuration(double seconds) { duration_.Observe(seconds); }
-  // One forward step: sequences in it, tokens in it, wall time.
-  void ObserveStep(size_t sequences, size_t tokens, double seconds);
+  // One forward step: sequences in it, decode tokens and prompt tokens in it, wall time.
+  void ObserveStep(size_t sequences, size_t decode_tokens, size_t prompt_tokens, double seconds);
+  // Tokens one step may evaluate (--step-tokens).
+  void SetStepTokenBudget(size_t tokens) { step_token_budget_.Set(static_cast<double>(tokens)); }
   void AddPromptTokens(double n) { prompt_tokens_.Increment(n); }
   void AddGeneratedTokens(double n) { generated_tokens_.Increment(n); }
   void SetLoad(size_t running, size_t waiting, size_t capacity);
@@ -59,6 +61,10 @@ class WorkerMetrics {
   prometheus::Histogram& duration_;
   prometheus::Histogram& batch_size_;
   prometheus::Histogram& batch_tokens_;
+  prometheus::Histogram& step_decode_tokens_;
+  prometheus::Histogram& step_prompt_tokens_;
+  prometheus::Gauge& step_token_budget_;
+  prometheus::Counter& prefill_steps_;
   prometheus::Histogram& step_duration_;
   prometheus::Counter& prompt_tokens_;
   prometheus::Counter& generated_tokens_;

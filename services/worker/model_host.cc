@@ -64,9 +64,8 @@ absl::Status ModelHost::Load() {
   // A GPU keeps the batch's states between steps; the scheduler syncs them before it touches
   // one (BatchEvaluator::SyncStates). No effect on the CPU.
   options.keep_states_on_device = true;
-  // One scheduler step (every decode token plus the prompt budget) is one forward pass.
-  options.max_step_tokens =
-      config_.scheduler.max_prompt_tokens_per_step + config_.scheduler.max_sequences;
+  // One scheduler step (decode tokens and prompt chunks, --step-tokens) is one forward pass.
+  options.max_step_tokens = EffectiveStepTokens(config_.scheduler);
   absl::StatusOr<std::unique_ptr<engine::Model>> model =
       engine::Model::Load(resolved_.path.string(), options);
   if (!model.ok()) return model.status();
@@ -104,7 +103,8 @@ absl::Status ModelHost::Load() {
   services::LogLine(absl::StrCat("model ", resolved_.name, " (", resolved_.path.string(), ", ",
                                  summary_.file_type, ", n_embd ", mc.n_embd, ", n_layer ",
                                  mc.n_layer, ", n_vocab ", mc.n_vocab, ") loaded in ", seconds,
-                                 " s on ", summary_.device));
+                                 " s on ", summary_.device, "; ", config_.scheduler.max_sequences,
+                                 " slots, ", scheduler_->step_tokens(), " tokens per step"));
   ready_.store(true, std::memory_order_release);
   return absl::OkStatus();
 }

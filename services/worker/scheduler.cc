@@ -41,10 +41,22 @@ double Seconds(absl::Time from, absl::Time to) { return absl::ToDoubleSeconds(to
 
 }  // namespace
 
+int DefaultStepTokens(int max_sequences) {
+  const int n = std::max(1, max_sequences);
+  return n + std::max(48, 3 * n);
+}
+
+int EffectiveStepTokens(const SchedulerOptions& options) {
+  const int n = std::max(1, options.max_sequences);
+  const int tokens = options.step_tokens > 0 ? options.step_tokens : DefaultStepTokens(n);
+  return std::max(tokens, n);
+}
+
 Scheduler::Scheduler(const SchedulerOptions& options, BatchEvaluator& evaluator,
                      const engine::Tokenizer& tokenizer, SessionCache& sessions,
                      WorkerMetrics& metrics)
     : options_(options),
+      step_tokens_(EffectiveStepTokens(options)),
       evaluator_(evaluator),
       tokenizer_(tokenizer),
       sessions_(sessions),
@@ -55,6 +67,7 @@ Scheduler::Scheduler(const SchedulerOptions& options, BatchEvaluator& evaluator,
     free_slots_.push_back(n - 1 - i);  // hand out slot 0 first
   }
   metrics_.SetLoad(0, 0, slots_.size());
+  metrics_.SetStepTokenBudget(static_cast<size_t>(step_tokens_));
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -268,29 +281,41 @@ void Scheduler::Step() {
   stepped_.clear();
   step_prompt_tokens_ = 0;
   step_generated_tokens_ = 0;
-  size_t budget = static_cast<size_t>(std::max(1, options_.max_prompt_tokens_per_step));
-  const size_t per_sequence =
-      static_cast<size_t>(std::max(1, options_.max_prompt_tokens_per_sequence));
-  size_t tokens = 0;
+  // Decode tokens first: every decoding sequence advances in every step, whatever waits.
+  size_t decode_tokens = 0;
   for (auto& seq : running_) {
-    if (seq->done || seq->logits_ready) continue;
+    if (seq->done || seq->logits_ready || !seq->decoding) continue;
     Slot& slot = *slots_[static_cast<size_t>(seq->slot)];
     engine::SequenceInput in;
     in.state = &slot.state;
     in.logits_out = slot.logits.data();
-    if (seq->decoding) {
-      in.tokens = std::span<const int32_t>(&seq->next_token, 1);
-      in.logits = engine::LogitsMode::kLast;
-    } else {
-      const size_t n = std::min({seq->feed.size() - seq->fed, per_sequence, budget});
-      if (n == 0) continue;
-      budget -= n;
-      seq->chunk = n;
-      in.tokens = std::span<const int32_t>(seq->feed.data() + seq->fed, n);
-      in.logits =
-          seq->fed + n == seq->feed.size() ? engine::LogitsMode::kLast : engine::LogitsMode::kNone;
-    }
-    tokens += in.tokens.size();
+    in.tokens = std::span<const int32_t>(&seq->next_token, 1);
+    in.logits = engine::LogitsMode::kLast;
+    ++decode_tokens;
+    batch_.push_back(in);
+    stepped_.push_back(seq.get());
+  }
+  // Then prompt chunks, oldest request first, with what is left of the budget. At most
+  // max_sequences - 1 sequences decode while one is in prefill, and step_tokens_ >=
+  // max_sequences, so a prompt always gets at least one token.
+  const size_t step_tokens = static_cast<size_t>(step_tokens_);
+  size_t budget = step_tokens > decode_tokens ? step_tokens - decode_tokens : 0;
+  size_t prompt_tokens = 0;
+  for (auto& seq : running_) {
+    if (budget == 0) break;
+    if (seq->done || seq->logits_ready || seq->decoding) continue;
+    Slot& slot = *slots_[static_cast<size_t>(seq->slot)];
+    const size_t n = std::min(seq->feed.size() - seq->fed, budget);
+    if (n == 0) continue;
+    budget -= n;
+    prompt_tokens += n;
+    seq->chunk = n;
+    engine::SequenceInput in;
+    in.state = &slot.state;
+    in.logits_out = slot.logits.data();
+    in.tokens = std::span<const int32_t>(seq->feed.data() + seq->fed, n);
+    in.logits =
+        seq->fed + n == seq->feed.size() ? engine::LogitsMode::kLast : engine::LogitsMode::kNone;
     batch_.push_back(in);
     stepped_.push_back(seq.get());
   }
@@ -299,7 +324,7 @@ void Scheduler::Step() {
     const absl::Time start = absl::Now();
     status = evaluator_.Evaluate(batch_);
     now = absl::Now();
-    metrics_.ObserveStep(batch_.size(), tokens, Seconds(start, now));
+    metrics_.ObserveStep(batch_.size(), decode_tokens, prompt_tokens, Seconds(start, now));
   }
   for (Sequence* seq : stepped_) {
     if (!status.ok()) {

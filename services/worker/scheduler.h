@@ -1,8 +1,10 @@
 // Continuous batching over one model. A dedicated engine thread runs forward steps; each
-// step packs, into ONE BatchEvaluator::Evaluate call, the next token of every decoding
-// sequence (logits after it) and a chunk of every waiting prompt (bounded per sequence and
-// per step, so a long prompt never stalls the others' decoding; a prompt's last chunk asks
-// for logits). Requests join and leave between steps.
+// step packs, into ONE BatchEvaluator::Evaluate call, at most `step_tokens` tokens: first the
+// next token of every decoding sequence (logits after it; never held back), then, with what
+// is left of the budget, prompt chunks of the sequences still in prefill in admission order
+// (chunked prefill: a long prompt is spread over several steps while the others keep their
+// pace; a prompt's last chunk asks for logits). Requests join and leave between steps: a
+// queued request takes a free slot before the next step and is already part of it.
 //
 // Resources: a fixed pool of `max_sequences` slots, each owning a recurrent state and a
 // logits row that are reused from request to request; a FIFO wait queue of at most
@@ -36,11 +38,20 @@
 namespace rwkv::worker {
 
 struct SchedulerOptions {
-  int max_sequences = 16;                   // batch slots, >= 1
-  int max_queue = 64;                       // waiting requests beyond the free slots, >= 0
-  int max_prompt_tokens_per_sequence = 64;  // prompt tokens of one sequence per step, >= 1
-  int max_prompt_tokens_per_step = 256;     // prompt tokens of all sequences per step, >= 1
+  int max_sequences = 16;  // batch slots, >= 1
+  int max_queue = 64;      // waiting requests beyond the free slots, >= 0
+  // Tokens one forward step evaluates (decode tokens and prompt chunks together); 0 picks
+  // DefaultStepTokens(max_sequences). Values below max_sequences count as max_sequences, so
+  // every decoding sequence always fits and a prompt always gets at least one token.
+  int step_tokens = 0;
 };
+
+// max_sequences + max(48, 3 x max_sequences): with every slot decoding there is still room
+// for a 48-token (or 3-tokens-per-slot) prompt chunk, so a new prompt takes a few steps,
+// while a step stays small enough that the decoding streams keep their pace.
+int DefaultStepTokens(int max_sequences);
+// The budget a scheduler with these options uses (see SchedulerOptions::step_tokens).
+int EffectiveStepTokens(const SchedulerOptions& options);
 
 struct SchedulerStats {
   uint32_t slots_busy = 0;
@@ -81,6 +92,8 @@ class Scheduler {
 
   SchedulerStats Stats() const;
   const SchedulerOptions& options() const { return options_; }
+  // Tokens per forward step (EffectiveStepTokens of the options).
+  int step_tokens() const { return step_tokens_; }
 
  private:
   struct Sequence;
@@ -109,6 +122,7 @@ class Scheduler {
   bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SchedulerOptions options_;
+  const int step_tokens_;
   BatchEvaluator& evaluator_;
   const engine::Tokenizer& tokenizer_;
   SessionCache& sessions_;

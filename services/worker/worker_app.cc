@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "services/common/durable_file.h"
 #include "services/common/log.h"
 #include "services/common/metrics_endpoint.h"
 #include "services/common/termination_signals.h"
@@ -48,9 +49,20 @@ absl::Status RunWorker(const WorkerConfig& config, const services::ServerOptions
 
   InferenceService inference(host, metrics);
   WorkerStatusService status(host, kWorkerVersion);
-  auto server = services::GrpcServer::Start(server_options, {&inference, &status});
+  // The port file is written only once health says NOT_SERVING: whoever waits for it and then
+  // for SERVING must not see gRPC's initial SERVING while the model still loads.
+  services::ServerOptions listen_options = server_options;
+  listen_options.port_file.clear();
+  auto server = services::GrpcServer::Start(listen_options, {&inference, &status});
   if (!server.ok()) return server.status();
   SetServing((*server)->server(), false);
+  if (!server_options.port_file.empty()) {
+    if (absl::Status s = services::WriteFileAtomically(server_options.port_file,
+                                                       absl::StrCat((*server)->port(), "\n"));
+        !s.ok()) {
+      return s;
+    }
+  }
   services::LogLine(absl::StrCat("serving gRPC on ", server_options.listen, " (port ",
                                  (*server)->port(), "); loading model ", resolved->name, " from ",
                                  resolved->path.string()));

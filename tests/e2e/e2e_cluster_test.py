@@ -6,12 +6,14 @@ in Python (Debian's python3-grpcio, stubs from proto/).
 usage: e2e_cluster_test.py --bin BUILD/bin [unittest arguments]
 
 The tests run in order on one cluster: the Python client, a soak checked against Prometheus,
-then the faults (kill -9 and SIGTERM of a worker, kill -9 of the converter mid-job). Every wait
+then the faults (kill -9 and SIGTERM of a worker, kill -9 of the converter mid-job, after which
+the interrupted job runs again to the end). Every wait
 polls with a generous deadline; nothing asserts on time.
 """
 import argparse
 import concurrent.futures
 import glob
+import hashlib
 import json
 import os
 import random
@@ -325,31 +327,54 @@ class ClusterTest(unittest.TestCase):
                          f"artifact present after a kill at {job.progress.tensors_done} tensors")
 
         cluster.restart_converter()
-        # Through the gateway once the restarted converter answers on its old address.
-        failed = wait_until("the interrupted job to be reported", lambda: get(running.id),
-                            timeout=90, interval=0.5)
-        self.assertEqual(failed.state, pb.jobs.JOB_STATE_FAILED)
-        self.assertIn("restart", failed.error)
-        self.assertFalse(os.path.exists(os.path.join(cluster.root, "models/big-q4_k.gguf")))
-        rerun = wait_until("the queued job to run again", lambda: (
-            lambda j: j if j.state not in (pb.jobs.JOB_STATE_QUEUED, pb.jobs.JOB_STATE_RUNNING)
-            else None)(get(queued.id)), timeout=300, interval=0.5)
+        # The restarted converter queues the interrupted job again and runs it from the start,
+        # then the queued one. Through the gateway once the converter answers on its old address.
+        def final(job_id):
+            return wait_until(f"job {job_id} to end", lambda: (
+                lambda j: j if j.state not in (pb.jobs.JOB_STATE_QUEUED, pb.jobs.JOB_STATE_RUNNING)
+                else None)(get(job_id)), timeout=600, interval=0.5)
+
+        rerun = final(running.id)
         self.assertEqual(rerun.state, pb.jobs.JOB_STATE_SUCCEEDED, rerun.error)
-        for suffix in ("", ".sha256", ".manifest.json"):
-            self.assertTrue(os.path.exists(
-                os.path.join(cluster.root, "models/after-restart-q8_0.gguf" + suffix)), suffix)
-        # The journal: every record parses; nothing is left in the converter's scratch space.
+        self.assertEqual(rerun.attempts, 2)
+        self.assertEqual(rerun.artifact.path, "models/big-q4_k.gguf")
+        after = final(queued.id)
+        self.assertEqual(after.state, pb.jobs.JOB_STATE_SUCCEEDED, after.error)
+        self.assertEqual(after.attempts, 1)
+        # Each artifact is whole: its size and SHA-256 are those the job reports, the sidecars
+        # vouch for it and the manifest names the job that wrote it.
+        for job in (rerun, after):
+            path = os.path.join(cluster.root, job.artifact.path)
+            self.assertEqual(os.path.getsize(path), job.artifact.size_bytes)
+            with open(path, "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(), job.artifact.sha256)
+            with open(path + ".sha256") as f:
+                self.assertEqual(f.read().split()[0], job.artifact.sha256)
+            with open(path + ".manifest.json") as f:
+                manifest = json.load(f)
+            self.assertEqual(manifest["sha256"], job.artifact.sha256)
+            self.assertEqual(manifest["job_id"], job.id)
+        # No partial file anywhere under models/ from the interrupted attempt.
+        self.assertEqual(sorted(os.path.basename(p) for p in
+                                glob.glob(os.path.join(cluster.root, "models", "big-q4_k*"))),
+                         ["big-q4_k.gguf", "big-q4_k.gguf.manifest.json", "big-q4_k.gguf.sha256"])
+        # The journal: every record parses, and the interrupted job's says what Get says.
         for path in glob.glob(os.path.join(cluster.root, "jobs", "*.json")):
             with open(path) as f:
-                json.load(f)
+                record = json.load(f)
+            if record["id"] == running.id:
+                self.assertEqual(record["state"], "succeeded")
+                self.assertEqual(record["attempts"], 2)
+                self.assertEqual(record["artifact"]["sha256"], rerun.artifact.sha256)
+        self.assertTrue(os.path.exists(os.path.join(cluster.root, "jobs", running.id + ".json")))
+        # Nothing is left in the converter's scratch space.
         self.assertEqual(glob.glob(os.path.join(cluster.root, ".tmp", "converter", "*")), [])
-        # The interrupted job, submitted again, completes.
-        again = submit("models/big-f16.gguf", "models/big-q4_k.gguf", "Q4_K_M")
-        done = wait_until("the resubmitted job to end", lambda: (
-            lambda j: j if j.state not in (pb.jobs.JOB_STATE_QUEUED, pb.jobs.JOB_STATE_RUNNING)
-            else None)(get(again.id)), timeout=600, interval=0.5)
-        self.assertEqual(done.state, pb.jobs.JOB_STATE_SUCCEEDED, done.error)
-        self.assertTrue(os.path.exists(os.path.join(cluster.root, "models/big-q4_k.gguf")))
+        # The CLI shows the attempts, through the gateway.
+        shown = subprocess.run([os.path.join(BIN_DIR, "rwkv"), "client", "jobs", "get",
+                                running.id, "--addr", cluster.gateway],
+                               check=True, capture_output=True, text=True, timeout=60).stdout
+        self.assertIn("state:    succeeded", shown)
+        self.assertIn("attempts: 2", shown)
 
 
 def main():

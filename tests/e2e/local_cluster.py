@@ -106,12 +106,14 @@ def metric_sum(samples, name):
 
 
 class LocalCluster:
-    def __init__(self, bin_dir, workdir, workers=2, prometheus=True, drain_timeout="60s"):
+    def __init__(self, bin_dir, workdir, workers=2, prometheus=True, drain_timeout="60s",
+                 vulkan="off"):
         self.bin_dir = bin_dir
         self.workdir = workdir
         self.prometheus_port = free_port() if prometheus else None
         cmd = ["bash", LAUNCHER, "--workers", str(workers), "--bin", bin_dir,
-               "--workdir", workdir, "--hold", "-n", "16", "--drain-timeout", drain_timeout]
+               "--workdir", workdir, "--hold", "-n", "16", "--drain-timeout", drain_timeout,
+               "--vulkan", vulkan]
         self.drain_timeout = drain_timeout
         if prometheus:
             cmd += ["--prometheus-port", str(self.prometheus_port), "--scrape-interval", "1s"]
@@ -146,6 +148,12 @@ class LocalCluster:
         self.workers = self.env["WORKER_ADDRS"].split()
         self.worker_metrics = self.env["WORKER_METRICS"].split()
         self.worker_pids = [int(p) for p in self.env["WORKER_PIDS"].split()]
+        # The Vulkan pool's one worker; None without it.
+        self.vulkan_worker = self.env.get("VULKAN_WORKER_ADDR") or None
+        self.vulkan_worker_metrics = self.env.get("VULKAN_WORKER_METRICS") or None
+        self.vulkan_worker_pid = int(self.env["VULKAN_WORKER_PID"]) \
+            if self.env.get("VULKAN_WORKER_PID") else None
+        self.vulkan_device = self.env.get("VULKAN_DEVICE") or None
         self.model = self.env["MODEL"]
         self.root = self.env["STORAGE_ROOT"]
         self.prometheus_url = self.env.get("PROMETHEUS_URL")
@@ -163,7 +171,7 @@ class LocalCluster:
 
     def worker_command(self, index, listen):
         return [os.path.join(self.bin_dir, "rwkv-worker"), "--model", self.model,
-                "--storage-root", self.root, "--backend", "cpu", "--pool", "local",
+                "--storage-root", self.root, "--backend", "cpu", "--pool", "cpu",
                 "--listen", listen, "--metrics-listen", self.worker_metrics[index],
                 "--threads", "1", "--max-sequences", "4", "--max-queue", "16",
                 "--drain-timeout", self.drain_timeout]
@@ -201,6 +209,8 @@ class LocalCluster:
 
     def all_pids(self):
         pids = [self.proc.pid, self.converter_pid, *self.worker_pids]
+        if self.vulkan_worker_pid is not None:
+            pids.append(self.vulkan_worker_pid)
         for key in ("GATEWAY_PID",):
             pids.append(int(self.env[key]))
         return pids + [p.pid for p in self.extra]

@@ -234,15 +234,63 @@ TEST_F(ConverterTest, KillDuringJobThenRestartKeepsJournalConsistent) {
   server->Kill(SIGKILL);
   EXPECT_FALSE(fs::exists(root_ / "models/killed.gguf"));
 
+  // The restarted converter runs the interrupted job again, from the start.
   auto restarted = StartServer();
-  const Job interrupted = Get(*restarted, second.id());
-  EXPECT_EQ(interrupted.state(), rwkv::v1::JOB_STATE_FAILED);
-  EXPECT_EQ(interrupted.error(), "interrupted by restart");
+  int rerun_messages = 0;
+  const Job rerun = WatchToEnd(*restarted, second.id(), &rerun_messages);
+  EXPECT_EQ(rerun.state(), rwkv::v1::JOB_STATE_SUCCEEDED) << rerun.error();
+  EXPECT_EQ(rerun.attempts(), 2u);
+  EXPECT_EQ(rerun.artifact().path(), "models/killed.gguf");
+  EXPECT_EQ(Sha256(root_ / "models/killed.gguf"), rerun.artifact().sha256());
+  EXPECT_TRUE(fs::exists(root_ / "models/killed.gguf.manifest.json"));
   EXPECT_EQ(Get(*restarted, first.id()).state(), rwkv::v1::JOB_STATE_SUCCEEDED);
-  EXPECT_FALSE(fs::exists(root_ / "models/killed.gguf"));
   EXPECT_TRUE(TmpIsEmpty());
   const std::string journal = ReadFileOrDie((root_ / "jobs" / (second.id() + ".json")).string());
-  EXPECT_NE(journal.find("\"failed\""), std::string::npos) << journal;
+  EXPECT_NE(journal.find("\"succeeded\""), std::string::npos) << journal;
+}
+
+TEST_F(ConverterTest, KilledJobFailsOnItsLastAttempt) {
+  auto server = StartServer({"--write-rate-limit", "4000000", "--max-job-attempts", "1"});
+  Job job;
+  ASSERT_TRUE(Submit(*server,
+                     Spec(rwkv::v1::JOB_KIND_CONVERT_CHECKPOINT, "checkpoints/tiny-rwkv6-bf16.pth",
+                          "models/once.gguf"),
+                     &job)
+                  .ok());
+  ASSERT_TRUE(WaitRunningWithProgress(*server, job.id()));
+  server->Kill(SIGKILL);
+
+  auto restarted = StartServer({"--max-job-attempts", "1"});
+  const Job failed = Get(*restarted, job.id());
+  EXPECT_EQ(failed.state(), rwkv::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed.error_code(), 10);
+  EXPECT_EQ(failed.error(),
+            "interrupted by restart on attempt 1 of 1 (--max-job-attempts); not run again");
+  EXPECT_EQ(failed.attempts(), 1u);
+  EXPECT_FALSE(fs::exists(root_ / "models/once.gguf"));
+  EXPECT_TRUE(TmpIsEmpty());
+}
+
+TEST_F(ConverterTest, DrainTimeoutQueuesTheRunningJobForTheNextStart) {
+  auto server = StartServer({"--write-rate-limit", "200000", "--drain-timeout", "0s"});
+  Job job;
+  ASSERT_TRUE(Submit(*server,
+                     Spec(rwkv::v1::JOB_KIND_CONVERT_CHECKPOINT, "checkpoints/tiny-rwkv6-bf16.pth",
+                          "models/drained.gguf"),
+                     &job)
+                  .ok());
+  ASSERT_TRUE(WaitRunningWithProgress(*server, job.id()));
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+  const std::string journal = ReadFileOrDie((root_ / "jobs" / (job.id() + ".json")).string());
+  EXPECT_NE(journal.find("\"queued\""), std::string::npos) << journal;
+  EXPECT_FALSE(fs::exists(root_ / "models/drained.gguf"));
+
+  auto restarted = StartServer();
+  int messages = 0;
+  const Job done = WatchToEnd(*restarted, job.id(), &messages);
+  EXPECT_EQ(done.state(), rwkv::v1::JOB_STATE_SUCCEEDED) << done.error();
+  EXPECT_EQ(done.attempts(), 1u);
+  EXPECT_TRUE(TmpIsEmpty());
 }
 
 TEST_F(ConverterTest, FullQueueReturnsResourceExhausted) {

@@ -201,6 +201,43 @@ TEST_F(GatewayTest, HonoursPoolAndBackendConstraints) {
       << bad.status.error_message();
 }
 
+TEST_F(GatewayTest, DefaultPoolTakesRequestsThatNameNoPool) {
+  const std::string dir = MakeTempDir("gateway-default-pool");
+  GatewayProcess gateway(
+      dir, {"--workers", Join({fleet->a->address(), fleet->b->address(), fleet->c->address()}),
+            "--default-pool", "beta"});
+  ASSERT_TRUE(gateway.WaitServing());
+  ASSERT_TRUE(gateway.WaitHealthy("alpha", 2));
+  ASSERT_TRUE(gateway.WaitHealthy("beta", 1));
+  for (int i = 0; i < 6; ++i) {
+    StreamResult plain = Call(gateway, Greedy("x", 2));
+    ASSERT_TRUE(plain.status.ok()) << plain.status.error_message();
+    EXPECT_EQ(plain.final.served_by(), fleet->c->address());
+    // A request naming a pool keeps it.
+    StreamResult alpha = Call(gateway, Greedy("x", 2, "alpha"));
+    ASSERT_TRUE(alpha.status.ok()) << alpha.status.error_message();
+    EXPECT_NE(alpha.final.served_by(), fleet->c->address());
+  }
+  // One naming only a backend is not narrowed to the default pool.
+  int outside_beta = 0;
+  for (int i = 0; i < 12; ++i) {
+    v1::GenerateRequest cpu = Greedy("x", 2);
+    cpu.mutable_placement()->set_backend(v1::BACKEND_CPU);
+    StreamResult r = Call(gateway, cpu);
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    if (r.final.served_by() != fleet->c->address()) ++outside_beta;
+  }
+  EXPECT_GT(outside_beta, 0);
+}
+
+TEST(GatewayFlagsTest, RejectsABadDefaultPool) {
+  std::string out;
+  const int rc =
+      RunCommand(BinDir() + "/rwkv-gateway --workers 127.0.0.1:1 --default-pool 'a b' 2>&1", &out);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("--default-pool"), std::string::npos) << out;
+}
+
 TEST_F(GatewayTest, SpreadsLoadByExpectedWait) {
   // Worker A: both slots taken and two requests queued, by direct clients.
   std::vector<std::unique_ptr<OpenStream>> load;

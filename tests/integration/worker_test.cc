@@ -211,6 +211,41 @@ TEST_F(WorkerTest, ConcurrentStreamsMatchSoloRuns) {
   }
 }
 
+// A step budget far below the prompts: every prompt goes in chunks of what the decoding
+// streams leave, and each stream still equals its solo run.
+TEST_F(WorkerTest, SmallStepBudgetChunksPromptsWithoutChangingTheOutput) {
+  WorkerProcess worker(cluster->root, {"--model", "demo", "--storage-root", cluster->root,
+                                       "--max-sequences", "4", "--step-tokens", "6"});
+  ASSERT_TRUE(worker.WaitServing());
+  auto stub = worker.Inference();
+  constexpr int kStreams = 8;
+  std::vector<v1::GenerateRequest> requests;
+  for (int i = 0; i < kStreams; ++i) {
+    requests.push_back(Greedy("demo", std::string(30 + 7 * i, static_cast<char>('a' + i)), 12));
+  }
+  std::vector<StreamResult> together(kStreams);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStreams; ++i) {
+    threads.emplace_back([&, i] { together[i] = Generate(*stub, requests[i]); });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_TRUE(together[i].status.ok()) << i << ": " << together[i].status.error_message();
+    StreamResult want = LocalGenerate(cluster->demo_path, requests[i]);
+    EXPECT_EQ(together[i].tokens, want.tokens) << i;
+  }
+}
+
+TEST(WorkerFlagsTest, StepBudgetBelowTheSlotsIsRefused) {
+  std::string output;
+  const int status = RunCommand(BinDir() +
+                                    "/rwkv-worker --model x.gguf --max-sequences 8 "
+                                    "--step-tokens 4",
+                                &output);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(output.find("--step-tokens must be"), std::string::npos) << output;
+}
+
 TEST_F(WorkerTest, SessionResumeEqualsOneLongRequest) {
   auto stub = cluster->demo->Inference();
   v1::GenerateRequest first = Greedy("demo", "Once upon a time", 12);

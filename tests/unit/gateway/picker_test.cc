@@ -193,5 +193,41 @@ TEST(PickerTest, SessionsGoToTheirRendezvousOwnerRegardlessOfLoad) {
   EXPECT_EQ(picker.Pick(r, workers, exclude)->address, ranking[1]);
 }
 
+TEST(DefaultPoolTest, AppliesOnlyWhenTheRequestNamesNeitherPoolNorBackend) {
+  RouteRequest plain = Request();
+  ApplyDefaultPool(plain, "cpu");
+  EXPECT_EQ(plain.pool, "cpu");
+
+  RouteRequest named = Request();
+  named.pool = "vulkan";
+  ApplyDefaultPool(named, "cpu");
+  EXPECT_EQ(named.pool, "vulkan");
+
+  RouteRequest by_backend = Request();
+  by_backend.backend = v1::BACKEND_VULKAN;
+  ApplyDefaultPool(by_backend, "cpu");
+  EXPECT_EQ(by_backend.pool, "");
+
+  RouteRequest no_default = Request();
+  ApplyDefaultPool(no_default, "");
+  EXPECT_EQ(no_default.pool, "");
+}
+
+TEST(DefaultPoolTest, DefaultPoolKeepsRequestsOffOtherPools) {
+  Counter counter;
+  ExpectedWaitPicker picker = MakePicker(counter);
+  std::vector<WorkerView> workers = {Worker("a:1", "vulkan", v1::BACKEND_VULKAN),
+                                     Worker("b:1", "cpu")};
+  workers[1].slots_free = 0;  // the busier one: without the default the picker avoids it
+  workers[1].queue_depth = 20;
+  RouteRequest request = Request();
+  ApplyDefaultPool(request, "cpu");
+  for (int i = 0; i < 8; ++i) {
+    absl::StatusOr<RouteDecision> d = picker.Pick(request, workers, {});
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->address, "b:1");
+  }
+}
+
 }  // namespace
 }  // namespace rwkv::gateway

@@ -53,6 +53,70 @@ TEST_F(JobJournalTest, RoundTripsAJob) {
   EXPECT_EQ(back->artifact->tensor_count, 7u);
 }
 
+TEST_F(JobJournalTest, RoundTripsAttemptsAndACancelRequest) {
+  Job job = MakeJob("j-2", JobState::kRunning);
+  job.attempts = 2;
+  job.cancel_requested = true;
+  absl::StatusOr<Job> back = JobFromJson(JobToJson(job));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->attempts, 2u);
+  EXPECT_TRUE(back->cancel_requested);
+}
+
+TEST_F(JobJournalTest, ReadsOutOfRangeNumbersWithoutOverflow) {
+  absl::StatusOr<Job> job = JobFromJson(
+      R"({"id":"j","kind":"quantize","state":"running","attempts":1e300,"error_code":-4})");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->attempts, UINT32_MAX);
+  EXPECT_EQ(job->error_code, absl::StatusCode::kOk);
+}
+
+TEST_F(JobJournalTest, RoundTripsEvalTextAndQuality) {
+  Job job = MakeJob("j-q", JobState::kSucceeded);
+  job.spec.eval_text = "eval/wiki.txt";
+  job.spec.eval_ctx = 256;
+  job.spec.eval_chunks = 3;
+  job.artifact = Artifact{"models/j-q.gguf", 10, "ab", "models/j-q.gguf.manifest.json", 7, 99};
+  QuantizationQuality q;
+  q.eval_text = "eval/wiki.txt";
+  q.ctx = 256;
+  q.chunks = 3;
+  q.tokens_scored = 381;
+  q.ppl_source = 12.5;
+  q.ppl_source_error = 0.25;
+  q.ppl_result = 12.75;
+  q.ppl_result_error = 0.3;
+  q.mean_kld = 0.0123;
+  q.mean_kld_error = 0.0004;
+  q.kld_p99 = 0.08;
+  q.same_top_fraction = 0.97;
+  job.artifact->quality = q;
+  absl::StatusOr<Job> back = JobFromJson(JobToJson(job));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->spec.eval_text, "eval/wiki.txt");
+  EXPECT_EQ(back->spec.eval_ctx, 256u);
+  EXPECT_EQ(back->spec.eval_chunks, 3u);
+  ASSERT_TRUE(back->artifact.has_value());
+  ASSERT_TRUE(back->artifact->quality.has_value());
+  const QuantizationQuality& b = *back->artifact->quality;
+  EXPECT_EQ(b.eval_text, q.eval_text);
+  EXPECT_EQ(b.ctx, q.ctx);
+  EXPECT_EQ(b.chunks, q.chunks);
+  EXPECT_EQ(b.tokens_scored, q.tokens_scored);
+  EXPECT_DOUBLE_EQ(b.ppl_source, q.ppl_source);
+  EXPECT_DOUBLE_EQ(b.ppl_result_error, q.ppl_result_error);
+  EXPECT_DOUBLE_EQ(b.mean_kld, q.mean_kld);
+  EXPECT_DOUBLE_EQ(b.kld_p99, q.kld_p99);
+  EXPECT_DOUBLE_EQ(b.same_top_fraction, q.same_top_fraction);
+  // A job without an evaluation has none after the round trip.
+  Job plain = MakeJob("j-p", JobState::kSucceeded);
+  plain.artifact = Artifact{"models/j-p.gguf", 10, "ab", "m", 7, 99};
+  absl::StatusOr<Job> plain_back = JobFromJson(JobToJson(plain));
+  ASSERT_TRUE(plain_back.ok());
+  EXPECT_FALSE(plain_back->artifact->quality.has_value());
+  EXPECT_TRUE(plain_back->spec.eval_text.empty());
+}
+
 TEST_F(JobJournalTest, RejectsMalformedRecords) {
   EXPECT_FALSE(JobFromJson("{not json").ok());
   EXPECT_FALSE(JobFromJson("{\"id\":\"j\",\"kind\":\"bake\",\"state\":\"queued\"}").ok());
@@ -71,44 +135,6 @@ TEST_F(JobJournalTest, WritesAndLoadsSkippingGarbage) {
   std::vector<Job> jobs = journal.LoadAll(&errors);
   EXPECT_EQ(jobs.size(), 2u);
   EXPECT_EQ(errors.size(), 1u);
-}
-
-TEST_F(JobJournalTest, RecoveryFailsInterruptedJobs) {
-  Job job = MakeJob("j-run", JobState::kRunning);
-  EXPECT_TRUE(RecoverJob(root_, job, absl::Now()));
-  EXPECT_EQ(job.state, JobState::kFailed);
-  EXPECT_EQ(job.error, "interrupted by restart");
-  EXPECT_NE(job.finished_at, absl::InfinitePast());
-}
-
-TEST_F(JobJournalTest, RecoveryKeepsQueuedAndFinishedJobs) {
-  for (JobState state : {JobState::kQueued, JobState::kFailed, JobState::kCancelled}) {
-    Job job = MakeJob("j-x", state);
-    EXPECT_FALSE(RecoverJob(root_, job, absl::Now()));
-    EXPECT_EQ(job.state, state);
-  }
-}
-
-TEST_F(JobJournalTest, RecoveryKeepsSucceededJobWithItsArtifact) {
-  std::ofstream(root_ / "models" / "ok.gguf") << "12345";
-  Job job = MakeJob("ok", JobState::kSucceeded);
-  job.artifact = Artifact{"models/ok.gguf", 5, "", "", 0, 0};
-  EXPECT_FALSE(RecoverJob(root_, job, absl::Now()));
-  EXPECT_EQ(job.state, JobState::kSucceeded);
-}
-
-TEST_F(JobJournalTest, RecoveryNeverReportsSuccessForMissingOrWrongArtifact) {
-  Job missing = MakeJob("gone", JobState::kSucceeded);
-  missing.artifact = Artifact{"models/gone.gguf", 5, "", "", 0, 0};
-  EXPECT_TRUE(RecoverJob(root_, missing, absl::Now()));
-  EXPECT_EQ(missing.state, JobState::kFailed);
-  EXPECT_FALSE(missing.artifact.has_value());
-
-  std::ofstream(root_ / "models" / "short.gguf") << "12";
-  Job truncated = MakeJob("short", JobState::kSucceeded);
-  truncated.artifact = Artifact{"models/short.gguf", 5, "", "", 0, 0};
-  EXPECT_TRUE(RecoverJob(root_, truncated, absl::Now()));
-  EXPECT_EQ(truncated.state, JobState::kFailed);
 }
 
 }  // namespace

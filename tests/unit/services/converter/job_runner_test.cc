@@ -7,6 +7,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
+#include "services/converter/artifact.h"
 #include "support/test_paths.h"
 
 namespace rwkv::converter {
@@ -56,9 +57,10 @@ class JobRunnerTest : public ::testing::Test {
     for (const char* dir : {"models", "checkpoints", "states"}) fs::create_directories(root_ / dir);
     std::ofstream(root_ / "checkpoints" / "s.pth") << "x";
   }
-  std::unique_ptr<JobRunner> MakeRunner(int max_jobs, int max_queue) {
-    auto runner = std::make_unique<JobRunner>(RunnerOptions{root_, max_jobs, max_queue, 0},
-                                              executor_, metrics_);
+  std::unique_ptr<JobRunner> MakeRunner(int max_jobs, int max_queue, uint32_t max_attempts = 3) {
+    RunnerOptions options{root_, max_jobs, max_queue, 0};
+    options.max_job_attempts = max_attempts;
+    auto runner = std::make_unique<JobRunner>(options, executor_, metrics_);
     EXPECT_TRUE(runner->Start().ok());
     return runner;
   }
@@ -173,16 +175,20 @@ TEST_F(JobRunnerTest, WatchDeliversSnapshotsUntilFinalState) {
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(JobRunnerTest, RestartFailsInterruptedJobAndRerunsQueuedOne) {
+TEST_F(JobRunnerTest, RestartRerunsInterruptedJobThenTheQueuedOne) {
   Job running;
   running.id = "j-running";
   running.spec = StateJob("r");
   running.state = JobState::kRunning;
+  running.attempts = 1;
+  running.started_at = absl::Now() - absl::Seconds(1);
   running.created_at = absl::Now() - absl::Seconds(2);
   Job queued = running;
   queued.id = "j-queued";
   queued.spec = StateJob("q");
   queued.state = JobState::kQueued;
+  queued.attempts = 0;
+  queued.created_at = running.created_at + absl::Seconds(1);
   JobJournal journal(root_ / "jobs");
   ASSERT_TRUE(journal.Init().ok());
   ASSERT_TRUE(journal.Write(running).ok());
@@ -191,12 +197,130 @@ TEST_F(JobRunnerTest, RestartFailsInterruptedJobAndRerunsQueuedOne) {
   std::ofstream(root_ / ".tmp" / "converter" / "j-running" / "r.bin") << "partial";
 
   auto runner = MakeRunner(1, 4);
-  absl::StatusOr<Job> r = runner->Get("j-running");
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->state, JobState::kFailed);
-  EXPECT_EQ(r->error, "interrupted by restart");
-  EXPECT_FALSE(fs::exists(root_ / ".tmp" / "converter" / "j-running"));
-  EXPECT_EQ(WaitDone(*runner, "j-queued").state, JobState::kSucceeded);
+  const Job rerun = WaitDone(*runner, "j-running");
+  EXPECT_EQ(rerun.state, JobState::kSucceeded) << rerun.error;
+  EXPECT_EQ(rerun.attempts, 2u);
+  EXPECT_EQ(fs::file_size(root_ / "states" / "r.bin"), 64u);
+  EXPECT_TRUE(SidecarsMatch(root_ / "states" / "r.bin"));
+  const Job after = WaitDone(*runner, "j-queued");
+  EXPECT_EQ(after.state, JobState::kSucceeded);
+  EXPECT_EQ(after.attempts, 1u);
+  EXPECT_LE(rerun.finished_at, after.started_at);
+  EXPECT_TRUE(fs::is_empty(root_ / ".tmp" / "converter"));
+  // The journal holds the final records.
+  std::vector<std::string> errors;
+  for (const Job& j : journal.LoadAll(&errors)) EXPECT_EQ(j.state, JobState::kSucceeded) << j.id;
+  EXPECT_TRUE(errors.empty());
+}
+
+TEST_F(JobRunnerTest, RestartFailsJobInterruptedOnItsLastAttempt) {
+  Job running;
+  running.id = "j-tired";
+  running.spec = StateJob("t");
+  running.state = JobState::kRunning;
+  running.attempts = 2;
+  running.created_at = absl::Now();
+  JobJournal journal(root_ / "jobs");
+  ASSERT_TRUE(journal.Init().ok());
+  ASSERT_TRUE(journal.Write(running).ok());
+  auto runner = MakeRunner(1, 4, /*max_attempts=*/2);
+  absl::StatusOr<Job> job = runner->Get("j-tired");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, JobState::kFailed);
+  EXPECT_EQ(job->error_code, absl::StatusCode::kAborted);
+  EXPECT_NE(job->error.find("--max-job-attempts"), std::string::npos) << job->error;
+  EXPECT_FALSE(fs::exists(root_ / "states" / "t.bin"));
+  std::vector<Job> journaled = journal.LoadAll(nullptr);
+  ASSERT_EQ(journaled.size(), 1u);
+  EXPECT_EQ(journaled[0].state, JobState::kFailed);
+}
+
+TEST_F(JobRunnerTest, RestartKeepsACancelRequestedBeforeTheCrash) {
+  absl::Notification gate;
+  executor_.gate = &gate;
+  std::string id;
+  {
+    auto runner = MakeRunner(1, 4);
+    absl::StatusOr<Job> job = runner->Submit(StateJob("c"));
+    ASSERT_TRUE(job.ok());
+    id = job->id;
+    executor_.started.WaitForNotification();
+    ASSERT_TRUE(runner->Cancel(id).ok());
+    // The journal already says so: a crash now must not run the job again.
+    std::vector<Job> journaled = JobJournal(root_ / "jobs").LoadAll(nullptr);
+    ASSERT_EQ(journaled.size(), 1u);
+    EXPECT_TRUE(journaled[0].cancel_requested);
+  }
+  // Simulate the crash: the record says running with the cancel requested.
+  JobJournal journal(root_ / "jobs");
+  Job record = journal.LoadAll(nullptr)[0];
+  record.state = JobState::kRunning;
+  record.cancel_requested = true;
+  ASSERT_TRUE(journal.Write(record).ok());
+  auto runner = MakeRunner(1, 4);
+  EXPECT_EQ(runner->Get(id)->state, JobState::kCancelled);
+  EXPECT_FALSE(fs::exists(root_ / "states" / "c.bin"));
+}
+
+TEST_F(JobRunnerTest, RestartAdoptsAnArtifactPublishedBeforeTheCrash) {
+  std::string id;
+  {
+    auto runner = MakeRunner(1, 4);
+    absl::StatusOr<Job> job = runner->Submit(StateJob("p"));
+    ASSERT_TRUE(job.ok());
+    id = job->id;
+    ASSERT_EQ(WaitDone(*runner, id).state, JobState::kSucceeded);
+  }
+  // The crash came after the renames but before the journal said succeeded.
+  JobJournal journal(root_ / "jobs");
+  Job record = journal.LoadAll(nullptr)[0];
+  const Artifact published = *record.artifact;
+  record.state = JobState::kRunning;
+  record.artifact.reset();
+  record.finished_at = absl::InfinitePast();
+  ASSERT_TRUE(journal.Write(record).ok());
+  const auto mtime = fs::last_write_time(root_ / "states" / "p.bin");
+
+  auto runner = MakeRunner(1, 4);
+  absl::StatusOr<Job> job = runner->Get(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, JobState::kSucceeded) << job->error;
+  ASSERT_TRUE(job->artifact.has_value());
+  EXPECT_EQ(job->artifact->sha256, published.sha256);
+  EXPECT_EQ(job->artifact->size_bytes, published.size_bytes);
+  EXPECT_EQ(job->artifact->tensor_count, published.tensor_count);
+  EXPECT_EQ(fs::last_write_time(root_ / "states" / "p.bin"), mtime) << "the job ran again";
+  EXPECT_EQ(journal.LoadAll(nullptr)[0].state, JobState::kSucceeded);
+}
+
+TEST_F(JobRunnerTest, RestartAdoptsAnArtifactWhoseSidecarsWereStillStaged) {
+  std::string id;
+  {
+    auto runner = MakeRunner(1, 4);
+    absl::StatusOr<Job> job = runner->Submit(StateJob("s"));
+    ASSERT_TRUE(job.ok());
+    id = job->id;
+    ASSERT_EQ(WaitDone(*runner, id).state, JobState::kSucceeded);
+  }
+  // The crash came after the artifact's rename, before its sidecars': they are still staged
+  // in the job's temporary folder.
+  const fs::path staged = root_ / ".tmp" / "converter" / id;
+  fs::create_directories(staged);
+  fs::rename(root_ / "states" / "s.bin.sha256", staged / "s.bin.sha256");
+  fs::rename(root_ / "states" / "s.bin.manifest.json", staged / "s.bin.manifest.json");
+  JobJournal journal(root_ / "jobs");
+  Job record = journal.LoadAll(nullptr)[0];
+  record.state = JobState::kRunning;
+  record.artifact.reset();
+  ASSERT_TRUE(journal.Write(record).ok());
+
+  auto runner = MakeRunner(1, 4);
+  absl::StatusOr<Job> job = runner->Get(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, JobState::kSucceeded) << job->error;
+  EXPECT_EQ(job->attempts, 1u);
+  EXPECT_TRUE(SidecarsMatch(root_ / "states" / "s.bin"));
+  EXPECT_TRUE(fs::is_empty(root_ / ".tmp" / "converter"));
 }
 
 TEST_F(JobRunnerTest, RestartRemovesSidecarsThatDoNotMatchTheInterruptedJobsArtifact) {
@@ -218,23 +342,55 @@ TEST_F(JobRunnerTest, RestartRemovesSidecarsThatDoNotMatchTheInterruptedJobsArti
   ASSERT_TRUE(journal.Write(interrupted).ok());
   std::ofstream(root_ / "states" / "p.bin", std::ios::trunc) << "the newer artifact";
 
-  auto runner = MakeRunner(1, 4);
+  // On its last attempt, so that it is not run again and the sidecars are all that changes.
+  auto runner = MakeRunner(1, 4, /*max_attempts=*/1);
   EXPECT_EQ(runner->Get("j-interrupted")->state, JobState::kFailed);
   EXPECT_TRUE(fs::exists(root_ / "states" / "p.bin"));
   EXPECT_FALSE(fs::exists(root_ / "states" / "p.bin.sha256"));
   EXPECT_FALSE(fs::exists(root_ / "states" / "p.bin.manifest.json"));
 }
 
-TEST_F(JobRunnerTest, DrainRejectsSubmissionsAndCancelsAtDeadline) {
+TEST_F(JobRunnerTest, DrainRejectsSubmissionsAndRequeuesTheRunningJobAtDeadline) {
+  absl::Notification gate;
+  executor_.gate = &gate;
+  std::string id;
+  {
+    auto runner = MakeRunner(1, 4);
+    absl::StatusOr<Job> job = runner->Submit(StateJob("d"));
+    ASSERT_TRUE(job.ok());
+    id = job->id;
+    executor_.started.WaitForNotification();
+    runner->Drain(absl::Now() + absl::Milliseconds(50));
+    absl::StatusOr<Job> drained = runner->Get(id);
+    ASSERT_TRUE(drained.ok());
+    EXPECT_EQ(drained->state, JobState::kQueued);
+    EXPECT_EQ(drained->attempts, 0u);
+    EXPECT_EQ(drained->started_at, absl::InfinitePast());
+    EXPECT_EQ(runner->Submit(StateJob("e")).status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_FALSE(fs::exists(root_ / "states" / "d.bin"));
+    EXPECT_TRUE(fs::is_empty(root_ / ".tmp" / "converter"));
+    std::vector<Job> journaled = JobJournal(root_ / "jobs").LoadAll(nullptr);
+    ASSERT_EQ(journaled.size(), 1u);
+    EXPECT_EQ(journaled[0].state, JobState::kQueued);
+  }
+  gate.Notify();
+  auto runner = MakeRunner(1, 4);
+  const Job done = WaitDone(*runner, id);
+  EXPECT_EQ(done.state, JobState::kSucceeded) << done.error;
+  EXPECT_EQ(done.attempts, 1u);
+}
+
+TEST_F(JobRunnerTest, DrainEndsAJobWhoseCancelWasRequestedAsCancelled) {
   absl::Notification gate;
   executor_.gate = &gate;
   auto runner = MakeRunner(1, 4);
   absl::StatusOr<Job> job = runner->Submit(StateJob("d"));
   ASSERT_TRUE(job.ok());
   executor_.started.WaitForNotification();
+  // Whether the job stops before the drain or during it, it ends cancelled, not queued.
+  ASSERT_TRUE(runner->Cancel(job->id).ok());
   runner->Drain(absl::Now() + absl::Milliseconds(50));
   EXPECT_EQ(runner->Get(job->id)->state, JobState::kCancelled);
-  EXPECT_EQ(runner->Submit(StateJob("e")).status().code(), absl::StatusCode::kUnavailable);
 }
 
 TEST_F(JobRunnerTest, SubmitRacingDrainIsRefused) {

@@ -57,6 +57,40 @@ TEST_F(JobSpecTest, RejectsTraversal) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(JobSpecTest, EvalTextForQuantizeJobsOnly) {
+  fs::create_directories(root_ / "eval");
+  std::ofstream(root_ / "eval" / "t.txt") << "text";
+  JobSpec q{JobKind::kQuantize, "models/m.gguf", "models/q.gguf", "", "", "Q8_0"};
+  q.eval_text = "eval/t.txt";
+  JobSpec ok = q;
+  absl::StatusOr<JobPaths> paths = PrepareJobSpec(root_, ok);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  EXPECT_EQ(ok.eval_ctx, kDefaultEvalCtx);
+  EXPECT_EQ(paths->eval_text, root_ / "eval" / "t.txt");
+
+  JobSpec missing = q;
+  missing.eval_text = "eval/none.txt";
+  EXPECT_EQ(Check(missing), absl::StatusCode::kNotFound);
+  JobSpec escape = q;
+  escape.eval_text = "../t.txt";
+  EXPECT_EQ(Check(escape), absl::StatusCode::kInvalidArgument);
+  JobSpec absolute = q;
+  absolute.eval_text = (root_ / "eval" / "t.txt").string();
+  EXPECT_EQ(Check(absolute), absl::StatusCode::kInvalidArgument);
+  JobSpec small = q;
+  small.eval_ctx = 3;
+  EXPECT_EQ(Check(small), absl::StatusCode::kInvalidArgument);
+  JobSpec big = q;
+  big.eval_ctx = kMaxEvalCtx + 1;
+  EXPECT_EQ(Check(big), absl::StatusCode::kInvalidArgument);
+  JobSpec ctx_only{JobKind::kQuantize, "models/m.gguf", "models/q.gguf", "", "", "Q8_0"};
+  ctx_only.eval_chunks = 2;
+  EXPECT_EQ(Check(ctx_only), absl::StatusCode::kInvalidArgument);
+  JobSpec state{JobKind::kConvertState, "checkpoints/m.pth", "states/s.bin"};
+  state.eval_text = "eval/t.txt";
+  EXPECT_EQ(Check(state), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(JobSpecTest, RejectsBadParameters) {
   EXPECT_EQ(Check({JobKind::kConvertCheckpoint, "checkpoints/m.pth", "models/o.gguf", "", "q4"}),
             absl::StatusCode::kInvalidArgument);

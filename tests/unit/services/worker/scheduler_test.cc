@@ -1,6 +1,7 @@
 #include "services/worker/scheduler.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,22 +24,26 @@ class FakeEvaluator : public BatchEvaluator {
   struct Seen {
     size_t tokens;
     engine::LogitsMode logits;
+    const engine::RecurrentState* state;  // identifies the slot
   };
 
   absl::Status Evaluate(std::span<const engine::SequenceInput> batch) override {
     std::vector<Seen> seen;
     for (const engine::SequenceInput& in : batch) {
       in.state->shift[0] = static_cast<float>(in.tokens.back());
-      seen.push_back({in.tokens.size(), in.logits});
+      seen.push_back({in.tokens.size(), in.logits, in.state});
       if (in.logits != engine::LogitsMode::kNone) {
         std::fill(in.logits_out, in.logits_out + kVocab, 0.0f);
         in.logits_out[(in.tokens.back() + 1) % kVocab] = 10.0f;
       }
     }
+    size_t index;
     {
       absl::MutexLock lock(&mu_);
+      index = steps_.size();
       steps_.push_back(std::move(seen));
     }
+    if (on_step_) on_step_(index);
     if (step_delay_ > absl::ZeroDuration()) absl::SleepFor(step_delay_);
     return absl::OkStatus();
   }
@@ -50,6 +55,9 @@ class FakeEvaluator : public BatchEvaluator {
     return steps_;
   }
   absl::Duration step_delay_ = absl::ZeroDuration();
+  // Called on the engine thread inside each Evaluate with the step's index (0 = first), while
+  // the scheduler waits for the step: what it submits is queued before the next step.
+  std::function<void(size_t)> on_step_;
 
  private:
   absl::Mutex mu_;
@@ -217,31 +225,187 @@ TEST_F(SchedulerTest, ConcurrentRequestsShareSteps) {
   EXPECT_GE(widest, 4u);
 }
 
-TEST_F(SchedulerTest, LongPromptIsChunkedWithoutStallingDecoding) {
-  auto scheduler = Make(
-      {.max_sequences = 2, .max_prompt_tokens_per_sequence = 16, .max_prompt_tokens_per_step = 32});
-  evaluator_.step_delay_ = absl::Milliseconds(1);
+size_t StepTokens(const std::vector<FakeEvaluator::Seen>& step) {
+  size_t n = 0;
+  for (const auto& seq : step) n += seq.tokens;
+  return n;
+}
+
+// The steps in which `state` was evaluated, by index.
+std::vector<size_t> StepsOf(const std::vector<std::vector<FakeEvaluator::Seen>>& steps,
+                            const engine::RecurrentState* state) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    for (const auto& seq : steps[i]) {
+      if (seq.state == state) out.push_back(i);
+    }
+  }
+  return out;
+}
+
+TEST(StepTokensTest, DefaultLeavesRoomForAPromptChunkBesideEverySlot) {
+  EXPECT_EQ(DefaultStepTokens(1), 1 + 48);
+  EXPECT_EQ(DefaultStepTokens(16), 16 + 48);
+  EXPECT_EQ(DefaultStepTokens(64), 64 + 192);
+  EXPECT_EQ(EffectiveStepTokens({.max_sequences = 16}), 64);
+  EXPECT_EQ(EffectiveStepTokens({.max_sequences = 16, .step_tokens = 100}), 100);
+  // Never below the slots: every decoding sequence must fit.
+  EXPECT_EQ(EffectiveStepTokens({.max_sequences = 16, .step_tokens = 4}), 16);
+}
+
+TEST_F(SchedulerTest, LongPromptIsSplitAcrossStepsWithoutStallingDecoding) {
   auto short_sink = std::make_shared<TestSink>();
-  ASSERT_TRUE(scheduler->Submit(Request("a", 40), short_sink, nullptr).ok());
   auto long_sink = std::make_shared<TestSink>();
-  ASSERT_TRUE(scheduler->Submit(Request(std::string(200, 'x'), 2), long_sink, nullptr).ok());
+  auto scheduler = Make({.max_sequences = 2, .step_tokens = 16});
+  // The long prompt arrives while the short request decodes.
+  evaluator_.on_step_ = [&](size_t step) {
+    if (step == 0) {
+      ASSERT_TRUE(scheduler->Submit(Request(std::string(200, 'x'), 2), long_sink, nullptr).ok());
+    }
+  };
+  ASSERT_TRUE(scheduler->Submit(Request("a", 40), short_sink, nullptr).ok());
   ASSERT_TRUE(long_sink->WaitDone());
   ASSERT_TRUE(short_sink->WaitDone());
   EXPECT_EQ(long_sink->tokens(), (std::vector<int32_t>{'y', 'z'}));
-  size_t chunks = 0;
-  for (const auto& step : evaluator_.steps()) {
-    size_t prompt_tokens = 0;
-    for (const auto& seq : step) {
-      if (seq.tokens > 1) {
-        EXPECT_LE(seq.tokens, 16u);
-        prompt_tokens += seq.tokens;
-        ++chunks;
+  EXPECT_EQ(short_sink->tokens().size(), 40u);
+  const auto steps = evaluator_.steps();
+  ASSERT_GE(steps.size(), 2u);
+  const engine::RecurrentState* short_state = steps[0][0].state;
+  // The short request advanced in 40 consecutive steps: one per generated token.
+  const std::vector<size_t> short_steps = StepsOf(steps, short_state);
+  ASSERT_EQ(short_steps.size(), 40u);
+  for (size_t i = 0; i < short_steps.size(); ++i) EXPECT_EQ(short_steps[i], i);
+  // The prompt went in chunks of what the decode token left: 15 tokens a step.
+  size_t prompt_steps = 0;
+  for (size_t i = 1; i < steps.size(); ++i) {
+    EXPECT_LE(StepTokens(steps[i]), 16u) << "step " << i;
+    for (const auto& seq : steps[i]) {
+      if (seq.state != short_state && seq.tokens > 1) {
+        ++prompt_steps;
+        EXPECT_EQ(seq.tokens, std::min<size_t>(15, 200 - 15 * (prompt_steps - 1)));
+        EXPECT_EQ(seq.logits,
+                  prompt_steps * 15 >= 200 ? engine::LogitsMode::kLast : engine::LogitsMode::kNone);
       }
     }
-    EXPECT_LE(prompt_tokens, 32u);
   }
-  EXPECT_GE(chunks, 200u / 16);
-  EXPECT_EQ(short_sink->tokens().size(), 40u);
+  EXPECT_EQ(prompt_steps, (200 + 14) / 15);
+}
+
+TEST_F(SchedulerTest, DecodeTokensAreNeverStarvedByPrompts) {
+  auto decoding = std::make_shared<TestSink>();
+  std::vector<std::shared_ptr<TestSink>> prompts;
+  auto scheduler = Make({.max_sequences = 4, .step_tokens = 8});
+  // Long prompts keep arriving, more than the slots hold, while the first request decodes.
+  evaluator_.on_step_ = [&](size_t step) {
+    if (step == 0 || step == 5 || step == 9) {
+      for (int i = 0; i < 3; ++i) {
+        prompts.push_back(std::make_shared<TestSink>());
+        ASSERT_TRUE(
+            scheduler->Submit(Request(std::string(50, 'p'), 3), prompts.back(), nullptr).ok());
+      }
+    }
+  };
+  ASSERT_TRUE(scheduler->Submit(Request("a", 60), decoding, nullptr).ok());
+  ASSERT_TRUE(decoding->WaitDone());
+  EXPECT_EQ(decoding->tokens().size(), 60u);
+  ASSERT_TRUE(scheduler->WaitIdle(absl::Now() + absl::Seconds(30)));
+  ASSERT_EQ(prompts.size(), 9u);
+  for (const auto& p : prompts) EXPECT_EQ(p->text(), "qrs");
+  const auto steps = evaluator_.steps();
+  // Every step within the budget, and the first request advanced in every step from its
+  // first to its last token although prompts waited for the budget all along.
+  for (size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_LE(StepTokens(steps[i]), 8u) << "step " << i;
+  }
+  const std::vector<size_t> first = StepsOf(steps, steps[0][0].state);
+  ASSERT_GE(first.size(), 60u);
+  for (size_t i = 0; i < 60; ++i) EXPECT_EQ(first[i], i);
+  size_t with_prompt = 0;
+  for (size_t i = 1; i < 60; ++i) {
+    for (const auto& seq : steps[i]) with_prompt += seq.tokens > 1 ? 1 : 0;
+  }
+  EXPECT_GT(with_prompt, 0u);  // the prompts really were processed beside it
+}
+
+TEST_F(SchedulerTest, NewRequestsStartInTheNextStepWhenSlotsAreFree) {
+  auto first = std::make_shared<TestSink>();
+  std::vector<std::shared_ptr<TestSink>> more;
+  auto scheduler = Make({.max_sequences = 4, .step_tokens = 16});
+  evaluator_.on_step_ = [&](size_t step) {
+    if (step == 0) {
+      for (int i = 0; i < 3; ++i) {
+        more.push_back(std::make_shared<TestSink>());
+        ASSERT_TRUE(scheduler
+                        ->Submit(Request(std::string(10, static_cast<char>('A' + i)), 2),
+                                 more.back(), nullptr)
+                        .ok());
+      }
+    }
+  };
+  ASSERT_TRUE(scheduler->Submit(Request("a", 5), first, nullptr).ok());
+  ASSERT_TRUE(scheduler->WaitIdle(absl::Now() + absl::Seconds(30)));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(more[i]->tokens(), (std::vector<int32_t>{'B' + i, 'C' + i}));
+  }
+  const auto steps = evaluator_.steps();
+  ASSERT_GE(steps.size(), 3u);
+  // Step 1: the first request's decode token, then the three prompts in arrival order with
+  // the 15 tokens left: 10 + 5 (the third waits for the budget, not for a slot).
+  ASSERT_EQ(steps[1].size(), 3u);
+  EXPECT_EQ(steps[1][0].tokens, 1u);
+  EXPECT_EQ(steps[1][1].tokens, 10u);
+  EXPECT_EQ(steps[1][1].logits, engine::LogitsMode::kLast);
+  EXPECT_EQ(steps[1][2].tokens, 5u);
+  EXPECT_EQ(steps[1][2].logits, engine::LogitsMode::kNone);
+  // Step 2: two decode tokens, the second prompt's last 5 tokens, 9 of the third.
+  ASSERT_EQ(steps[2].size(), 4u);
+  EXPECT_EQ(steps[2][0].tokens, 1u);
+  EXPECT_EQ(steps[2][1].tokens, 1u);
+  EXPECT_EQ(steps[2][2].tokens, 5u);
+  EXPECT_EQ(steps[2][2].logits, engine::LogitsMode::kLast);
+  EXPECT_EQ(steps[2][3].tokens, 9u);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_LE(StepTokens(steps[i]), 16u) << "step " << i;
+  }
+}
+
+TEST_F(SchedulerTest, CancelDuringAChunkedPromptFreesTheSlot) {
+  auto cancel = std::make_shared<CancelFlag>();
+  auto cancelled = std::make_shared<TestSink>();
+  auto next = std::make_shared<TestSink>();
+  evaluator_.on_step_ = [&](size_t step) {
+    if (step == 2) cancel->Cancel();
+  };
+  auto scheduler = Make({.max_sequences = 1, .step_tokens = 8});
+  ASSERT_TRUE(scheduler->Submit(Request(std::string(100, 'x'), 5), cancelled, cancel).ok());
+  ASSERT_TRUE(scheduler->Submit(Request("a", 3), next, nullptr).ok());
+  ASSERT_TRUE(cancelled->WaitDone());
+  EXPECT_EQ(cancelled->result().outcome, Outcome::kCancelled);
+  EXPECT_EQ(cancelled->result().prompt_tokens, 24u);  // three chunks of 8 before the cancel
+  EXPECT_EQ(cancelled->result().generated_tokens, 0u);
+  ASSERT_TRUE(next->WaitDone());
+  EXPECT_EQ(next->text(), "bcd");
+}
+
+TEST_F(SchedulerTest, StepMetricsCountDecodeAndPromptTokens) {
+  auto scheduler = Make({.max_sequences = 2, .step_tokens = 4});
+  auto sink = std::make_shared<TestSink>();
+  ASSERT_TRUE(scheduler->Submit(Request("abcdefghij", 3), sink, nullptr).ok());
+  ASSERT_TRUE(sink->WaitDone());
+  ASSERT_TRUE(scheduler->WaitIdle(absl::Now() + absl::Seconds(30)));
+  double prompt_sum = -1, decode_sum = -1, budget = -1, prefill_steps = -1;
+  for (const prometheus::MetricFamily& f : registry_.Collect()) {
+    if (f.metric.empty()) continue;
+    const prometheus::ClientMetric& m = f.metric[0];
+    if (f.name == "rwkv_worker_step_prompt_tokens") prompt_sum = m.histogram.sample_sum;
+    if (f.name == "rwkv_worker_step_decode_tokens") decode_sum = m.histogram.sample_sum;
+    if (f.name == "rwkv_worker_step_token_budget") budget = m.gauge.value;
+    if (f.name == "rwkv_worker_prefill_steps_total") prefill_steps = m.counter.value;
+  }
+  EXPECT_EQ(prompt_sum, 10);  // 4 + 4 + 2
+  EXPECT_EQ(decode_sum, 2);   // the 2nd and 3rd token; the 1st comes from the prompt's logits
+  EXPECT_EQ(budget, 4);
+  EXPECT_EQ(prefill_steps, 3);
 }
 
 TEST_F(SchedulerTest, RejectsWhenQueueIsFull) {
