@@ -46,7 +46,8 @@ Weights MakeWeights(GgmlType type, int64_t rows, int64_t k) {
 enum class Path { kTable, kDotOnly, kGemmOnly };
 
 void RunProduct(benchmark::State& state, GgmlType type, int64_t rows, int64_t k, int64_t n,
-                int threads, Isa isa, Path path = Path::kTable) {
+                int threads, Isa isa, Path path = Path::kTable,
+                Precision precision = Precision::kExact) {
   const KernelTable* table = KernelsFor(isa);
   KernelTable forced;
   if (table != nullptr && path != Path::kTable) {
@@ -68,13 +69,14 @@ void RunProduct(benchmark::State& state, GgmlType type, int64_t rows, int64_t k,
   MatMulScratch scratch;
   for (auto _ : state) {
     MatMul(pool, *table, w.view, x.data(), k, n, y.data(), rows, backend::Epilogue::kNone, false,
-           scratch);
+           scratch, precision);
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes.size()));
   state.counters["MACs"] = benchmark::Counter(static_cast<double>(rows * k * n),
                                               benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(GgmlTypeName(type)) + " " + std::string(IsaName(isa)));
+  state.SetLabel(std::string(GgmlTypeName(type)) + " " + std::string(IsaName(isa)) + " " +
+                 std::string(PrecisionName(precision)));
 }
 
 // Decode from memory: 128 MB-ish of weights, one column, one thread.
@@ -124,6 +126,29 @@ void BM_GemmOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_GemmOnly)
     ->ArgsProduct({{0, 2, 3, 5, 7}, {4, 8, 16, 32, 64, 128}, {1, 2}})
+    ->Unit(benchmark::kMillisecond);
+
+// Precision::kFast: the same products on the 8-bit kernels (Q8 activations), 1 to 512
+// columns, for comparison with BM_Gemm.
+void BM_GemmFast(benchmark::State& state) {
+  RunProduct(state, kTypes[state.range(0)], 2048, 2048, state.range(1), 1,
+             static_cast<Isa>(state.range(2)), Path::kTable, Precision::kFast);
+}
+BENCHMARK(BM_GemmFast)
+    ->ArgsProduct({{2, 3, 5, 6}, {1, 4, 8, 16, 64, 512}, {1, 2}})
+    ->Unit(benchmark::kMillisecond);
+
+// Decode from memory on the 8-bit kernels.
+void BM_MatVecMemoryFast(benchmark::State& state) {
+  const GgmlType type = kTypes[state.range(0)];
+  const int64_t k = 2048;
+  const int64_t rows = (int64_t{160} << 20) / static_cast<int64_t>(RowBytes(type, k));
+  RunProduct(state, type, rows, k, 1, static_cast<int>(state.range(1)),
+             static_cast<Isa>(state.range(2)), Path::kTable, Precision::kFast);
+}
+BENCHMARK(BM_MatVecMemoryFast)
+    ->ArgsProduct({{2, 3, 5, 6}, {1, 2}, {1, 2}})
+    ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
 void BM_Wkv6(benchmark::State& state) {

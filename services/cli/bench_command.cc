@@ -145,7 +145,7 @@ int RunBench(const std::vector<std::string>& args) {
     if (a == "--server" || a.rfind("--server=", 0) == 0) return RunBenchServer(args);
 #endif
   }
-  std::string model_path, backend;
+  std::string model_path, backend, precision_name = "exact";
   int64_t p = 512, n = 128, threads = 0, batch = 1, reps = 1, bw_mib = 512, device = 0;
   int64_t gpu_layers = -1, ubatch = 0;
   bool json = false;
@@ -166,6 +166,9 @@ int RunBench(const std::vector<std::string>& args) {
                 "device index for a GPU backend (see `rwkv devices`; default 0)");
   parser.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &gpu_layers,
                 "N > 0 runs on the GPU backend when one is present");
+  parser.AddString({"--precision"}, &precision_name,
+                   "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights by 8-bit "
+                   "activations on the CPU (default exact)");
   parser.AddFlag({"--json"}, &json, "print one JSON object");
   if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("bench", s);
   if (parser.help_requested()) {
@@ -177,6 +180,8 @@ int RunBench(const std::vector<std::string>& args) {
     return Fail("bench", absl::InvalidArgumentError(
                              "-p, -n, -t must be >= 0 and --batch, -r, --bandwidth-mib >= 1"));
   }
+  const absl::StatusOr<engine::Precision> precision = engine::ParsePrecision(precision_name);
+  if (!precision.ok()) return Fail("bench", precision.status());
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   backend = ChooseBackend("bench", backend, gpu_layers);
   // On a GPU backend with a device probe (CUDA) the roofline's bandwidth is the device
@@ -202,6 +207,7 @@ int RunBench(const std::vector<std::string>& args) {
   options.backend = backend;
   options.device = static_cast<int>(device);
   options.keep_states_on_device = true;
+  options.precision = *precision;
   if (ubatch > 0)
     options.max_step_tokens =
         static_cast<int>(ubatch);  // a decode loop over the same states, as a server runs
@@ -235,14 +241,16 @@ int RunBench(const std::vector<std::string>& args) {
 
   if (json) {
     std::printf(
-        "{\"model\": \"%s\", \"backend\": \"%s\", \"n_embd\": %u, \"n_layer\": %u, "
+        "{\"model\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"n_embd\": %u, "
+        "\"n_layer\": %u, "
         "\"n_vocab\": %u, \"threads\": %lld, \"batch\": %lld, \"n_prompt\": %lld, "
         "\"n_gen\": %lld, \"repetitions\": %lld, \"load_s\": %.3f, \"pp_tok_s\": %.3f, "
         "\"tg_tok_s\": %.3f, \"weight_bytes_per_token\": %llu, "
         "\"read_bandwidth_gb_s\": %.3f, \"bandwidth_of\": \"%s\", \"roofline_tok_s\": %.3f, "
         "\"tg_percent_of_roofline\": %.1f, \"peak_rss_mb\": %.1f, \"file_mb\": %.1f, "
         "\"state_mb\": %.1f}\n",
-        model_path.c_str(), backend_description.c_str(), c.n_embd, c.n_layer, c.n_vocab,
+        model_path.c_str(), backend_description.c_str(),
+        std::string(engine::PrecisionName(*precision)).c_str(), c.n_embd, c.n_layer, c.n_vocab,
         static_cast<long long>(threads), static_cast<long long>(batch), static_cast<long long>(p),
         static_cast<long long>(n), static_cast<long long>(reps), load_s, sum.pp_tok_s, sum.tg_tok_s,
         static_cast<unsigned long long>(wbytes), bw,

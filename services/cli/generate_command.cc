@@ -28,7 +28,7 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 }
 
 struct GenerateFlags {
-  std::string model, prompt, prompt_file, state, backend, stop;
+  std::string model, prompt, prompt_file, state, backend, stop, precision = "exact";
   int64_t n_predict = -1, threads = 0, gpu_layers = -1, device = 0, top_k = 40, seed = -1;
   int64_t repeat_last_n = 64;
   int64_t ctx_size = 0, batch_size = 0;
@@ -59,6 +59,9 @@ void AddFlags(ArgParser& p, GenerateFlags& f) {
   p.AddString({"--backend"}, &f.backend, "cpu | cuda | vulkan (default cpu, or the GPU with -ngl)");
   p.AddInt({"--device"}, &f.device,
            "device index for a GPU backend (see `rwkv devices`; default 0)");
+  p.AddString({"--precision"}, &f.precision,
+              "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights by 8-bit "
+              "activations on the CPU (default exact)");
   p.AddString({"--stop"}, &f.stop, "stop string (generation ends before it)");
   p.AddFlag({"--ignore-eos"}, &f.ignore_eos, "do not stop at end-of-generation tokens");
   p.AddFlag({"--no-escape"}, &f.no_escape, "do not process escapes in the prompt");
@@ -84,6 +87,8 @@ int RunGenerate(const std::vector<std::string>& args) {
     return Fail("generate", absl::InvalidArgumentError(absl::StrCat("unexpected argument '",
                                                                     parser.positionals()[0], "'")));
   }
+  const absl::StatusOr<engine::Precision> precision = engine::ParsePrecision(f.precision);
+  if (!precision.ok()) return Fail("generate", precision.status());
   std::string prompt = f.prompt;
   if (!f.prompt_file.empty()) {
     std::ifstream in(f.prompt_file, std::ios::binary);
@@ -102,6 +107,7 @@ int RunGenerate(const std::vector<std::string>& args) {
   options.threads = static_cast<int>(f.threads);
   options.backend = ChooseBackend("generate", f.backend, f.gpu_layers);
   options.device = static_cast<int>(f.device);
+  options.precision = *precision;
   options.keep_states_on_device = true;  // one state, fed token by token, read by nothing
   auto model = engine::Model::Load(f.model, options);
   if (!model.ok()) return Fail("generate", model.status());

@@ -32,7 +32,7 @@ absl::StatusOr<std::vector<int32_t>> ParseTokens(const std::string& text) {
 }
 
 int RunLogits(const std::vector<std::string>& args) {
-  std::string model_path, tokens_text, state_path, out_path, backend;
+  std::string model_path, tokens_text, state_path, out_path, backend, precision_name = "exact";
   int64_t threads = 0, device = 0, gpu_layers = -1;
   ArgParser p("logits", "rwkv logits -m M.gguf --tokens 1,2,3 [--state S.bin] [-t N] -o OUT");
   p.AddString({"-m", "--model"}, &model_path, "GGUF model");
@@ -44,6 +44,9 @@ int RunLogits(const std::vector<std::string>& args) {
   p.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &gpu_layers,
            "N > 0 runs on the GPU backend when one is present");
   p.AddInt({"-t", "--threads"}, &threads, "threads (0 = all cores)");
+  p.AddString({"--precision"}, &precision_name,
+              "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights by 8-bit "
+              "activations on the CPU (default exact)");
   if (absl::Status s = p.Parse(args); !s.ok()) return Fail("logits", s);
   if (p.help_requested()) {
     std::printf("%s", p.Usage().c_str());
@@ -54,11 +57,14 @@ int RunLogits(const std::vector<std::string>& args) {
   }
   absl::StatusOr<std::vector<int32_t>> tokens = ParseTokens(tokens_text);
   if (!tokens.ok()) return Fail("logits", tokens.status());
+  const absl::StatusOr<engine::Precision> precision = engine::ParsePrecision(precision_name);
+  if (!precision.ok()) return Fail("logits", precision.status());
 
   engine::ModelOptions options;
   options.threads = static_cast<int>(threads);
   options.backend = ChooseBackend("logits", backend, gpu_layers);
   options.device = static_cast<int>(device);
+  options.precision = *precision;
   absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(model_path, options);
   if (!model.ok()) return Fail("logits", model.status());
   const uint32_t n_vocab = (*model)->config().n_vocab;

@@ -11,6 +11,7 @@
 #include "nlohmann/json.hpp"
 #include "rwkv/engine/model.h"
 #include "rwkv/engine/perplexity.h"
+#include "rwkv/engine/precision.h"
 #include "rwkv/engine/tokenizer.h"
 #include "services/cli/args.h"
 #include "services/cli/backend_choice.h"
@@ -22,7 +23,7 @@ namespace {
 constexpr char kName[] = "perplexity";
 
 struct Flags {
-  std::string model, text, backend, kld_base;
+  std::string model, text, backend, kld_base, precision = "exact";
   int64_t n_ctx = 512, n_batch = 2048, threads = 0, device = 0, gpu_layers = -1, chunks = -1;
   bool kld = false, json = false;
 };
@@ -259,6 +260,9 @@ int RunPerplexityCommand(const std::vector<std::string>& args) {
   p.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &f.gpu_layers,
            "N > 0 runs on the GPU backend when one is present");
   p.AddInt({"-t", "--threads"}, &f.threads, "threads (0 = all cores)");
+  p.AddString({"--precision"}, &f.precision,
+              "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights by 8-bit "
+              "activations on the CPU (default exact)");
   if (absl::Status s = p.Parse(args); !s.ok()) return Fail(kName, s);
   if (p.help_requested()) {
     std::printf("%s", p.Usage().c_str());
@@ -287,8 +291,12 @@ int RunPerplexityCommand(const std::vector<std::string>& args) {
     if (!probe) return Fail(kName, absl::NotFoundError(absl::StrCat(f.text, ": cannot open")));
   }
 
+  const absl::StatusOr<engine::Precision> precision = engine::ParsePrecision(f.precision);
+  if (!precision.ok()) return Fail(kName, precision.status());
+
   engine::ModelOptions mo;
   mo.threads = static_cast<int>(f.threads);
+  mo.precision = *precision;
   mo.backend = ChooseBackend(kName, f.backend, f.gpu_layers);
   mo.device = static_cast<int>(f.device);
   absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(f.model, mo);

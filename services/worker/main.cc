@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "rwkv/engine/precision.h"
 #include "services/common/flags.h"
 #include "services/common/log.h"
 #include "services/common/termination_signals.h"
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   svc::ServerOptions server;
   server.listen = "0.0.0.0:50052";
   std::string metrics_listen = "0.0.0.0:9102";
+  std::string precision = "exact";
   int64_t device = 0, threads = 0, max_sequences = 16, max_queue = 64, step_tokens = 0;
   int64_t session_cache_mb = 1024, state_cache_mb = 256;
   absl::Duration session_idle = absl::Minutes(30);
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
   flags.AddString("listen", &server.listen, "gRPC address host:port (port 0 = any free port)");
   flags.AddString("metrics-listen", &metrics_listen, "Prometheus /metrics address; empty = off");
   flags.AddInt("threads", &threads, "CPU threads, 0 = all cores");
+  flags.AddString("precision", &precision,
+                  "exact or fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights by 8-bit "
+                  "activations on the CPU backend");
   flags.AddInt("max-sequences", &max_sequences, "batch slots (concurrent sequences), >= 1");
   flags.AddInt("max-queue", &max_queue, "requests waiting for a slot, >= 0");
   flags.AddInt("step-tokens", &step_tokens,
@@ -62,6 +67,13 @@ int main(int argc, char** argv) {
                  static_cast<long long>(max_sequences), kMaxStepTokens);
     return 2;
   }
+  absl::StatusOr<rwkv::engine::Precision> parsed = rwkv::engine::ParsePrecision(precision);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "rwkv-worker: --precision: %s\n",
+                 std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  config.precision = *parsed;
   config.device = static_cast<int>(device);
   config.threads = static_cast<int>(threads);
   config.scheduler.max_sequences = static_cast<int>(max_sequences);

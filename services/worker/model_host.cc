@@ -60,6 +60,7 @@ absl::Status ModelHost::Load() {
   options.threads = config_.threads;
   options.backend = config_.backend;
   options.device = config_.device;
+  options.precision = config_.precision;
   // A GPU keeps the batch's states between steps; the scheduler syncs them before it touches
   // one (BatchEvaluator::SyncStates). No effect on the CPU.
   options.keep_states_on_device = true;

@@ -30,6 +30,8 @@ struct WorkerConfig {
   int device = 0;
   std::string pool = "default";
   int threads = 0;  // CPU threads, 0 = all cores
+  // CPU backend: how quantized weights are multiplied (engine::ModelOptions::precision).
+  engine::Precision precision = engine::Precision::kExact;
   SchedulerOptions scheduler;
   uint64_t session_cache_bytes = 1ull << 30;
   uint64_t state_cache_bytes = StateStore::kDefaultBudgetBytes;

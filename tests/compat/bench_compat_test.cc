@@ -83,10 +83,19 @@ TEST(BenchCompatTest, StatesScaleWithTheBatch) {
   EXPECT_NEAR(four.at("state_mb").get<double>(), 4 * one.at("state_mb").get<double>(), 0.2);
 }
 
+TEST(BenchCompatTest, ReportsThePrecision) {
+  EXPECT_EQ(Bench("").at("precision").get<std::string>(), "exact");
+  const auto fast = Bench("--precision fast");
+  EXPECT_EQ(fast.at("precision").get<std::string>(), "fast");
+  EXPECT_NE(fast.at("backend").get<std::string>().find("precision fast"), std::string::npos);
+  EXPECT_GT(fast.at("pp_tok_s").get<double>(), 0);
+}
+
 TEST(BenchCompatTest, BadArgumentsFailWithOneLine) {
   for (const std::string& args :
        {absl::StrCat("-m ", Model(), " --batch 0"), absl::StrCat("-m ", Model(), " -n -1"),
-        std::string("-m /nonexistent/model.gguf"), std::string("-p 4")}) {
+        std::string("-m /nonexistent/model.gguf"), std::string("-p 4"),
+        absl::StrCat("-m ", Model(), " --precision half")}) {
     std::string out;
     const std::string cmd = absl::StrCat(BinDir(), "/rwkv bench ", args, " --json");
     EXPECT_NE(RunCommand(cmd, &out), 0) << cmd;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -23,8 +24,16 @@ namespace {
 // while many columns (prompt chunks, big batches) run the exact f32 GEMM: the two differ by
 // up to ~8e-4 after three random layers (the reference quantized models show the same
 // 4e-4 order against exact arithmetic), so 2e-3.
+//
+// Under Precision::kFast the 8-bit types run one kernel for every column count, on
+// activations quantized per token, so the modes differ only where the float-weight LoRA
+// projections (GEMM or dot, f32 summation order) move an activation across an 8-bit rounding
+// boundary: one step of 1/254 of its block's maximum, which these random layers amplify to
+// a few hundredths (0.07 seen on Q4_0); 0.2 is the fast path's own distance from the exact
+// path on the reference models (0.10-0.12), while a wrong column or block gives whole units.
 constexpr double kFloatModeTolerance = 1e-4;
 constexpr double kQuantModeTolerance = 2e-3;
+constexpr double kFastQuantModeTolerance = 0.2;
 
 std::string MakeModel(const std::string& type_name, int64_t rescale_every) {
   static int counter = 0;
@@ -62,18 +71,25 @@ double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   return m;
 }
 
-class ForwardModesTest : public ::testing::TestWithParam<const char*> {
+class ForwardModesTest : public ::testing::TestWithParam<std::tuple<const char*, Precision>> {
  protected:
   void SetUp() override {
-    path_ = MakeModel(GetParam(), 2);
-    absl::StatusOr<std::unique_ptr<Model>> m = Model::Load(
-        path_, {.threads = 2, .backend = rwkv::testing::TestBackend(), .max_step_tokens = 16});
+    const std::string type = std::get<0>(GetParam());
+    precision_ = std::get<1>(GetParam());
+    path_ = MakeModel(type, 2);
+    absl::StatusOr<std::unique_ptr<Model>> m =
+        Model::Load(path_, {.threads = 2,
+                            .backend = rwkv::testing::TestBackend(),
+                            .max_step_tokens = 16,
+                            .precision = precision_});
     if (absl::IsUnavailable(m.status())) GTEST_SKIP() << m.status().message();
     ASSERT_TRUE(m.ok()) << m.status();
     model_ = std::move(*m);
     V_ = model_->config().n_vocab;
-    const std::string type = GetParam();
-    tolerance_ = type[0] == 'q' ? kQuantModeTolerance : kFloatModeTolerance;
+    const bool eight_bit = precision_ == Precision::kFast && rwkv::testing::TestBackend() == "cpu";
+    tolerance_ = type[0] != 'q' ? kFloatModeTolerance
+                 : eight_bit    ? kFastQuantModeTolerance
+                                : kQuantModeTolerance;
   }
 
   // Reference: all tokens in one call, logits for every token.
@@ -89,6 +105,7 @@ class ForwardModesTest : public ::testing::TestWithParam<const char*> {
   std::unique_ptr<Model> model_;
   int64_t V_ = 0;
   double tolerance_ = kFloatModeTolerance;
+  Precision precision_ = Precision::kExact;
 };
 
 TEST_P(ForwardModesTest, DecodeTokenByTokenEqualsOneCall) {
@@ -203,25 +220,30 @@ TEST_P(ForwardModesTest, RejectsBadBatchesWithoutTouchingStates) {
 
 // The SIMD table (Q16 activations for quantized types) against the exact scalar table on a
 // whole model: the relative error of a Q16 product (~1.5e-5) stays well under 2e-3 after
-// three random layers (the reference quantized models show ~4e-4 at this depth).
+// three random layers (the reference quantized models show ~4e-4 at this depth). Under
+// Precision::kFast both run 8-bit products on the same Q8 activations (their quantizers may
+// round ties differently), within the fast modes' tolerance (the same rounding flips).
 TEST_P(ForwardModesTest, ScalarAndSimdKernelsAgree) {
   absl::StatusOr<std::unique_ptr<Model>> scalar =
-      Model::Load(path_, {.threads = 2, .backend = "cpu-scalar"});
+      Model::Load(path_, {.threads = 2, .backend = "cpu-scalar", .precision = precision_});
   ASSERT_TRUE(scalar.ok()) << scalar.status();
   const std::vector<int32_t> tokens = Tokens(17, 4);
   const std::vector<float> fast = OneCall(tokens, nullptr);
   RecurrentState s = (*scalar)->NewState();
   std::vector<float> exact(tokens.size() * V_);
   ASSERT_TRUE((*scalar)->EvaluateAll(s, tokens, exact.data()).ok());
-  EXPECT_LE(MaxAbsDiff(fast, exact), 2e-3) << model_->backend_description();
+  EXPECT_LE(MaxAbsDiff(fast, exact), std::max(2e-3, tolerance_)) << model_->backend_description();
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, ForwardModesTest,
-                         ::testing::Values("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1",
-                                           "q4_0"),
-                         [](const ::testing::TestParamInfo<const char*>& info) {
-                           return std::string(info.param);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Types, ForwardModesTest,
+    ::testing::Combine(::testing::Values("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1",
+                                         "q4_0"),
+                       ::testing::Values(Precision::kExact, Precision::kFast)),
+    [](const ::testing::TestParamInfo<std::tuple<const char*, Precision>>& info) {
+      return std::string(std::get<0>(info.param)) + "_" +
+             std::string(PrecisionName(std::get<1>(info.param)));
+    });
 
 }  // namespace
 }  // namespace rwkv::engine

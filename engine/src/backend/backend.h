@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "rwkv/engine/ggml_types.h"
 #include "rwkv/engine/gguf.h"
+#include "rwkv/engine/precision.h"
 #include "rwkv/engine/recurrent_state.h"
 
 namespace rwkv::engine::backend {
@@ -194,6 +195,8 @@ struct DeviceOptions {
   // stale) and the next BindStates() of the very same states (same objects, same buffers, same
   // order) skips both transfers; binding others, or FlushStates(), writes them back first.
   bool keep_states_on_device = false;
+  // CPU: how block-quantized weights are multiplied. The GPU backends always run exact.
+  Precision precision = Precision::kExact;
 };
 
 class Device {

@@ -63,7 +63,10 @@ std::vector<BackendDevices> ListBackendDevices() {
   absl::StatusOr<std::unique_ptr<backend::Device>> dev =
       backend::CreateDevice("cpu", backend::DeviceOptions{});
   if (dev.ok()) {
-    cpu.devices.push_back((*dev)->description());
+    // The description names the default precision; say what the other one does.
+    cpu.devices.push_back(absl::StrCat((*dev)->description(),
+                                       " (--precision fast: 8-bit activations for Q8_0, Q4_0, "
+                                       "Q4_1, Q5_0 and Q5_1 weights)"));
   } else {
     cpu.unavailable = std::string(dev.status().message());
   }

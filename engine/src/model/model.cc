@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   dopts.threads = options.threads;
   dopts.device = options.device;
   dopts.keep_states_on_device = options.keep_states_on_device;
+  dopts.precision = options.precision;
   absl::StatusOr<std::unique_ptr<backend::Device>> device =
       backend::CreateDevice(options.backend, dopts);
   if (!device.ok()) return device.status();

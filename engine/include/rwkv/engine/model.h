@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "rwkv/engine/gguf.h"
+#include "rwkv/engine/precision.h"
 #include "rwkv/engine/recurrent_state.h"
 
 namespace rwkv::engine {
@@ -51,6 +52,9 @@ struct ModelOptions {
   bool keep_states_on_device = false;
   // Upper bound on the tokens one internal step processes (longer prompts are chunked).
   int max_step_tokens = 256;
+  // CPU backend: kFast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights by 8-bit activations
+  // (see precision.h); other backends ignore it.
+  Precision precision = Precision::kExact;
 };
 
 // Which logits a sequence wants from one Evaluate() call.

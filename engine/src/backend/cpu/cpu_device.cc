@@ -40,11 +40,13 @@ class CpuBuffer final : public backend::Buffer {
 
 class CpuDevice final : public backend::Device {
  public:
-  CpuDevice(int threads, const KernelTable& kernels) : pool_(threads), kernels_(kernels) {}
+  CpuDevice(int threads, const KernelTable& kernels, Precision precision)
+      : pool_(threads), kernels_(kernels), precision_(precision) {}
 
   std::string name() const override { return "cpu"; }
   std::string description() const override {
-    return absl::StrCat("cpu ", std::string(IsaName(kernels_.isa)), ", ", pool_.size(), " threads");
+    return absl::StrCat("cpu ", std::string(IsaName(kernels_.isa)), ", ", pool_.size(),
+                        " threads, precision ", std::string(PrecisionName(precision_)));
   }
   int threads() const override { return pool_.size(); }
   bool SupportsWeightType(GgmlType type) const override { return IsSupportedWeightType(type); }
@@ -77,12 +79,13 @@ class CpuDevice final : public backend::Device {
   }
 
   std::unique_ptr<backend::Stream> CreateStream() override {
-    return std::make_unique<CpuStream>(pool_, kernels_);
+    return std::make_unique<CpuStream>(pool_, kernels_, precision_);
   }
 
  private:
   ThreadPool pool_;
   const KernelTable& kernels_;
+  Precision precision_;
 };
 
 }  // namespace
@@ -97,7 +100,7 @@ absl::StatusOr<std::unique_ptr<backend::Device>> CreateCpuDevice(
           "cpu: kernels for ", std::string(IsaName(*isa)), " are not available on this machine"));
     }
   }
-  return std::make_unique<CpuDevice>(options.threads, *kernels);
+  return std::make_unique<CpuDevice>(options.threads, *kernels, options.precision);
 }
 
 }  // namespace rwkv::engine::cpu

@@ -169,7 +169,7 @@ void CpuStream::MatMul(const WeightView& w, Tensor x, Tensor y, backend::Epilogu
                                                         x.cols, ", y ", y.rows, "x", y.cols, ")")));
   }
   cpu::MatMul(pool_, kernels_, w, x.data, x.stride, x.rows, y.data, y.stride, epilogue, accumulate,
-              matmul_scratch_);
+              matmul_scratch_, precision_);
 }
 
 void CpuStream::Decay(Tensor x, const WeightView& time_decay) {

@@ -12,7 +12,8 @@ namespace rwkv::engine::cpu {
 
 class CpuStream final : public backend::Stream {
  public:
-  CpuStream(ThreadPool& pool, const KernelTable& kernels) : pool_(pool), kernels_(kernels) {}
+  CpuStream(ThreadPool& pool, const KernelTable& kernels, Precision precision)
+      : pool_(pool), kernels_(kernels), precision_(precision) {}
 
   absl::Status BindStates(std::span<RecurrentState* const> states,
                           const backend::StepLayout& layout) override;
@@ -45,6 +46,7 @@ class CpuStream final : public backend::Stream {
 
   ThreadPool& pool_;
   const KernelTable& kernels_;
+  Precision precision_;
   MatMulScratch matmul_scratch_;
   std::vector<RecurrentState*> states_;
   backend::StepLayout layout_;

@@ -43,16 +43,19 @@ struct Tables {
 
   Tables() {
     FillScalarKernels(scalar);
+    FillScalarQ8Kernels(scalar);
 #if defined(RWKV_HAVE_X86_VARIANTS)
     // Every type the AVX2 table leaves unset falls back to the scalar kernel.
     avx2 = scalar;
     FillAvx2Kernels(avx2);
     FillAvx2Gemm(avx2);
+    FillAvx2Q8Kernels(avx2);
     have_avx2 = true;
     // What the AVX-512 table does not replace (WKV6, the Q16 quantizer, dequantizers, panel
     // packing) stays AVX2.
     avx512 = avx2;
     FillAvx512Kernels(avx512);
+    FillAvx512Q8Kernels(avx512);
 #endif
   }
 };

@@ -48,7 +48,28 @@ using DotQ16Fn = void (*)(const uint8_t* rows, uint64_t row_bytes, int64_t n_row
 // multiples of the type's block size.
 using DequantRangeFn = void (*)(const uint8_t* row, int64_t k0, int64_t count, float* out);
 
+// Precision::kFast: activations quantized to 8 bits per 32-element block ("Q8": an f32 scale
+// d per block, q = round(x/d) in [-127, 127], and s = d·Σq), multiplied by the weights' own
+// 8-bit (Q8_0) or 4/5-bit (Q4_0, Q4_1, Q5_0, Q5_1) quants with integer dot products, like
+// llama.cpp's Q8_0/Q8_1 activations. Every block's integer sum is exact; only the activation
+// rounding (relative error up to 1/254 per element) differs from the exact path.
+inline constexpr int64_t kQ8Block = 32;
+// Q8 dot kernels take up to this many columns at once.
+inline constexpr int kMaxQ8Cols = 8;
+
+struct Q8View {
+  const int8_t* q = nullptr;  // k values
+  const float* d = nullptr;   // k/32 scales
+  const float* s = nullptr;   // k/32 values d·Σq
+};
+
+using DotQ8Fn = void (*)(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
+                         const Q8View* x, int n_cols, float* out);
+
 struct TypeKernels {
+  // Precision::kFast: set for the types with an 8-bit product (the legacy block types); the
+  // others run as under kExact.
+  DotQ8Fn dot_q8 = nullptr;
   ActFormat act = ActFormat::kF32;
   DotF32Fn dot_f32 = nullptr;        // set when act == kF32
   DotQ16Fn dot_q16 = nullptr;        // set when act == kQ16
@@ -82,6 +103,11 @@ struct KernelTable {
   TypeKernels types[kGgmlTypeCount];
   // Quantizes k floats (k % 32 == 0) to Q16 blocks.
   void (*quantize_q16)(const float* x, int64_t k, int16_t* q, float* d, float* s) = nullptr;
+  // Precision::kFast: from this many columns on, the exact f32 GEMM instead of the 8-bit
+  // products (0: never).
+  int q8_gemm_cols = 0;
+  // Quantizes k floats (k % 32 == 0) to Q8 blocks.
+  void (*quantize_q8)(const float* x, int64_t k, int8_t* q, float* d, float* s) = nullptr;
   Wkv6Fn wkv6 = nullptr;
   // Null on tables without a GEMM: every product then runs on the dot kernels.
   PackPanelFn pack_panel = nullptr;
@@ -104,11 +130,18 @@ void DequantizeRow(GgmlType type, const uint8_t* row, float* out, int64_t k);
 // Reference quantizer for Q16 (round half away from zero), shared by every table.
 void QuantizeQ16Scalar(const float* x, int64_t k, int16_t* q, float* d, float* s);
 
+// Reference quantizer for Q8 (round half away from zero), shared by every table.
+void QuantizeQ8Scalar(const float* x, int64_t k, int8_t* q, float* d, float* s);
+
 // Table builders, one per translation unit.
 void FillScalarKernels(KernelTable& table);
 void FillAvx2Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
 void FillAvx2Gemm(KernelTable& table);     // only where RWKV_HAVE_X86_VARIANTS
 // Replaces entries of a copy of the AVX2 table; only where RWKV_HAVE_X86_VARIANTS.
 void FillAvx512Kernels(KernelTable& table);
+// The 8-bit products (dot_q8, quantize_q8) of each table.
+void FillScalarQ8Kernels(KernelTable& table);
+void FillAvx2Q8Kernels(KernelTable& table);    // only where RWKV_HAVE_X86_VARIANTS
+void FillAvx512Q8Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
 
 }  // namespace rwkv::engine::cpu

@@ -81,6 +81,53 @@ void Gemm(ThreadPool& pool, const KernelTable& kernels, const backend::WeightVie
   });
 }
 
+// Precision::kFast: every column quantized to Q8 once, then tiles of kRowBlock weight rows ×
+// kMaxQ8Cols columns on the 8-bit dot kernel; a task's weight rows stay in L2 while all the
+// column groups pass.
+void MatMulQ8(ThreadPool& pool, const KernelTable& kernels, const backend::WeightView& w,
+              const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride,
+              Epilogue epilogue, bool accumulate, MatMulScratch& scratch) {
+  const TypeKernels& tk = kernels.For(w.type);
+  const int64_t k = w.cols;
+  const int64_t nb = k / kQ8Block;
+  scratch.q8.resize(static_cast<size_t>(n * k));
+  scratch.d.resize(static_cast<size_t>(n * nb));
+  scratch.s.resize(static_cast<size_t>(n * nb));
+  pool.ParallelFor(n, 8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      kernels.quantize_q8(x + i * x_stride, k, scratch.q8.data() + i * k, scratch.d.data() + i * nb,
+                          scratch.s.data() + i * nb);
+    }
+  });
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t n_blocks = (w.rows + kRowBlock - 1) / kRowBlock;
+  pool.ParallelFor(n_blocks, Grain(pool, n_blocks), [&](int64_t bb, int64_t be) {
+    const Epilogue epi = epilogue;
+    const bool add = accumulate;
+    for (int64_t blk = bb; blk < be; ++blk) {
+      const int64_t r0 = blk * kRowBlock;
+      const int64_t nr = std::min(w.rows, r0 + kRowBlock) - r0;
+      for (int64_t c0 = 0; c0 < n; c0 += kMaxQ8Cols) {
+        const int nc = static_cast<int>(std::min<int64_t>(kMaxQ8Cols, n - c0));
+        Q8View xq[kMaxQ8Cols];
+        for (int c = 0; c < nc; ++c) {
+          xq[c] = Q8View{scratch.q8.data() + (c0 + c) * k, scratch.d.data() + (c0 + c) * nb,
+                         scratch.s.data() + (c0 + c) * nb};
+        }
+        float out[kRowBlock * kMaxQ8Cols];
+        tk.dot_q8(base + r0 * w.row_bytes, w.row_bytes, nr, k, xq, nc, out);
+        float runs[kMaxQ8Cols * kRowBlock];
+        for (int64_t r = 0; r < nr; ++r) {
+          for (int c = 0; c < nc; ++c) runs[c * kRowBlock + r] = out[r * nc + c];
+        }
+        for (int c = 0; c < nc; ++c) {
+          StoreRun(epi, add, runs + c * kRowBlock, nr, y + (c0 + c) * y_stride + r0);
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 float ApplyEpilogue(Epilogue epilogue, float v) {
@@ -103,9 +150,13 @@ float ApplyEpilogue(Epilogue epilogue, float v) {
 
 void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightView& w,
             const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride,
-            Epilogue epilogue, bool accumulate, MatMulScratch& scratch) {
+            Epilogue epilogue, bool accumulate, MatMulScratch& scratch, Precision precision) {
   if (n <= 0 || w.rows <= 0) return;
   const TypeKernels& tk = kernels.For(w.type);
+  if (precision == Precision::kFast && tk.dot_q8 != nullptr && kernels.quantize_q8 != nullptr &&
+      w.cols % kQ8Block == 0 && (kernels.q8_gemm_cols == 0 || n < kernels.q8_gemm_cols)) {
+    return MatMulQ8(pool, kernels, w, x, x_stride, n, y, y_stride, epilogue, accumulate, scratch);
+  }
   if (kernels.gemm_panel != nullptr && tk.dequant != nullptr && tk.gemm_min_cols > 0 &&
       n >= tk.gemm_min_cols) {
     return Gemm(pool, kernels, w, x, x_stride, n, y, y_stride, epilogue, accumulate);

@@ -13,18 +13,22 @@
 
 namespace rwkv::engine::cpu {
 
-// Reusable Q16 activation storage.
+// Reusable Q16 / Q8 activation storage.
 struct MatMulScratch {
   std::vector<int16_t> q;
   std::vector<float> d;
   std::vector<float> s;
+  std::vector<int8_t> q8;
 };
 
 float ApplyEpilogue(backend::Epilogue epilogue, float v);
 
 // x: n rows of w.cols floats, x_stride apart; y: n rows of w.rows floats, y_stride apart.
+// Precision::kFast runs the types with a dot_q8 kernel on Q8 activations, for every column
+// count below the table's q8_gemm_cols.
 void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightView& w,
             const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride,
-            backend::Epilogue epilogue, bool accumulate, MatMulScratch& scratch);
+            backend::Epilogue epilogue, bool accumulate, MatMulScratch& scratch,
+            Precision precision = Precision::kExact);
 
 }  // namespace rwkv::engine::cpu

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "rwkv/engine/fp16.h"
 
@@ -27,6 +28,19 @@ __attribute__((always_inline)) inline void WithColumns(int n, const F& f) {
     if (n < kMax) return WithColumns<kMax - 1>(n, f);
   }
   f(std::integral_constant<int, kMax>());
+}
+
+// Calls f(std::integral_constant<int, i>()) for i < N: indices known before the compiler's
+// scalar replacement runs, so that arrays indexed by them stay in registers (loops unrolled
+// by pragma are unrolled only after it, and left the accumulators on the stack).
+template <int N, class F, int... I>
+__attribute__((always_inline)) inline void UnrollImpl(const F& f,
+                                                      std::integer_sequence<int, I...>) {
+  (f(std::integral_constant<int, I>()), ...);
+}
+template <int N, class F>
+__attribute__((always_inline)) inline void Unroll(const F& f) {
+  UnrollImpl<N>(f, std::make_integer_sequence<int, N>());
 }
 
 inline float HorizontalSum(__m256 v) {

@@ -1,0 +1,271 @@
+// AVX-512 VNNI 8-bit products (Precision::kFast): legacy block-quantized weights × Q8
+// activations with vpdpbusd (unsigned bytes × signed bytes, four products summed into each
+// int32 lane).
+//
+// Every weight block is turned into 32 unsigned bytes u with weight = scale·u + min: the 4/5-bit
+// quants are unsigned already (Q4_0's -8 and Q5_0's -16 become min = -8·scale, -16·scale), and
+// Q8_0's signed bytes are flipped to u = w + 128 (min = -128·scale). A block's product is then
+// scale·d_x·Σu·x + min·s_x, the second term taken eight blocks at a time from the activation
+// sums. One zmm holds two blocks (64 bytes), so vpdpbusd leaves each block's sum spread over
+// eight int32 lanes, which are converted and scaled straight into f32 accumulators: no
+// horizontal sums per block.
+//
+// Products run on tiles of four weight rows × four columns: each unpacked weight vector feeds
+// four columns and each activation vector four rows.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "backend/cpu/kernels.h"
+
+#define RWKV_X86_NAMESPACE avx512
+#include "backend/cpu/q16_dot_avx2.h"
+#include "backend/cpu/simd_avx2.h"
+#include "backend/cpu/unpack_avx2.h"
+
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace rwkv::engine::cpu::avx512 {
+namespace {
+
+inline uint32_t Load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+inline __m256i Load256(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// The 16 bytes of packed nibbles at qs, twice in each 256-bit half.
+inline __m512i NibblePairs(const uint8_t* qs_a, const uint8_t* qs_b) {
+  const __m256i a =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_a)));
+  const __m256i b =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_b)));
+  return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+// Two legacy 4-bit blocks as 64 unsigned bytes: in each block, bytes 0-15 are the low
+// nibbles (elements 0-15), bytes 16-31 the high nibbles (elements 16-31).
+inline __m512i Nibbles2(const uint8_t* qs_a, const uint8_t* qs_b) {
+  const __m512i w = NibblePairs(qs_a, qs_b);
+  return _mm512_and_si512(_mm512_mask_srli_epi16(w, 0xFF00FF00u, w, 4), _mm512_set1_epi8(0x0F));
+}
+inline __m256i Nibbles1(const uint8_t* qs) {
+  const __m256i w =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return _mm256_and_si256(_mm256_mask_srli_epi16(w, 0xFF00u, w, 4), _mm256_set1_epi8(0x0F));
+}
+
+// Bit e of a block's 32-bit qh is element e's fifth bit: it is the byte mask itself.
+inline __m512i Fifth2(__m512i u, const uint8_t* qh_a, const uint8_t* qh_b) {
+  const uint64_t bits = Load32(qh_a) | (static_cast<uint64_t>(Load32(qh_b)) << 32);
+  return _mm512_mask_add_epi8(u, bits, u, _mm512_set1_epi8(16));
+}
+inline __m256i Fifth1(__m256i u, const uint8_t* qh) {
+  return _mm256_mask_add_epi8(u, Load32(qh), u, _mm256_set1_epi8(16));
+}
+
+// An 8-bit unpacker: Bytes2(a, b) two blocks as 64 unsigned bytes, Bytes1(a) one block as 32;
+// Scales8 (from the Q16 unpackers) the scales and mins of eight blocks, Scalar of one.
+struct Q8_0 {
+  static constexpr int kBytes = 34;
+  static constexpr bool kFiveBit = false;
+  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
+    const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load256(a + 2)), Load256(b + 2), 1);
+    return _mm512_xor_si512(w, _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+  static __m256i Bytes1(const uint8_t* a) {
+    return _mm256_xor_si256(Load256(a + 2), _mm256_set1_epi8(static_cast<char>(0x80)));
+  }
+  static void Scales8(const uint8_t* p, __m256* scale, __m256* min) {
+    *scale = F16Strided8<kBytes>(p);
+    *min = _mm256_mul_ps(*scale, _mm256_set1_ps(-128.0f));
+  }
+  static void Scalar(const uint8_t* b, float* scale, float* min) {
+    *scale = F16At(b);
+    *min = -128.0f * *scale;
+  }
+};
+
+struct Q4_0 : UnpackQ4_0 {
+  static constexpr bool kFiveBit = false;
+  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) { return Nibbles2(a + 2, b + 2); }
+  static __m256i Bytes1(const uint8_t* a) { return Nibbles1(a + 2); }
+};
+struct Q4_1 : UnpackQ4_1 {
+  static constexpr bool kFiveBit = false;
+  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) { return Nibbles2(a + 4, b + 4); }
+  static __m256i Bytes1(const uint8_t* a) { return Nibbles1(a + 4); }
+};
+struct Q5_0 : UnpackQ5_0 {
+  static constexpr bool kFiveBit = true;
+  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
+    return Fifth2(Nibbles2(a + 6, b + 6), a + 2, b + 2);
+  }
+  static __m256i Bytes1(const uint8_t* a) { return Fifth1(Nibbles1(a + 6), a + 2); }
+};
+struct Q5_1 : UnpackQ5_1 {
+  static constexpr bool kFiveBit = true;
+  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
+    return Fifth2(Nibbles2(a + 8, b + 8), a + 4, b + 4);
+  }
+  static __m256i Bytes1(const uint8_t* a) { return Fifth1(Nibbles1(a + 8), a + 4); }
+};
+
+// Lanes 0-7 take lane 2j of an eight-lane vector, lanes 8-15 lane 2j + 1: the scales of
+// block pair j laid over the pair's vpdpbusd sums.
+inline __m512 PairScale(__m256 eight, int j) {
+  const __m512i idx =
+      _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
+                       2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j);
+  return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(eight));
+}
+
+// out[r·out_stride + c] = row r · column c for NR rows and NC columns.
+//
+// One block per 256-bit vpdpbusd: its eight int32 sums are converted and multiplied into
+// the (row, column) accumulator by the block's scale product d_w·d_x, taken from L1 as an
+// embedded broadcast. The products of a group of eight blocks are made by one 8-wide
+// multiply per (row, column). Zen 4 runs vpdpbusd, vmulps and vfmadd on the same two pipes:
+// this keeps two of them per block and (row, column), where two-block 512-bit vectors need a
+// third (the per-pair scale vector has to be multiplied out per row and column).
+template <class U, int NR, int NC>
+void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, float* out,
+          int out_stride) {
+  const int64_t nb = k / kQ8Block;
+  __m256 acc[NR][NC];
+  Unroll<NR>([&](auto r) { Unroll<NC>([&](auto c) { acc[r][c] = _mm256_setzero_ps(); }); });
+  alignas(32) float prod[NR][NC][8];
+  alignas(32) float min_sums[NR][NC][8] = {};
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    __m256 xd[NC];
+    Unroll<NC>([&](auto c) { xd[c] = _mm256_loadu_ps(x[c].d + b); });
+    Unroll<NR>([&](auto r) {
+      const uint8_t* g = rows + r * row_bytes + b * U::kBytes;
+      if constexpr (NR == 1) {
+        PrefetchAhead(g, 8 * U::kBytes);  // one row streams: ahead along it, into the next
+      } else {
+        // The same group of the row NR rows below, which the next tile reads: the tile walks
+        // NR rows in lockstep, so a prefetch further along this row would land on the rows
+        // this tile reads anyway.
+        for (int64_t o = 0; o < 8 * U::kBytes; o += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(g + NR * row_bytes + o), _MM_HINT_T0);
+        }
+      }
+      __m256 scales, mins;
+      U::Scales8(g, &scales, &mins);
+      Unroll<NC>([&](auto c) {
+        _mm256_store_ps(prod[r][c], _mm256_mul_ps(scales, xd[c]));
+        _mm256_store_ps(min_sums[r][c], _mm256_fmadd_ps(mins, _mm256_loadu_ps(x[c].s + b),
+                                                        _mm256_load_ps(min_sums[r][c])));
+      });
+    });
+#pragma GCC unroll 2
+    for (int j = 0; j < 8; ++j) {
+      __m256i xv[NC];
+      Unroll<NC>([&](auto c) {
+        xv[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + (b + j) * kQ8Block));
+      });
+      Unroll<NR>([&](auto r) {
+        const __m256i w = U::Bytes1(rows + r * row_bytes + (b + j) * U::kBytes);
+        Unroll<NC>([&](auto c) {
+          const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv[c]);
+          acc[r][c] =
+              _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(prod[r][c][j]), acc[r][c]);
+        });
+      });
+    }
+  }
+  float tail[NR][NC] = {};
+  for (; b < nb; ++b) {
+    for (int r = 0; r < NR; ++r) {
+      const uint8_t* blk = rows + r * row_bytes + b * U::kBytes;
+      const __m256i w = U::Bytes1(blk);
+      float scale, min;
+      U::Scalar(blk, &scale, &min);
+      for (int c = 0; c < NC; ++c) {
+        const __m256i xv =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + b * kQ8Block));
+        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv);
+        const int32_t isum = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(p));
+        tail[r][c] += scale * x[c].d[b] * static_cast<float>(isum) + min * x[c].s[b];
+      }
+    }
+  }
+  // Compile-time indices here too: one runtime-indexed read of acc puts the whole array in
+  // memory, and the loop above then stores every accumulator on every block.
+  Unroll<NR>([&](auto r) {
+    Unroll<NC>([&](auto c) {
+      out[r * out_stride + c] =
+          HorizontalSum(acc[r][c]) + HorizontalSum(_mm256_load_ps(min_sums[r][c])) + tail[r][c];
+    });
+  });
+}
+
+// Tile shape: four rows × four columns, or two × eight for the 5-bit types, whose unpack
+// (nibbles plus a masked add of the fifth bits) is the costliest and so is shared by eight
+// columns (kernels_bench BM_GemmFast, Q5_1 at 64-512 columns).
+template <class U>
+constexpr int kTileRows = U::kFiveBit ? 2 : 4;
+template <class U>
+constexpr int kTileCols = U::kFiveBit ? 8 : 4;
+
+template <class U, int NC>
+void Columns(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, const Q8View* x,
+             int n_cols, float* out) {
+  int64_t r = 0;
+  if constexpr (NC == 1) {
+    // A matrix-vector product is bound by the weight stream: one row at a time, prefetched
+    // along the row, reads memory faster than four rows in lockstep (kernels_bench
+    // BM_MatVecMemoryFast: 1.5-2x less CPU time per matrix).
+    for (; r < n_rows; ++r) {
+      Tile<U, 1, 1>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
+    }
+  }
+  for (; r + kTileRows<U> <= n_rows; r += kTileRows<U>) {
+    Tile<U, kTileRows<U>, NC>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
+  }
+  for (; r < n_rows; ++r)
+    Tile<U, 1, NC>(rows + r * row_bytes, row_bytes, k, x, out + r * n_cols, n_cols);
+}
+
+template <class U>
+void DotQ8(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, const Q8View* x,
+           int n_cols, float* out) {
+  constexpr int kCols = kTileCols<U>;
+  for (int c0 = 0; c0 < n_cols; c0 += kCols) {
+    const int nc = n_cols - c0 < kCols ? n_cols - c0 : kCols;
+    WithColumns<kCols>(nc, [&](auto n) {
+      Columns<U, decltype(n)::value>(rows, row_bytes, n_rows, k, x + c0, n_cols, out + c0);
+    });
+  }
+}
+
+template <GgmlType kType, class U>
+void Set(KernelTable& t) {
+  t.types[static_cast<uint32_t>(kType)].dot_q8 = &DotQ8<U>;
+}
+
+}  // namespace
+}  // namespace rwkv::engine::cpu::avx512
+
+namespace rwkv::engine::cpu {
+
+void FillAvx512Q8Kernels(KernelTable& t) {
+  using namespace avx512;  // NOLINT: the kernels of this ISA
+  Set<GgmlType::kQ8_0, Q8_0>(t);
+  Set<GgmlType::kQ4_0, Q4_0>(t);
+  Set<GgmlType::kQ4_1, Q4_1>(t);
+  Set<GgmlType::kQ5_0, Q5_0>(t);
+  Set<GgmlType::kQ5_1, Q5_1>(t);
+  t.q8_gemm_cols = 0;  // the 8-bit products beat the 512-bit f32 GEMM at every width
+}
+
+}  // namespace rwkv::engine::cpu
