@@ -5,23 +5,14 @@
 
 #include "gtest/gtest.h"
 #include "support/test_paths.h"
+#include "unit/services/converter/job_fixtures.h"
 
 namespace rwkv::converter {
 namespace {
 
 namespace fs = std::filesystem;
 
-Job MakeJob(const std::string& id, JobState state) {
-  Job job;
-  job.id = id;
-  job.spec.kind = JobKind::kQuantize;
-  job.spec.input = "models/in.gguf";
-  job.spec.output = "models/" + id + ".gguf";
-  job.spec.quant_type = "Q8_0";
-  job.state = state;
-  job.created_at = absl::FromUnixSeconds(1700000000);
-  return job;
-}
+using testing::MakeJob;
 
 class JobJournalTest : public ::testing::Test {
  protected:
