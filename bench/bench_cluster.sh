@@ -1,4 +1,4 @@
-# Shared by the bench/*_overhead.sh scripts (source it): a temporary folder with one synthetic
+# Shared by the bench scripts (source it): a temporary folder with one synthetic
 # byte-vocabulary model, one rwkv-worker serving it and one rwkv-gateway in front, stopped on
 # exit, plus small helpers. Needs bin, n_embd, n_layer, threads set; sets dir, worker, gateway,
 # gateway_pid, hz. start_cluster takes extra rwkv-gateway arguments.

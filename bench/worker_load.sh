@@ -20,20 +20,9 @@ n_embd="${N_EMBD:-512}" n_layer="${N_LAYER:-8}" threads="${THREADS:-0}" slots="$
 prompt="${PROMPT:-64}" gen="${GEN:-64}" per_stream="${PER_STREAM:-6}" rounds="${ROUNDS:-2}"
 concurrency="${CONCURRENCY:-1 16}"
 
-dir="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-field() { sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" <<<"$1"; }
-wait_port() {  # file
-  for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.05; done
-  echo "no port file $1" >&2
-  return 1
-}
+# The temporary folder, its clean-up on exit, wait_port and field (start_cluster is not used).
+# shellcheck source=bench/bench_cluster.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_cluster.sh"
 
 mkdir -p "$dir/models"
 "$bin/rwkv" synth -o "$dir/models/bench.gguf" --n-embd "$n_embd" --n-layer "$n_layer" \
