@@ -170,13 +170,16 @@ wait_for_file() {
 }
 
 # metrics_port NAME: the port from "serving metrics on ... (port N)" in logs/NAME.log.
-metrics_port() {
+metrics_port() { log_port "$1" metrics; }
+
+# log_port NAME WHAT: the port of NAME's "serving WHAT on … (port N)" log line.
+log_port() {
   local port="" deadline=$(( $(date +%s) + 10 ))
   while [ -z "$port" ] && [ "$(date +%s)" -lt "$deadline" ]; do
-    port="$(sed -n 's/.*serving metrics on .*(port \([0-9]*\)).*/\1/p' "$logs/$1.log" | head -n1)"
+    port="$(sed -n "s/.*serving $2 on .*(port \([0-9]*\)).*/\1/p" "$logs/$1.log" | head -n1)"
     [ -n "$port" ] || sleep 0.1
   done
-  [ -n "$port" ] || { echo "run-local-cluster: no metrics port in $logs/$1.log" >&2; return 1; }
+  [ -n "$port" ] || { echo "run-local-cluster: no $2 port in $logs/$1.log" >&2; return 1; }
   echo "$port"
 }
 
@@ -340,11 +343,12 @@ n_all=${#all_workers[@]}
 worker_list="$(IFS=,; echo "${all_workers[*]}")"
 start gateway "$bin/rwkv-gateway" --workers "$worker_list" --converter "$conv_addr" \
   --default-pool cpu --listen 127.0.0.1:0 --port-file "$run/gateway.port" \
-  --metrics-listen 127.0.0.1:0 --drain-timeout "$drain_timeout"
+  --http-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --drain-timeout "$drain_timeout"
 gateway_pid="${pids[${#pids[@]}-1]}"
 wait_for_file gateway "$run/gateway.port" 15
 gw_addr="127.0.0.1:$(cat "$run/gateway.port")"
 gw_metrics="$(metrics_port gateway)"
+gw_http="http://127.0.0.1:$(log_port gateway HTTP)"
 write_target gateway "$gw_metrics" gateway
 # rwkv_gateway_healthy_workers has one series per pool.
 wait_metric gateway "$gw_metrics" "^rwkv_gateway_healthy_workers\{pool=\"cpu\"\} $workers\$" 30
@@ -360,6 +364,7 @@ fi
   echo "MODEL=demo-q8_0"
   echo "GATEWAY_ADDR=$gw_addr"
   echo "GATEWAY_METRICS=127.0.0.1:$gw_metrics"
+  echo "GATEWAY_HTTP=$gw_http"
   echo "GATEWAY_PID=$gateway_pid"
   echo "CONVERTER_ADDR=$conv_addr"
   echo "CONVERTER_METRICS=127.0.0.1:$conv_metrics"
@@ -400,6 +405,16 @@ if [ -n "$vulkan_addr" ]; then
 fi
 log "rwkv client jobs list --addr $gw_addr   (the gateway forwards rwkv.v1.Jobs)"
 "$bin/rwkv" client jobs list --addr "$gw_addr" | sed 's/^/    /'
+if command -v curl >/dev/null 2>&1; then
+  log "POST $gw_http/v1/completions   (the OpenAI-compatible HTTP API)"
+  if ! curl -fsS --max-time 30 "$gw_http/v1/completions" -H 'Content-Type: application/json' \
+      -d '{"model": "demo-q8_0", "prompt": "Hello", "max_tokens": 8, "temperature": 0}' |
+      sed 's/^/    /'; then
+    echo "run-local-cluster: POST /v1/completions through the gateway failed" >&2
+    exit 1
+  fi
+  echo
+fi
 
 if [ -n "$prom_dir" ]; then
   # prom_query EXPR: the first sample value of an instant query, or nothing.
@@ -426,6 +441,7 @@ fi
 echo
 echo "The cluster (all on 127.0.0.1; also in $run/cluster.env):"
 printf '  %-10s gRPC %-22s metrics http://127.0.0.1:%s/metrics\n' gateway "$gw_addr" "$gw_metrics"
+printf '  %-10s HTTP %s/v1   (OpenAI-compatible API)\n' "" "$gw_http"
 printf '  %-10s gRPC %-22s metrics http://127.0.0.1:%s/metrics\n' converter "$conv_addr" "$conv_metrics"
 for i in "${!worker_addrs[@]}"; do
   printf '  %-10s gRPC %-22s metrics http://127.0.0.1:%s/metrics\n' "worker$((i + 1))" \
@@ -444,6 +460,8 @@ Next (while the cluster runs: --hold, or deploy/local/cluster.sh up | status | d
   $bin/rwkv client generate --addr $gw_addr -p "Hello" -n 100
   $bin/rwkv client generate --addr $gw_addr -p "Hello" -n 100 --pool vulkan   (with the Vulkan pool)
   $bin/rwkv client models --addr $gw_addr
+  curl -N $gw_http/v1/chat/completions -H 'Content-Type: application/json' \\
+      -d '{"model": "demo-q8_0", "messages": [{"role": "user", "content": "Hello"}], "stream": true}'
   $bin/rwkv client jobs list --addr $gw_addr
   $bin/rwkv bench --server $gw_addr --model demo-q8_0
 A real model (README.md, "Running a real model"): put a GGUF such as rwkv-6-world-1.6b Q8_0 at
