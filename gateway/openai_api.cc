@@ -217,9 +217,10 @@ void OpenAiApi::Generate(HttpExchange& exchange, bool chat) {
           if (connected) connected = write(SseEvent(Dump(event)));
         };
         if (chat) send(openai::RoleChunk(meta, usage));
+        const openai::TextChunkEvents text_events(endpoint, meta, usage);
         do {
           std::string text = chat ? reply_start.Trim(message.text()) : message.text();
-          if (!text.empty()) send(openai::TextChunk(endpoint, meta, text, usage));
+          if (!text.empty() && connected) connected = write(text_events.Render(text));
           if (message.has_final()) final = message.final();
         } while (connected && call->Next(&message));
         // A client that is gone leaves the stream to GenerateStream's destructor, which

@@ -440,6 +440,33 @@ json TextChunk(Endpoint endpoint, const ResponseMeta& meta, const std::string& t
   return chunk;
 }
 
+namespace {
+
+// Dumps as OpenAiApi sends JSON: compact, invalid UTF-8 replaced by U+FFFD.
+std::string DumpCompact(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+TextChunkEvents::TextChunkEvents(Endpoint endpoint, const ResponseMeta& meta, bool include_usage) {
+  // Object keys dump in sorted order and "choices" sorts first, so the first occurrence of the
+  // escaped marker is the text's even if the model name holds the same characters.
+  const std::string marker = "\x01\x02\x03";
+  const std::string rendered = DumpCompact(TextChunk(endpoint, meta, marker, include_usage));
+  const std::string escaped_marker = DumpCompact(json(marker));
+  const size_t at = rendered.find(escaped_marker);
+  prefix_ = "data: " + rendered.substr(0, at);
+  suffix_ = rendered.substr(at + escaped_marker.size()) + "\n\n";
+}
+
+std::string TextChunkEvents::Render(const std::string& text) const {
+  std::string event = prefix_;
+  event += DumpCompact(json(text));
+  event += suffix_;
+  return event;
+}
+
 json FinishChunk(Endpoint endpoint, const ResponseMeta& meta, const std::string& finish_reason,
                  bool include_usage) {
   json chunk = ChunkBase(endpoint, meta, include_usage);

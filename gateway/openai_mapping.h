@@ -77,6 +77,20 @@ nlohmann::json CompletionResponse(Endpoint endpoint, const ResponseMeta& meta,
 nlohmann::json RoleChunk(const ResponseMeta& meta, bool include_usage);
 nlohmann::json TextChunk(Endpoint endpoint, const ResponseMeta& meta, const std::string& text,
                          bool include_usage);
+
+// The SSE events of one stream's text chunks, equal to SseEvent(TextChunk(…).dump()) but
+// without building a JSON object per token: the chunk is rendered once around a marker, and
+// each token only has its text escaped into place.
+class TextChunkEvents {
+ public:
+  TextChunkEvents(Endpoint endpoint, const ResponseMeta& meta, bool include_usage);
+  std::string Render(const std::string& text) const;
+
+ private:
+  std::string prefix_;  // "data: {…" up to the text's opening quote
+  std::string suffix_;  // from after the text's closing quote to "}\n\n"
+};
+
 nlohmann::json FinishChunk(Endpoint endpoint, const ResponseMeta& meta,
                            const std::string& finish_reason, bool include_usage);
 nlohmann::json UsageChunk(Endpoint endpoint, const ResponseMeta& meta,

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "gateway/sse.h"
 #include "gtest/gtest.h"
 
 namespace rwkv::gateway::openai {
@@ -268,6 +269,33 @@ TEST(OpenAiMappingTest, StreamChunks) {
   EXPECT_TRUE(last["choices"].empty());
   EXPECT_EQ(last["usage"]["completion_tokens"], 5);
   EXPECT_EQ(last["usage"]["total_tokens"], 7);
+}
+
+TEST(OpenAiMappingTest, PreRenderedTextEventsEqualTheJsonChunks) {
+  const std::string texts[] = {"",
+                               "abc",
+                               " quote\" and back\\slash",
+                               "new\nline\r\ttab",
+                               "\x01\x02\x03",
+                               "caf\xc3\xa9 \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80",
+                               "broken \xff\xfe utf-8 \xc3",
+                               "</script>\u2028"};
+  // A model name holding the renderer's marker must not move the text.
+  const ResponseMeta metas[] = {{"cmpl-1", 7, "demo"}, {"chatcmpl-9", 0, "m\x01\x02\x03x"}};
+  for (const ResponseMeta& meta : metas) {
+    for (Endpoint endpoint : {Endpoint::kCompletions, Endpoint::kChatCompletions}) {
+      for (bool usage : {false, true}) {
+        const TextChunkEvents events(endpoint, meta, usage);
+        for (const std::string& text : texts) {
+          const std::string expected =
+              SseEvent(TextChunk(endpoint, meta, text, usage)
+                           .dump(-1, ' ', false, json::error_handler_t::replace));
+          EXPECT_EQ(events.Render(text), expected)
+              << "text " << json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+        }
+      }
+    }
+  }
 }
 
 TEST(OpenAiMappingTest, FinishReasons) {
