@@ -207,11 +207,13 @@ bool SidecarsMatch(const std::filesystem::path& artifact) {
 }
 
 absl::StatusOr<Artifact> ReadPublishedArtifact(const std::filesystem::path& artifact,
-                                               const JobSpec& spec, const std::string& job_id) {
+                                               const JobSpec& spec, const std::string& job_id,
+                                               const std::string& known_sha256) {
   std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(artifact, ec);
   if (ec) return absl::NotFoundError(absl::StrCat(artifact.string(), " is not published"));
-  absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
+  absl::StatusOr<std::string> sha =
+      known_sha256.empty() ? Sha256OfFile(artifact) : absl::StatusOr<std::string>(known_sha256);
   if (!sha.ok()) return sha.status();
   if (!SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha)) {
     return absl::FailedPreconditionError(
@@ -247,27 +249,32 @@ absl::StatusOr<Artifact> ReadPublishedArtifact(const std::filesystem::path& arti
   record.manifest_path = spec.output + ".manifest.json";
   record.tensor_count = count("tensor_count");
   record.input_bytes = count("input_bytes");
+  if (auto it = fields.find("quality"); it != fields.end() && it->second.has_struct_value()) {
+    record.quality = QualityFromStruct(it->second.struct_value());
+  }
   return record;
 }
 
-absl::Status ReconcileSidecars(const std::filesystem::path& artifact,
-                               const std::filesystem::path& staged_dir) {
+absl::StatusOr<std::string> ReconcileSidecars(const std::filesystem::path& artifact,
+                                              const std::filesystem::path& staged_dir) {
   std::error_code ec;
-  if (!std::filesystem::exists(artifact, ec)) return RemoveSidecars(artifact);
+  if (!std::filesystem::exists(artifact, ec)) {
+    if (absl::Status s = RemoveSidecars(artifact); !s.ok()) return s;
+    return std::string();
+  }
   absl::StatusOr<std::string> sha = Sha256OfFile(artifact);
   if (!sha.ok()) return sha.status();
-  if (SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha)) {
-    return absl::OkStatus();
-  }
+  if (SidecarPairMatches(ShaPath(artifact), ManifestPath(artifact), artifact, *sha)) return sha;
   const std::filesystem::path base = artifact.filename();
   const std::filesystem::path staged_sha = staged_dir / ShaPath(base);
   const std::filesystem::path staged_manifest = staged_dir / ManifestPath(base);
   if (SidecarPairMatches(staged_sha, staged_manifest, artifact, *sha)) {
     absl::Status s = services::RenameDurably(staged_sha, ShaPath(artifact));
     if (s.ok()) s = services::RenameDurably(staged_manifest, ManifestPath(artifact));
-    if (s.ok()) return s;
+    if (s.ok()) return sha;
   }
-  return RemoveSidecars(artifact);
+  if (absl::Status s = RemoveSidecars(artifact); !s.ok()) return s;
+  return std::string();
 }
 
 }  // namespace rwkv::converter

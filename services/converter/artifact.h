@@ -45,14 +45,17 @@ bool SidecarsMatch(const std::filesystem::path& artifact);
 // The record of an artifact that job `job_id` published at `artifact` (the resolved path of
 // spec.output): the artifact and both sidecars exist, the sidecars match its SHA-256 and the
 // manifest names `job_id`. NotFound without the artifact; FailedPrecondition when the sidecars
-// do not match or name another job.
+// do not match or name another job. `known_sha256`, when not empty, is the artifact's SHA-256
+// as just computed (ReconcileSidecars), so the file is not read again.
 absl::StatusOr<Artifact> ReadPublishedArtifact(const std::filesystem::path& artifact,
-                                               const JobSpec& spec, const std::string& job_id);
+                                               const JobSpec& spec, const std::string& job_id,
+                                               const std::string& known_sha256 = "");
 
 // Repairs the sidecars of an artifact whose publishing a crash interrupted: keeps them when
 // they match; else moves in the ones staged in `staged_dir` (the job's temporary folder) when
 // those match the artifact; else removes them. Without the artifact its sidecars are removed.
-absl::Status ReconcileSidecars(const std::filesystem::path& artifact,
-                               const std::filesystem::path& staged_dir);
+// Returns the artifact's SHA-256 when it ends with matching sidecars, else "".
+absl::StatusOr<std::string> ReconcileSidecars(const std::filesystem::path& artifact,
+                                              const std::filesystem::path& staged_dir);
 
 }  // namespace rwkv::converter

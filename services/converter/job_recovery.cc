@@ -26,7 +26,8 @@ RecoveryOutcome RecoverRunning(const std::filesystem::path& root, Job& job, absl
   job.attempts = attempts;
   job.progress = JobProgress{};
   if (absl::StatusOr<JobPaths> paths = ResolveJobPaths(root, job.spec); paths.ok()) {
-    absl::StatusOr<Artifact> published = ReadPublishedArtifact(paths->output, job.spec, job.id);
+    absl::StatusOr<Artifact> published =
+        ReadPublishedArtifact(paths->output, job.spec, job.id, options.verified_sha256);
     if (published.ok()) {
       job.state = JobState::kSucceeded;
       job.artifact = *std::move(published);

@@ -16,6 +16,9 @@ namespace rwkv::converter {
 struct RecoveryOptions {
   // Starts a job gets in all; a job interrupted on its last one fails.
   uint32_t max_attempts = 3;
+  // The SHA-256 of the job's published artifact when ReconcileSidecars has just verified it
+  // ("" = unknown: recovery reads the artifact to check it).
+  std::string verified_sha256;
 };
 
 struct RecoveryOutcome {

@@ -1,7 +1,9 @@
 #include "services/converter/job_runner.h"
 
 #include <algorithm>
+#include <string>
 #include <system_error>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -34,12 +36,17 @@ absl::Status JobRunner::Start() {
   for (const std::string& e : errors) services::LogLine(absl::StrCat("journal: skipping ", e));
   // A job that was running may have stopped between publishing its artifact and its
   // sidecars; its temporary folder may still hold the staged sidecars.
+  // What it verifies is kept, so recovery does not hash the artifact a second time.
+  std::unordered_map<std::string, std::string> verified_sha256;
   for (const Job& job : jobs) {
     if (job.state != JobState::kRunning) continue;
     absl::StatusOr<JobPaths> paths = ResolveJobPaths(root_, job.spec);
     if (!paths.ok()) continue;
-    if (absl::Status s = ReconcileSidecars(paths->output, tmp_root_ / job.id); !s.ok()) {
-      services::LogLine(absl::StrCat("job ", job.id, ": ", s.message()));
+    absl::StatusOr<std::string> sha = ReconcileSidecars(paths->output, tmp_root_ / job.id);
+    if (!sha.ok()) {
+      services::LogLine(absl::StrCat("job ", job.id, ": ", sha.status().message()));
+    } else if (!sha->empty()) {
+      verified_sha256[job.id] = *std::move(sha);
     }
   }
   std::error_code ec;
@@ -54,8 +61,11 @@ absl::Status JobRunner::Start() {
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
   for (Job& job : jobs) {
+    auto verified = verified_sha256.find(job.id);
     const RecoveryOutcome outcome =
-        RecoverJob(root_, job, now, RecoveryOptions{options_.max_job_attempts});
+        RecoverJob(root_, job, now,
+                   RecoveryOptions{options_.max_job_attempts,
+                                   verified == verified_sha256.end() ? "" : verified->second});
     if (outcome.changed) {
       services::LogLine(absl::StrCat("job ", job.id, ": ", outcome.note));
       if (absl::Status s = journal_.Write(job); !s.ok()) services::LogLine(s.ToString());

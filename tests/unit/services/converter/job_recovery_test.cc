@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "services/converter/artifact.h"
@@ -23,17 +25,19 @@ class JobRecoveryTest : public ::testing::Test {
     fs::create_directories(root_ / "staging");
   }
   // Publishes models/<id>.gguf as job `publisher` would have, sidecars included.
-  void Publish(const Job& job, const std::string& publisher) {
+  void Publish(const Job& job, const std::string& publisher,
+               std::optional<QuantizationQuality> quality = std::nullopt) {
     const fs::path staged = root_ / "staging" / (job.id + ".gguf");
     std::ofstream(staged) << "artifact bytes of " << job.id;
     Job owner = job;
     owner.id = publisher;
-    ASSERT_TRUE(PublishArtifact(owner, ExecuteResult{11, 0, 7}, 1.0, root_ / "staging", staged,
-                                root_ / job.spec.output)
+    ASSERT_TRUE(PublishArtifact(owner, ExecuteResult{11, 0, 7, std::move(quality)}, 1.0,
+                                root_ / "staging", staged, root_ / job.spec.output)
                     .ok());
   }
-  RecoveryOutcome Recover(Job& job, uint32_t max_attempts = 3) {
-    return RecoverJob(root_, job, absl::Now(), RecoveryOptions{max_attempts});
+  RecoveryOutcome Recover(Job& job, uint32_t max_attempts = 3,
+                          const std::string& verified_sha256 = "") {
+    return RecoverJob(root_, job, absl::Now(), RecoveryOptions{max_attempts, verified_sha256});
   }
   fs::path root_;
 };
@@ -102,6 +106,39 @@ TEST_F(JobRecoveryTest, AdoptsTheArtifactTheJobPublishedBeforeTheCrash) {
   EXPECT_EQ(job.artifact->input_bytes, 11u);
   EXPECT_EQ(job.artifact->manifest_path, "models/j-pub.gguf.manifest.json");
   EXPECT_TRUE(job.error.empty());
+}
+
+TEST_F(JobRecoveryTest, AdoptedArtifactKeepsItsQualityAndTheVerifiedChecksum) {
+  QuantizationQuality quality;
+  quality.eval_text = "eval/text.txt";
+  quality.ctx = 128;
+  quality.chunks = 2;
+  quality.tokens_scored = 126;
+  quality.ppl_source = 12.5;
+  quality.ppl_result = 12.75;
+  quality.mean_kld = 0.0125;
+  quality.same_top_fraction = 0.875;
+  Job job = MakeJob("j-q", JobState::kRunning);
+  job.attempts = 1;
+  Publish(job, job.id, quality);
+  const fs::path artifact = root_ / "models/j-q.gguf";
+  absl::StatusOr<std::string> sha = ReconcileSidecars(artifact, root_ / "staging");
+  ASSERT_TRUE(sha.ok()) << sha.status();
+  ASSERT_EQ(sha->size(), 64u);
+
+  Job with_wrong_sha = job;
+  Recover(with_wrong_sha, 3, std::string(64, '0'));
+  EXPECT_EQ(with_wrong_sha.state, JobState::kQueued);
+
+  Recover(job, 3, *sha);
+  ASSERT_EQ(job.state, JobState::kSucceeded) << job.error;
+  EXPECT_EQ(job.artifact->sha256, *sha);
+  ASSERT_TRUE(job.artifact->quality.has_value());
+  EXPECT_EQ(job.artifact->quality->eval_text, "eval/text.txt");
+  EXPECT_EQ(job.artifact->quality->tokens_scored, 126u);
+  EXPECT_DOUBLE_EQ(job.artifact->quality->ppl_result, 12.75);
+  EXPECT_DOUBLE_EQ(job.artifact->quality->mean_kld, 0.0125);
+  EXPECT_DOUBLE_EQ(job.artifact->quality->same_top_fraction, 0.875);
 }
 
 TEST_F(JobRecoveryTest, DoesNotAdoptAnotherJobsArtifact) {
