@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -91,6 +92,28 @@ int RunPpl(const Flags& f, engine::Model& model, const engine::PerplexityOptions
   return 0;
 }
 
+// llama-perplexity's percentile lines: "Maximum KLD:   0.123456", "99.9%   Δp:  1.234%", ….
+void PrintSpread(const engine::Spread& spread, const char* name, bool percent) {
+  const std::pair<const char*, double> rows[] = {
+      {"Maximum", spread.max}, {"99.9%  ", spread.p999}, {"99.0%  ", spread.p99},
+      {"95.0%  ", spread.p95}, {"90.0%  ", spread.p90},  {"Median ", spread.median},
+      {"10.0%  ", spread.p10}, {" 5.0%  ", spread.p05},  {" 1.0%  ", spread.p01},
+      {"Minimum", spread.min}};
+  for (const auto& [label, value] : rows) {
+    if (percent) {
+      std::printf("%s %s: %6.3f%%\n", label, name, 100.0 * value);
+    } else {
+      std::printf("%s %s: %10.6f\n", label, name, value);
+    }
+  }
+}
+
+nlohmann::json SpreadJson(const engine::Spread& spread) {
+  return {{"max", spread.max}, {"99.9", spread.p999},     {"99", spread.p99}, {"95", spread.p95},
+          {"90", spread.p90},  {"median", spread.median}, {"10", spread.p10}, {"5", spread.p05},
+          {"1", spread.p01},   {"min", spread.min}};
+}
+
 void PrintKldSummary(const engine::KldSummary& s) {
   std::printf("====== Perplexity statistics ======\n");
   std::printf("Mean PPL(Q)                   : %10.6f ± %10.6f\n", s.ppl_q.value, s.ppl_q.error);
@@ -105,29 +128,12 @@ void PrintKldSummary(const engine::KldSummary& s) {
               s.ppl_diff.error);
   std::printf("====== KL divergence statistics ======\n");
   std::printf("Mean    KLD: %10.6f ± %10.6f\n", s.kld.value, s.kld.error);
-  std::printf("Maximum KLD: %10.6f\n", s.kld_max);
-  std::printf("99.9%%   KLD: %10.6f\n", s.kld_p999);
-  std::printf("99.0%%   KLD: %10.6f\n", s.kld_p99);
-  std::printf("95.0%%   KLD: %10.6f\n", s.kld_p95);
-  std::printf("90.0%%   KLD: %10.6f\n", s.kld_p90);
-  std::printf("Median  KLD: %10.6f\n", s.kld_median);
-  std::printf("10.0%%   KLD: %10.6f\n", s.kld_p10);
-  std::printf(" 5.0%%   KLD: %10.6f\n", s.kld_p05);
-  std::printf(" 1.0%%   KLD: %10.6f\n", s.kld_p01);
-  std::printf("Minimum KLD: %10.6f\n\n", s.kld_min);
+  PrintSpread(s.kld_spread, "KLD", /*percent=*/false);
+  std::printf("\n");
   std::printf("====== Token probability statistics ======\n");
   std::printf("Mean    Δp: %6.3f ± %5.3f %%\n", 100.0 * s.p_diff_mean.value,
               100.0 * s.p_diff_mean.error);
-  std::printf("Maximum Δp: %6.3f%%\n", 100.0 * s.p_diff_max);
-  std::printf("99.9%%   Δp: %6.3f%%\n", 100.0 * s.p_diff_p999);
-  std::printf("99.0%%   Δp: %6.3f%%\n", 100.0 * s.p_diff_p99);
-  std::printf("95.0%%   Δp: %6.3f%%\n", 100.0 * s.p_diff_p95);
-  std::printf("90.0%%   Δp: %6.3f%%\n", 100.0 * s.p_diff_p90);
-  std::printf("Median  Δp: %6.3f%%\n", 100.0 * s.p_diff_median);
-  std::printf("10.0%%   Δp: %6.3f%%\n", 100.0 * s.p_diff_p10);
-  std::printf(" 5.0%%   Δp: %6.3f%%\n", 100.0 * s.p_diff_p05);
-  std::printf(" 1.0%%   Δp: %6.3f%%\n", 100.0 * s.p_diff_p01);
-  std::printf("Minimum Δp: %6.3f%%\n", 100.0 * s.p_diff_min);
+  PrintSpread(s.p_diff_spread, "Δp", /*percent=*/true);
   std::printf("RMS Δp    : %6.3f ± %5.3f %%\n", 100.0 * s.p_diff_rms.value,
               100.0 * s.p_diff_rms.error);
   std::printf("Same top p: %6.3f ± %5.3f %%\n", 100.0 * s.same_top.value, 100.0 * s.same_top.error);
@@ -142,29 +148,9 @@ nlohmann::json KldJson(const engine::KldSummary& s) {
           {"ppl_ratio", EstimateJson(s.ppl_ratio)},
           {"ppl_diff", EstimateJson(s.ppl_diff)},
           {"kld", EstimateJson(s.kld)},
-          {"kld_percentiles",
-           {{"max", s.kld_max},
-            {"99.9", s.kld_p999},
-            {"99", s.kld_p99},
-            {"95", s.kld_p95},
-            {"90", s.kld_p90},
-            {"median", s.kld_median},
-            {"10", s.kld_p10},
-            {"5", s.kld_p05},
-            {"1", s.kld_p01},
-            {"min", s.kld_min}}},
+          {"kld_percentiles", SpreadJson(s.kld_spread)},
           {"p_diff_mean", EstimateJson(s.p_diff_mean)},
-          {"p_diff_percentiles",
-           {{"max", s.p_diff_max},
-            {"99.9", s.p_diff_p999},
-            {"99", s.p_diff_p99},
-            {"95", s.p_diff_p95},
-            {"90", s.p_diff_p90},
-            {"median", s.p_diff_median},
-            {"10", s.p_diff_p10},
-            {"5", s.p_diff_p05},
-            {"1", s.p_diff_p01},
-            {"min", s.p_diff_min}}},
+          {"p_diff_percentiles", SpreadJson(s.p_diff_spread)},
           {"p_diff_rms", EstimateJson(s.p_diff_rms)},
           {"same_top", EstimateJson(s.same_top)}};
 }

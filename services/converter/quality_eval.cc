@@ -101,7 +101,7 @@ absl::StatusOr<QuantizationQuality> MeasureQuality(const JobSpec& spec, QualityE
   q.ppl_result_error = kld->stats.q.PplError();
   q.mean_kld = kld->summary.kld.value;
   q.mean_kld_error = kld->summary.kld.error;
-  q.kld_p99 = kld->summary.kld_p99;
+  q.kld_p99 = kld->summary.kld_spread.p99;
   q.same_top_fraction = kld->summary.same_top.value;
   return q;
 }

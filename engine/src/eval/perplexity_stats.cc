@@ -157,6 +157,28 @@ double Median(std::span<const float> sorted) {
                     : sorted[n / 2];
 }
 
+namespace {
+
+Spread SpreadOf(std::vector<float> values) {
+  Spread r;
+  if (values.empty()) return r;
+  std::sort(values.begin(), values.end());
+  const std::span<const float> v(values);
+  r.max = v.back();
+  r.p999 = Percentile(v, 0.999);
+  r.p99 = Percentile(v, 0.99);
+  r.p95 = Percentile(v, 0.95);
+  r.p90 = Percentile(v, 0.90);
+  r.median = Median(v);
+  r.p10 = Percentile(v, 0.10);
+  r.p05 = Percentile(v, 0.05);
+  r.p01 = Percentile(v, 0.01);
+  r.min = v.front();
+  return r;
+}
+
+}  // namespace
+
 KldSummary SummarizeKld(const KldStats& s, std::vector<float> kld_values,
                         std::vector<float> p_diff_values) {
   KldSummary r;
@@ -180,36 +202,10 @@ KldSummary SummarizeKld(const KldStats& s, std::vector<float> kld_values,
 
   const MeanAndError kld = MeanWithError(s.sum_kld, s.sum_kld2, s.count);
   r.kld = {kld.mean, kld.error};
-  if (!kld_values.empty()) {
-    std::sort(kld_values.begin(), kld_values.end());
-    const std::span<const float> k(kld_values);
-    r.kld_max = k.back();
-    r.kld_p999 = Percentile(k, 0.999);
-    r.kld_p99 = Percentile(k, 0.99);
-    r.kld_p95 = Percentile(k, 0.95);
-    r.kld_p90 = Percentile(k, 0.90);
-    r.kld_median = Median(k);
-    r.kld_p10 = Percentile(k, 0.10);
-    r.kld_p05 = Percentile(k, 0.05);
-    r.kld_p01 = Percentile(k, 0.01);
-    r.kld_min = k.front();
-  }
+  r.kld_spread = SpreadOf(std::move(kld_values));
   const MeanAndError pd = MeanWithError(s.sum_p_diff, s.sum_p_diff2, s.count);
   r.p_diff_mean = {pd.mean, pd.error};
-  if (!p_diff_values.empty()) {
-    std::sort(p_diff_values.begin(), p_diff_values.end());
-    const std::span<const float> p(p_diff_values);
-    r.p_diff_max = p.back();
-    r.p_diff_p999 = Percentile(p, 0.999);
-    r.p_diff_p99 = Percentile(p, 0.99);
-    r.p_diff_p95 = Percentile(p, 0.95);
-    r.p_diff_p90 = Percentile(p, 0.90);
-    r.p_diff_median = Median(p);
-    r.p_diff_p10 = Percentile(p, 0.10);
-    r.p_diff_p05 = Percentile(p, 0.05);
-    r.p_diff_p01 = Percentile(p, 0.01);
-    r.p_diff_min = p.front();
-  }
+  r.p_diff_spread = SpreadOf(std::move(p_diff_values));
   const MeanAndError mse = MeanWithError(s.sum_p_diff2, s.sum_p_diff4, s.count);
   const double rms = std::sqrt(mse.mean);
   r.p_diff_rms = {rms, rms > 0 ? 0.5 / rms * mse.error : 0.0};

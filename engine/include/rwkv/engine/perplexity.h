@@ -102,6 +102,13 @@ struct Estimate {
 };
 
 // The summary llama-perplexity prints at the end of a KL-divergence run.
+// How one per-position quantity spreads over the scored positions: percentiles by linear
+// interpolation between sorted values, as llama-perplexity computes them.
+struct Spread {
+  double max = 0, p999 = 0, p99 = 0, p95 = 0, p90 = 0, median = 0, p10 = 0, p05 = 0, p01 = 0,
+         min = 0;
+};
+
 struct KldSummary {
   uint64_t count = 0;
   Estimate ppl_q, ppl_base;
@@ -110,12 +117,9 @@ struct KldSummary {
   Estimate ppl_ratio;     // PPL(Q)/PPL(base)
   Estimate ppl_diff;      // PPL(Q) − PPL(base)
   Estimate kld;           // mean KLD
-  // KLD percentiles (linear interpolation between sorted values, as llama-perplexity).
-  double kld_max = 0, kld_p999 = 0, kld_p99 = 0, kld_p95 = 0, kld_p90 = 0, kld_median = 0,
-         kld_p10 = 0, kld_p05 = 0, kld_p01 = 0, kld_min = 0;
+  Spread kld_spread;
   Estimate p_diff_mean;  // mean Δp (fraction, not percent)
-  double p_diff_max = 0, p_diff_p999 = 0, p_diff_p99 = 0, p_diff_p95 = 0, p_diff_p90 = 0,
-         p_diff_median = 0, p_diff_p10 = 0, p_diff_p05 = 0, p_diff_p01 = 0, p_diff_min = 0;
+  Spread p_diff_spread;
   Estimate p_diff_rms;  // RMS Δp (fraction)
   Estimate same_top;    // fraction of positions where Q and base agree on the top token
 };

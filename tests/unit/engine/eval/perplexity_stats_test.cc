@@ -172,10 +172,10 @@ TEST(SummarizeKldTest, FiguresFromSums) {
   EXPECT_NEAR(s.ppl_base.value, std::exp(1.0), 1e-9);
   EXPECT_NEAR(s.ln_ppl_ratio.value, 1.0, 1e-12);
   EXPECT_NEAR(s.ppl_ratio.value, std::exp(1.0), 1e-9);
-  EXPECT_NEAR(s.kld_max, 0.19, 1e-6);
-  EXPECT_NEAR(s.kld_min, 0.0, 1e-9);
-  EXPECT_NEAR(s.kld_median, 0.095, 1e-6);
-  EXPECT_NEAR(s.kld_p99, 0.99 * 19 * 0.01, 1e-6);
+  EXPECT_NEAR(s.kld_spread.max, 0.19, 1e-6);
+  EXPECT_NEAR(s.kld_spread.min, 0.0, 1e-9);
+  EXPECT_NEAR(s.kld_spread.median, 0.095, 1e-6);
+  EXPECT_NEAR(s.kld_spread.p99, 0.99 * 19 * 0.01, 1e-6);
   EXPECT_NEAR(s.same_top.value, 0.75, 1e-12);
   EXPECT_NEAR(s.same_top.error, std::sqrt(0.75 * 0.25 / 19), 1e-12);
 }
