@@ -10,6 +10,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/q8_lanes.h"
 #include "backend/cpu/thread_pool.h"
 #include "gtest/gtest.h"
 #include "rwkv/engine/fp16.h"
@@ -143,6 +144,90 @@ TEST_P(Q8DotParityTest, MatchesScalarReference) {
 
 INSTANTIATE_TEST_SUITE_P(Kernels, Q8DotParityTest, ::testing::ValuesIn(Cases()), Name);
 
+// The lane GEMM (unpacked weight rows × interleaved columns) against the scalar reference dot:
+// every row count of one call, partial column groups (the padding lanes must come out 0),
+// block counts with and without the 1.6B model's widths, and Q8_0 bytes of -128 (which no
+// quantizer writes but a file may hold).
+class Q8LaneGemmParityTest : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(Q8LaneGemmParityTest, MatchesScalarReference) {
+  const GgmlType type = GetParam();
+  const KernelTable* table = KernelsFor(Isa::kAvx512);
+  if (table == nullptr || !CpuSupports(Isa::kAvx512)) {
+    GTEST_SKIP() << "avx512 kernels are not available on this machine/build";
+  }
+  ASSERT_NE(table->gemm_q8_lanes, nullptr);
+  const TypeKernels& tk = table->For(type);
+  ASSERT_NE(tk.unpack_q8, nullptr);
+  const DotQ8Fn ref_dot = KernelsFor(Isa::kScalar)->For(type).dot_q8;
+  for (int64_t k : {32, 288, 2048}) {
+    std::mt19937 rng(static_cast<uint32_t>(k + 17 * static_cast<int>(type)));
+    const int n_rows = kQ8LaneRows;
+    std::vector<uint8_t> rows = MakeRows(type, k, n_rows, rng);
+    const uint64_t rb = RowBytes(type, k);
+    if (type == GgmlType::kQ8_0) {
+      for (int64_t i = 0; i < k; i += 5) rows[rb + (i / 32) * 34 + 2 + i % 32] = 0x80;
+    }
+    const int64_t nb = k / kQ8Block;
+    std::vector<uint8_t> u(n_rows * k);
+    std::vector<float> scale(n_rows * nb), min(n_rows * nb);
+    for (int r = 0; r < n_rows; ++r) {
+      tk.unpack_q8(rows.data() + r * rb, k, u.data() + r * k, scale.data() + r * nb,
+                   min.data() + r * nb);
+    }
+    for (int n_cols : {1, 7, kQ8Lanes}) {
+      std::vector<std::vector<int8_t>> q(n_cols, std::vector<int8_t>(k));
+      std::vector<std::vector<float>> d(n_cols, std::vector<float>(nb)), s(n_cols, d[0]);
+      std::vector<Q8View> views(n_cols);
+      for (int col = 0; col < n_cols; ++col) {
+        const std::vector<float> xf = MakeColumn(k, col % 4, rng);
+        table->quantize_q8(xf.data(), k, q[col].data(), d[col].data(), s[col].data());
+        views[col] = {q[col].data(), d[col].data(), s[col].data()};
+      }
+      std::vector<int8_t> lq(Q8LaneQBytes(k));
+      std::vector<int32_t> init(Q8LaneBlockValues(k));
+      std::vector<float> ld(init.size()), ls(init.size());
+      InterleaveQ8(views.data(), n_cols, k, tk.q8_offset, lq.data(), init.data(), ld.data(),
+                   ls.data());
+      const Q8LaneGroup group{lq.data(), init.data(), ld.data(), ls.data()};
+      for (int call_rows = 1; call_rows <= n_rows; ++call_rows) {
+        SCOPED_TRACE("k " + std::to_string(k) + " columns " + std::to_string(n_cols) + " rows " +
+                     std::to_string(call_rows));
+        std::vector<float> got(kQ8LaneRows * kQ8Lanes + 1, -1.0f);
+        got.back() = 12345.0f;  // guard
+        table->gemm_q8_lanes(u.data(), scale.data(), tk.q8_offset != 0 ? nullptr : min.data(),
+                             call_rows, k, group, got.data());
+        EXPECT_EQ(got.back(), 12345.0f) << "wrote past the requested outputs";
+        std::vector<float> want(call_rows * n_cols);
+        ref_dot(rows.data(), rb, call_rows, k, views.data(), n_cols, want.data());
+        for (int r = 0; r < call_rows; ++r) {
+          for (int col = 0; col < kQ8Lanes; ++col) {
+            const float g = got[r * kQ8Lanes + col];
+            if (col >= n_cols) {
+              ASSERT_EQ(g, 0.0f) << "padding lane " << col << " row " << r;
+              continue;
+            }
+            double magnitude = 0;
+            for (int64_t i = 0; i < k; ++i) {
+              const double xi = std::fabs(static_cast<double>(q[col][i]) * d[col][i / kQ8Block]);
+              magnitude += (std::fabs(static_cast<double>(scale[r * nb + i / kQ8Block])) * 256.0 +
+                            std::fabs(static_cast<double>(min[r * nb + i / kQ8Block]))) *
+                           xi;
+            }
+            ASSERT_NEAR(g, want[r * n_cols + col], 1e-5 * magnitude + 1e-6)
+                << "row " << r << " column " << col;
+          }
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Q8LaneGemmParityTest, ::testing::ValuesIn(kQ8Types),
+                         [](const ::testing::TestParamInfo<GgmlType>& info) {
+                           return std::string(GgmlTypeName(info.param));
+                         });
+
 // The reference itself against the dequantized product in double: the integer sums are
 // exact, so only the activation rounding (at most half a step per element) separates them.
 TEST(Q8ReferenceTest, EqualsDequantizedProductOfQuantizedActivations) {
@@ -210,7 +295,8 @@ TEST(Q8MatMulParityTest, SimdMatchesScalarTable) {
       std::mt19937 rng(3);
       const std::vector<uint8_t> w = MakeRows(t, k, rows, rng);
       const backend::WeightView view{t, k, rows, RowBytes(t, k), w.data()};
-      for (int64_t n : {1, 5, 8, 9, 17}) {
+      // Below and above the lane GEMM's q8_lanes_min_cols, with ragged column groups.
+      for (int64_t n : {1, 5, 8, 9, 12, 16, 17, 40}) {
         SCOPED_TRACE(std::string(IsaName(isa)) + " " + std::string(GgmlTypeName(t)) + " n " +
                      std::to_string(n));
         std::vector<float> x;

@@ -66,10 +66,44 @@ struct Q8View {
 using DotQ8Fn = void (*)(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
                          const Q8View* x, int n_cols, float* out);
 
+// Precision::kFast on many columns, the "lane" GEMM: the Q8 activations of kQ8Lanes columns are
+// interleaved so that one 512-bit vector holds four consecutive values of every column, and a
+// task first unpacks its weight rows to unsigned bytes u (weight = scale·u + min). vpdpbusd of
+// a broadcast quad of u and that vector then sums a block for all kQ8Lanes columns in int32
+// lanes: per block and row, eight products, one conversion and two float operations serve
+// kQ8Lanes columns, with no horizontal sums.
+inline constexpr int kQ8Lanes = 16;
+// Rows per call of the lane kernel.
+inline constexpr int kQ8LaneRows = 8;
+
+// kQ8Lanes interleaved activation columns (columns past the real ones are zero).
+struct Q8LaneGroup {
+  const int8_t* q = nullptr;      // [k/32][8][kQ8Lanes][4]: quad g of block b of every column
+  const int32_t* init = nullptr;  // [k/32][kQ8Lanes]: each block's integer sum starts here
+  const float* d = nullptr;       // [k/32][kQ8Lanes]
+  const float* s = nullptr;       // [k/32][kQ8Lanes]
+};
+
+// One weight row of k elements (k % 32 == 0) as k unsigned bytes u and, per block, scale and
+// min with weight = scale·u + min.
+using UnpackQ8Fn = void (*)(const uint8_t* row, int64_t k, uint8_t* u, float* scale, float* min);
+
+// For r < n_rows (1..kQ8LaneRows) and c < kQ8Lanes, with u rows k bytes apart and scale/min
+// rows k/32 apart:
+// out[r·kQ8Lanes + c] = Σ_b scale[r][b]·d[b][c]·(init[b][c] + Σ_i u[r][32b+i]·q_c[32b+i])
+//                       (+ min[r][b]·s[b][c] when min is not null).
+using GemmQ8LanesFn = void (*)(const uint8_t* u, const float* scale, const float* min,
+                               int n_rows, int64_t k, const Q8LaneGroup& x, float* out);
+
 struct TypeKernels {
   // Precision::kFast: set for the types with an 8-bit product (the legacy block types); the
   // others run as under kExact.
   DotQ8Fn dot_q8 = nullptr;
+  // The lane GEMM's weight unpacker, set with dot_q8 on tables with a lane GEMM. When
+  // q8_offset is not 0 every block's min is -q8_offset·scale: the product then folds it into
+  // the integer sums (init = -q8_offset·Σq) instead of a float term per block.
+  UnpackQ8Fn unpack_q8 = nullptr;
+  int q8_offset = 0;
   ActFormat act = ActFormat::kF32;
   DotF32Fn dot_f32 = nullptr;        // set when act == kF32
   DotQ16Fn dot_q16 = nullptr;        // set when act == kQ16
@@ -108,6 +142,9 @@ struct KernelTable {
   int q8_gemm_cols = 0;
   // Quantizes k floats (k % 32 == 0) to Q8 blocks.
   void (*quantize_q8)(const float* x, int64_t k, int8_t* q, float* d, float* s) = nullptr;
+  // Precision::kFast: the lane GEMM, used from q8_lanes_min_cols columns on (null: never).
+  GemmQ8LanesFn gemm_q8_lanes = nullptr;
+  int q8_lanes_min_cols = 0;
   Wkv6Fn wkv6 = nullptr;
   // Null on tables without a GEMM: every product then runs on the dot kernels.
   PackPanelFn pack_panel = nullptr;
@@ -143,5 +180,6 @@ void FillAvx512Kernels(KernelTable& table);
 void FillScalarQ8Kernels(KernelTable& table);
 void FillAvx2Q8Kernels(KernelTable& table);    // only where RWKV_HAVE_X86_VARIANTS
 void FillAvx512Q8Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
+void FillAvx512Q8Lanes(KernelTable& table);    // only where RWKV_HAVE_X86_VARIANTS
 
 }  // namespace rwkv::engine::cpu

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/q8_lanes.h"
+
 namespace rwkv::engine::cpu {
 namespace {
 
@@ -81,6 +83,77 @@ void Gemm(ThreadPool& pool, const KernelTable& kernels, const backend::WeightVie
   });
 }
 
+// Precision::kFast on many columns: the Q8 columns (in scratch) interleaved kQ8Lanes at a
+// time, then a task unpacks kRowBlock weight rows once and runs the lane GEMM over every
+// column group, kQ8LaneRows rows per call.
+void MatMulQ8Lanes(ThreadPool& pool, const KernelTable& kernels, const backend::WeightView& w,
+                   int64_t n, float* y, int64_t y_stride, Epilogue epilogue, bool accumulate,
+                   MatMulScratch& scratch) {
+  const TypeKernels& tk = kernels.For(w.type);
+  const int64_t k = w.cols;
+  const int64_t nb = k / kQ8Block;
+  const int64_t groups = (n + kQ8Lanes - 1) / kQ8Lanes;
+  const int64_t per_group = Q8LaneBlockValues(k);
+  scratch.lane_q.resize(static_cast<size_t>(groups * Q8LaneQBytes(k)));
+  scratch.lane_init.resize(static_cast<size_t>(groups * per_group));
+  scratch.lane_d.resize(static_cast<size_t>(groups * per_group));
+  scratch.lane_s.resize(static_cast<size_t>(groups * per_group));
+  pool.ParallelFor(groups, 1, [&](int64_t gb, int64_t ge) {
+    for (int64_t g = gb; g < ge; ++g) {
+      const int64_t c0 = g * kQ8Lanes;
+      const int nc = static_cast<int>(std::min<int64_t>(kQ8Lanes, n - c0));
+      Q8View cols[kQ8Lanes];
+      for (int c = 0; c < nc; ++c) {
+        cols[c] = Q8View{scratch.q8.data() + (c0 + c) * k, scratch.d.data() + (c0 + c) * nb,
+                         scratch.s.data() + (c0 + c) * nb};
+      }
+      InterleaveQ8(cols, nc, k, tk.q8_offset, scratch.lane_q.data() + g * Q8LaneQBytes(k),
+                   scratch.lane_init.data() + g * per_group, scratch.lane_d.data() + g * per_group,
+                   scratch.lane_s.data() + g * per_group);
+    }
+  });
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t n_blocks = (w.rows + kRowBlock - 1) / kRowBlock;
+  pool.ParallelFor(n_blocks, Grain(pool, n_blocks), [&](int64_t bb, int64_t be) {
+    const Epilogue epi = epilogue;
+    const bool add = accumulate;
+    thread_local std::vector<uint8_t> u;
+    thread_local std::vector<float> scale, min;
+    u.resize(static_cast<size_t>(kRowBlock * k));
+    scale.resize(static_cast<size_t>(kRowBlock * nb));
+    min.resize(static_cast<size_t>(kRowBlock * nb));
+    const float* mins = tk.q8_offset != 0 ? nullptr : min.data();
+    for (int64_t blk = bb; blk < be; ++blk) {
+      const int64_t r0 = blk * kRowBlock;
+      const int64_t nr = std::min(w.rows, r0 + kRowBlock) - r0;
+      for (int64_t r = 0; r < nr; ++r) {
+        tk.unpack_q8(base + (r0 + r) * w.row_bytes, k, u.data() + r * k, scale.data() + r * nb,
+                     min.data() + r * nb);
+      }
+      for (int64_t g = 0; g < groups; ++g) {
+        const Q8LaneGroup x{scratch.lane_q.data() + g * Q8LaneQBytes(k),
+                            scratch.lane_init.data() + g * per_group,
+                            scratch.lane_d.data() + g * per_group,
+                            scratch.lane_s.data() + g * per_group};
+        float out[kRowBlock * kQ8Lanes];
+        for (int64_t r = 0; r < nr; r += kQ8LaneRows) {
+          const int rows = static_cast<int>(std::min<int64_t>(kQ8LaneRows, nr - r));
+          kernels.gemm_q8_lanes(u.data() + r * k, scale.data() + r * nb,
+                                mins != nullptr ? mins + r * nb : nullptr, rows, k, x,
+                                out + r * kQ8Lanes);
+        }
+        const int64_t c0 = g * kQ8Lanes;
+        const int nc = static_cast<int>(std::min<int64_t>(kQ8Lanes, n - c0));
+        float run[kRowBlock];
+        for (int c = 0; c < nc; ++c) {
+          for (int64_t r = 0; r < nr; ++r) run[r] = out[r * kQ8Lanes + c];
+          StoreRun(epi, add, run, nr, y + (c0 + c) * y_stride + r0);
+        }
+      }
+    }
+  });
+}
+
 // Precision::kFast: every column quantized to Q8 once, then tiles of kRowBlock weight rows ×
 // kMaxQ8Cols columns on the 8-bit dot kernel; a task's weight rows stay in L2 while all the
 // column groups pass.
@@ -99,6 +172,10 @@ void MatMulQ8(ThreadPool& pool, const KernelTable& kernels, const backend::Weigh
                           scratch.s.data() + i * nb);
     }
   });
+  if (kernels.gemm_q8_lanes != nullptr && tk.unpack_q8 != nullptr &&
+      n >= kernels.q8_lanes_min_cols) {
+    return MatMulQ8Lanes(pool, kernels, w, n, y, y_stride, epilogue, accumulate, scratch);
+  }
   const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t n_blocks = (w.rows + kRowBlock - 1) / kRowBlock;
   pool.ParallelFor(n_blocks, Grain(pool, n_blocks), [&](int64_t bb, int64_t be) {

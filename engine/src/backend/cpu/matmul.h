@@ -19,6 +19,11 @@ struct MatMulScratch {
   std::vector<float> d;
   std::vector<float> s;
   std::vector<int8_t> q8;
+  // Q8 columns interleaved for the lane GEMM.
+  std::vector<int8_t> lane_q;
+  std::vector<int32_t> lane_init;
+  std::vector<float> lane_d;
+  std::vector<float> lane_s;
 };
 
 float ApplyEpilogue(backend::Epilogue epilogue, float v);

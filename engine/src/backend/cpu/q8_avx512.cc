@@ -248,9 +248,24 @@ void DotQ8(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, c
   }
 }
 
-template <GgmlType kType, class U>
+// The lane GEMM's unpacker: every block's 32 unsigned bytes in element order, its scale and min.
+template <class U>
+void UnpackRow(const uint8_t* row, int64_t k, uint8_t* u, float* scale, float* min) {
+  const int64_t nb = k / kQ8Block;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = row + b * U::kBytes;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + b * kQ8Block), U::Bytes1(blk));
+    U::Scalar(blk, scale + b, min + b);
+  }
+}
+
+// kOffset: the fixed zero point of the type's unsigned bytes (0 where a min is stored).
+template <GgmlType kType, class U, int kOffset>
 void Set(KernelTable& t) {
-  t.types[static_cast<uint32_t>(kType)].dot_q8 = &DotQ8<U>;
+  TypeKernels& tk = t.types[static_cast<uint32_t>(kType)];
+  tk.dot_q8 = &DotQ8<U>;
+  tk.unpack_q8 = &UnpackRow<U>;
+  tk.q8_offset = kOffset;
 }
 
 }  // namespace
@@ -260,12 +275,13 @@ namespace rwkv::engine::cpu {
 
 void FillAvx512Q8Kernels(KernelTable& t) {
   using namespace avx512;  // NOLINT: the kernels of this ISA
-  Set<GgmlType::kQ8_0, Q8_0>(t);
-  Set<GgmlType::kQ4_0, Q4_0>(t);
-  Set<GgmlType::kQ4_1, Q4_1>(t);
-  Set<GgmlType::kQ5_0, Q5_0>(t);
-  Set<GgmlType::kQ5_1, Q5_1>(t);
+  Set<GgmlType::kQ8_0, Q8_0, 128>(t);
+  Set<GgmlType::kQ4_0, Q4_0, 8>(t);
+  Set<GgmlType::kQ4_1, Q4_1, 0>(t);
+  Set<GgmlType::kQ5_0, Q5_0, 16>(t);
+  Set<GgmlType::kQ5_1, Q5_1, 0>(t);
   t.q8_gemm_cols = 0;  // the 8-bit products beat the 512-bit f32 GEMM at every width
+  FillAvx512Q8Lanes(t);
 }
 
 }  // namespace rwkv::engine::cpu
