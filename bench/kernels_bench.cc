@@ -151,6 +151,20 @@ BENCHMARK(BM_MatVecMemoryFast)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// Batched decode from memory on the 8-bit kernels: 160 MB of weights against 1 to 64 columns
+// (where the weight stream and the products take about as long).
+void BM_GemmFastMemory(benchmark::State& state) {
+  const GgmlType type = kTypes[state.range(0)];
+  const int64_t k = 2048;
+  const int64_t rows = (int64_t{160} << 20) / static_cast<int64_t>(RowBytes(type, k));
+  RunProduct(state, type, rows, k, state.range(1), static_cast<int>(state.range(2)), Isa::kAvx512,
+             Path::kTable, Precision::kFast);
+}
+BENCHMARK(BM_GemmFastMemory)
+    ->ArgsProduct({{2, 5}, {1, 8, 16, 32, 64}, {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 void BM_Wkv6(benchmark::State& state) {
   const Isa isa = state.range(1) == 0 ? Isa::kAvx2 : Isa::kScalar;
   const KernelTable* table = KernelsFor(isa);

@@ -196,7 +196,8 @@ TEST_P(Q8LaneGemmParityTest, MatchesScalarReference) {
         std::vector<float> got(kQ8LaneRows * kQ8Lanes + 1, -1.0f);
         got.back() = 12345.0f;  // guard
         table->gemm_q8_lanes(u.data(), scale.data(), tk.q8_offset != 0 ? nullptr : min.data(),
-                             call_rows, k, group, got.data());
+                             call_rows, k, group, got.data(), rows.data(),
+                             static_cast<int64_t>(rb));
         EXPECT_EQ(got.back(), 12345.0f) << "wrote past the requested outputs";
         std::vector<float> want(call_rows * n_cols);
         ref_dot(rows.data(), rb, call_rows, k, views.data(), n_cols, want.data());

@@ -91,9 +91,12 @@ using UnpackQ8Fn = void (*)(const uint8_t* row, int64_t k, uint8_t* u, float* sc
 // For r < n_rows (1..kQ8LaneRows) and c < kQ8Lanes, with u rows k bytes apart and scale/min
 // rows k/32 apart:
 // out[r·kQ8Lanes + c] = Σ_b scale[r][b]·d[b][c]·(init[b][c] + Σ_i u[r][32b+i]·q_c[32b+i])
-//                       (+ min[r][b]·s[b][c] when min is not null).
+//                       (+ min[r][b]·s[b][c] when min is not null);
+// meanwhile prefetches the fetch_bytes at `fetch` (the weights of the next call), spread over
+// the blocks.
 using GemmQ8LanesFn = void (*)(const uint8_t* u, const float* scale, const float* min,
-                               int n_rows, int64_t k, const Q8LaneGroup& x, float* out);
+                               int n_rows, int64_t k, const Q8LaneGroup& x, float* out,
+                               const uint8_t* fetch, int64_t fetch_bytes);
 
 struct TypeKernels {
   // Precision::kFast: set for the types with an 8-bit product (the legacy block types); the

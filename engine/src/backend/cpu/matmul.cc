@@ -130,6 +130,10 @@ void MatMulQ8Lanes(ThreadPool& pool, const KernelTable& kernels, const backend::
         tk.unpack_q8(base + (r0 + r) * w.row_bytes, k, u.data() + r * k, scale.data() + r * nb,
                      min.data() + r * nb);
       }
+      // The first column group's products fetch the task's next block of rows, spread over
+      // their blocks: with few column groups the products take about as long as reading the
+      // weights from memory, and a burst of prefetches would stall the core instead.
+      const int64_t next_rows = blk + 1 < be ? std::min(w.rows, r0 + 2 * kRowBlock) - r0 - nr : 0;
       for (int64_t g = 0; g < groups; ++g) {
         const Q8LaneGroup x{scratch.lane_q.data() + g * Q8LaneQBytes(k),
                             scratch.lane_init.data() + g * per_group,
@@ -138,9 +142,11 @@ void MatMulQ8Lanes(ThreadPool& pool, const KernelTable& kernels, const backend::
         float out[kRowBlock * kQ8Lanes];
         for (int64_t r = 0; r < nr; r += kQ8LaneRows) {
           const int rows = static_cast<int>(std::min<int64_t>(kQ8LaneRows, nr - r));
+          const int64_t fetch_rows = g == 0 ? std::clamp<int64_t>(next_rows - r, 0, rows) : 0;
           kernels.gemm_q8_lanes(u.data() + r * k, scale.data() + r * nb,
                                 mins != nullptr ? mins + r * nb : nullptr, rows, k, x,
-                                out + r * kQ8Lanes);
+                                out + r * kQ8Lanes, base + (r0 + kRowBlock + r) * w.row_bytes,
+                                fetch_rows * static_cast<int64_t>(w.row_bytes));
         }
         const int64_t c0 = g * kQ8Lanes;
         const int nc = static_cast<int>(std::min<int64_t>(kQ8Lanes, n - c0));

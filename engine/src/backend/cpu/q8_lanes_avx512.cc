@@ -29,11 +29,16 @@ inline int32_t LoadQuad(const uint8_t* p) {
 
 template <int R, bool kMin>
 void LaneTile(const uint8_t* u, const float* scale, const float* min, int64_t k,
-              const Q8LaneGroup& x, float* out) {
+              const Q8LaneGroup& x, float* out, const uint8_t* fetch, int64_t fetch_bytes) {
   const int64_t nb = k / kQ8Block;
+  const int64_t lines_per_block = (fetch_bytes + 64 * nb - 1) / (64 * nb);
+  const uint8_t* const fetch_end = fetch + fetch_bytes;
   __m512 acc[R];
   Unroll<R>([&](auto r) { acc[r] = _mm512_setzero_ps(); });
   for (int64_t b = 0; b < nb; ++b) {
+    for (int64_t i = 0; i < lines_per_block && fetch < fetch_end; ++i, fetch += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(fetch), _MM_HINT_T0);
+    }
     const __m512i init = _mm512_loadu_si512(x.init + b * kQ8Lanes);
     __m512i sum[R];
     Unroll<R>([&](auto r) { sum[r] = init; });
@@ -62,13 +67,13 @@ void LaneTile(const uint8_t* u, const float* scale, const float* min, int64_t k,
 }
 
 void GemmQ8Lanes(const uint8_t* u, const float* scale, const float* min, int n_rows, int64_t k,
-                 const Q8LaneGroup& x, float* out) {
+                 const Q8LaneGroup& x, float* out, const uint8_t* fetch, int64_t fetch_bytes) {
   WithColumns<kQ8LaneRows>(n_rows, [&](auto n) {
     constexpr int kRows = decltype(n)::value;
     if (min != nullptr) {
-      LaneTile<kRows, true>(u, scale, min, k, x, out);
+      LaneTile<kRows, true>(u, scale, min, k, x, out, fetch, fetch_bytes);
     } else {
-      LaneTile<kRows, false>(u, scale, min, k, x, out);
+      LaneTile<kRows, false>(u, scale, min, k, x, out, fetch, fetch_bytes);
     }
   });
 }
