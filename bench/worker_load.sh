@@ -11,14 +11,15 @@
 #   BASELINE_BIN=/path/to/old/rwkv-worker bash bench/worker_load.sh   # "before" beside "after"
 # Environment: BIN (build/bin), BASELINE_BIN (another rwkv-worker binary, measured as
 # "baseline"; unset = none), STEP_TOKENS ("0": one configuration of this build per value,
-# 0 = the default budget), N_EMBD (512), N_LAYER (8), THREADS (worker threads, 0 = all),
+# 0 = the default budget), N_EMBD (512), N_LAYER (8), TYPE (the model's projection weight
+# type, f16; e.g. q8_0), PRECISION (the workers' --precision, exact), THREADS (worker threads, 0 = all),
 # SLOTS (--max-sequences, 16), CONCURRENCY ("1 16"), PROMPT (64), GEN (64), PER_STREAM
 # (requests per stream, 6; at least 8 in all), ROUNDS (2).
 set -euo pipefail
 bin="${BIN:-build/bin}"
 n_embd="${N_EMBD:-512}" n_layer="${N_LAYER:-8}" threads="${THREADS:-0}" slots="${SLOTS:-16}"
 prompt="${PROMPT:-64}" gen="${GEN:-64}" per_stream="${PER_STREAM:-6}" rounds="${ROUNDS:-2}"
-concurrency="${CONCURRENCY:-1 16}"
+concurrency="${CONCURRENCY:-1 16}" type="${TYPE:-f16}" precision="${PRECISION:-exact}"
 
 # The temporary folder, its clean-up on exit, wait_port and field (start_cluster is not used).
 # shellcheck source=bench/bench_cluster.sh
@@ -26,14 +27,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/bench_cluster.sh"
 
 mkdir -p "$dir/models"
 "$bin/rwkv" synth -o "$dir/models/bench.gguf" --n-embd "$n_embd" --n-layer "$n_layer" \
-  --vocab bytes >/dev/null
+  --vocab bytes --type "$type" >/dev/null
 
 names=() addrs=()
 start_worker() {  # name binary [extra arguments...]
   local name="$1" exe="$2"
   shift 2
   "$exe" --model bench --storage-root "$dir" --listen 127.0.0.1:0 --port-file "$dir/$name.port" \
-    --metrics-listen "" --threads "$threads" --max-sequences "$slots" --max-queue 1024 "$@" \
+    --metrics-listen "" --threads "$threads" --max-sequences "$slots" --max-queue 1024 \
+    --precision "$precision" "$@" \
     >"$dir/$name.log" 2>&1 &
   pids+=($!)
   wait_port "$dir/$name.port"
@@ -51,7 +53,7 @@ for s in ${STEP_TOKENS:-0}; do
     start_worker "step$s" "$bin/rwkv-worker" --step-tokens "$s"
   fi
 done
-echo "model n_embd=$n_embd n_layer=$n_layer (byte vocab), $slots slots, threads $threads," \
+echo "model n_embd=$n_embd n_layer=$n_layer $type (byte vocab), precision $precision, $slots slots, threads $threads," \
   "prompt $prompt, gen $gen; workers: ${names[*]}"
 
 declare -A runs  # name,C,metric -> values of every round

@@ -252,7 +252,19 @@ void DotQ8(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, c
 template <class U>
 void UnpackRow(const uint8_t* row, int64_t k, uint8_t* u, float* scale, float* min) {
   const int64_t nb = k / kQ8Block;
-  for (int64_t b = 0; b < nb; ++b) {
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {  // scales and mins eight blocks at a time, built in registers
+    const uint8_t* g = row + b * U::kBytes;
+    __m256 sc, mn;
+    U::Scales8(g, &sc, &mn);
+    _mm256_storeu_ps(scale + b, sc);
+    _mm256_storeu_ps(min + b, mn);
+    Unroll<8>([&](auto j) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + (b + j) * kQ8Block),
+                          U::Bytes1(g + j * U::kBytes));
+    });
+  }
+  for (; b < nb; ++b) {
     const uint8_t* blk = row + b * U::kBytes;
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + b * kQ8Block), U::Bytes1(blk));
     U::Scalar(blk, scale + b, min + b);
