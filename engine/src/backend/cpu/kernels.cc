@@ -49,6 +49,7 @@ struct Tables {
     avx2 = scalar;
     FillAvx2Kernels(avx2);
     FillAvx2Gemm(avx2);
+    FillAvx2Epilogue(avx2);
     FillAvx2Q8Kernels(avx2);
     have_avx2 = true;
     // What the AVX-512 table does not replace (WKV6, the Q16 quantizer, dequantizers, panel

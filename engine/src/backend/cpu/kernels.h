@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "backend/backend.h"
 #include "rwkv/engine/ggml_types.h"
 
 namespace rwkv::engine::cpu {
@@ -135,6 +136,9 @@ using Wkv6Fn = void (*)(int64_t t, int64_t h, int64_t s, const float* r, const f
                         const float* v, const float* w, int64_t stride, const float* u,
                         float* state, float* y);
 
+using EpilogueRunFn = void (*)(backend::Epilogue epilogue, bool accumulate, const float* src,
+                               int64_t count, float* dst);
+
 struct KernelTable {
   Isa isa = Isa::kScalar;
   TypeKernels types[kGgmlTypeCount];
@@ -149,6 +153,8 @@ struct KernelTable {
   GemmQ8LanesFn gemm_q8_lanes = nullptr;
   int q8_lanes_min_cols = 0;
   Wkv6Fn wkv6 = nullptr;
+  // dst[i] (+)= epilogue(src[i]) for i < count; null: the scalar ApplyEpilogue per element.
+  EpilogueRunFn epilogue_run = nullptr;
   // Null on tables without a GEMM: every product then runs on the dot kernels.
   PackPanelFn pack_panel = nullptr;
   GemmPanelFn gemm_panel = nullptr;
@@ -177,6 +183,7 @@ void QuantizeQ8Scalar(const float* x, int64_t k, int8_t* q, float* d, float* s);
 void FillScalarKernels(KernelTable& table);
 void FillAvx2Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
 void FillAvx2Gemm(KernelTable& table);     // only where RWKV_HAVE_X86_VARIANTS
+void FillAvx2Epilogue(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
 // Replaces entries of a copy of the AVX2 table; only where RWKV_HAVE_X86_VARIANTS.
 void FillAvx512Kernels(KernelTable& table);
 // The 8-bit products (dot_q8, quantize_q8) of each table.

@@ -21,7 +21,11 @@ int64_t Grain(const ThreadPool& pool, int64_t n_blocks) {
 }
 
 // dst[i] (+)= epilogue(src[i]) for i < count, the epilogue chosen once per run.
-void StoreRun(Epilogue epilogue, bool accumulate, const float* src, int64_t count, float* dst) {
+void StoreRun(const KernelTable& kernels, Epilogue epilogue, bool accumulate, const float* src,
+              int64_t count, float* dst) {
+  if (epilogue != Epilogue::kNone && kernels.epilogue_run != nullptr) {
+    return kernels.epilogue_run(epilogue, accumulate, src, count, dst);
+  }
   if (epilogue == Epilogue::kNone) {
     if (accumulate) {
       for (int64_t i = 0; i < count; ++i) dst[i] += src[i];
@@ -77,7 +81,7 @@ void Gemm(ThreadPool& pool, const KernelTable& kernels, const backend::WeightVie
         }
       }
       for (int64_t c = 0; c < n; ++c) {
-        StoreRun(epi, add, acc.data() + c * kR, nr, y + c * y_stride + r0);
+        StoreRun(kernels, epi, add, acc.data() + c * kR, nr, y + c * y_stride + r0);
       }
     }
   });
@@ -153,7 +157,7 @@ void MatMulQ8Lanes(ThreadPool& pool, const KernelTable& kernels, const backend::
         float run[kRowBlock];
         for (int c = 0; c < nc; ++c) {
           for (int64_t r = 0; r < nr; ++r) run[r] = out[r * kQ8Lanes + c];
-          StoreRun(epi, add, run, nr, y + (c0 + c) * y_stride + r0);
+          StoreRun(kernels, epi, add, run, nr, y + (c0 + c) * y_stride + r0);
         }
       }
     }
@@ -204,7 +208,7 @@ void MatMulQ8(ThreadPool& pool, const KernelTable& kernels, const backend::Weigh
           for (int c = 0; c < nc; ++c) runs[c * kRowBlock + r] = out[r * nc + c];
         }
         for (int c = 0; c < nc; ++c) {
-          StoreRun(epi, add, runs + c * kRowBlock, nr, y + (c0 + c) * y_stride + r0);
+          StoreRun(kernels, epi, add, runs + c * kRowBlock, nr, y + (c0 + c) * y_stride + r0);
         }
       }
     }
@@ -295,7 +299,7 @@ void MatMul(ThreadPool& pool, const KernelTable& kernels, const backend::WeightV
           for (int c = 0; c < nc; ++c) runs[c * kRowBlock + r] = out[r * nc + c];
         }
         for (int c = 0; c < nc; ++c) {
-          StoreRun(epi, add, runs + c * kRowBlock, nr, y + (c0 + c) * y_stride + r0);
+          StoreRun(kernels, epi, add, runs + c * kRowBlock, nr, y + (c0 + c) * y_stride + r0);
         }
       }
     }
