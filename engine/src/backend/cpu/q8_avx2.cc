@@ -87,8 +87,15 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
   const int64_t nb = k / kQ8Block;
   // Accumulators indexed only by compile-time indices (Unroll), so that they stay in
   // registers; the scale products and min sums of a group live in L1.
-  __m256 acc[NR][NC];
-  Unroll<NR>([&](auto r) { Unroll<NC>([&](auto c) { acc[r][c] = _mm256_setzero_ps(); }); });
+  // A one-product tile (decode) would chain every block's FMA through one accumulator and run
+  // at the FMA's latency: it keeps two, taken in turn (four spill the 16 registers:
+  // kernels_bench BM_GemmFast/*/1/1).
+  constexpr int kChains = NR * NC >= 2 ? 1 : 2;
+  __m256 acc[NR][NC][kChains];
+  Unroll<NR>([&](auto r) {
+    Unroll<NC>(
+        [&](auto c) { Unroll<kChains>([&](auto i) { acc[r][c][i] = _mm256_setzero_ps(); }); });
+  });
   alignas(32) float prod[NR][NC][8];
   alignas(32) float min_sums[NR][NC][8] = {};
   int64_t b = 0;
@@ -109,16 +116,19 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
                                                         _mm256_load_ps(min_sums[r][c])));
       });
     });
-    for (int j = 0; j < 8; ++j) {
-      Unroll<NR>([&](auto r) {
-        const __m256i w = U::Bytes(rows + r * row_bytes + (b + j) * U::kBytes);
-        const __m256i w_abs = U::kSigned ? _mm256_sign_epi8(w, w) : w;
-        Unroll<NC>([&](auto c) {
-          const __m256i xv =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + (b + j) * kQ8Block));
-          const __m256i p = BlockSums<U>(w, w_abs, xv);
-          acc[r][c] =
-              _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(prod[r][c][j]), acc[r][c]);
+    for (int j0 = 0; j0 < 8; j0 += kChains) {
+      Unroll<kChains>([&](auto chain) {
+        const int j = j0 + chain;
+        Unroll<NR>([&](auto r) {
+          const __m256i w = U::Bytes(rows + r * row_bytes + (b + j) * U::kBytes);
+          const __m256i w_abs = U::kSigned ? _mm256_sign_epi8(w, w) : w;
+          Unroll<NC>([&](auto c) {
+            const __m256i xv =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + (b + j) * kQ8Block));
+            const __m256i p = BlockSums<U>(w, w_abs, xv);
+            acc[r][c][chain] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(prod[r][c][j]),
+                                               acc[r][c][chain]);
+          });
         });
       });
     }
@@ -141,8 +151,8 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
   }
   Unroll<NR>([&](auto r) {
     Unroll<NC>([&](auto c) {
-      out[r * out_stride + c] =
-          HorizontalSum(acc[r][c]) + HorizontalSum(_mm256_load_ps(min_sums[r][c])) + tail[r][c];
+      out[r * out_stride + c] = HorizontalSum(SumChains(acc[r][c])) +
+                                HorizontalSum(_mm256_load_ps(min_sums[r][c])) + tail[r][c];
     });
   });
 }

@@ -50,6 +50,14 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// The sum of N accumulators of one product (N independent FMA chains).
+template <int N>
+inline __m256 SumChains(const __m256 (&v)[N]) {
+  __m256 s = v[0];
+  for (int i = 1; i < N; ++i) s = _mm256_add_ps(s, v[i]);
+  return s;
+}
+
 inline float F16At(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
