@@ -135,7 +135,7 @@ void BM_GemmFast(benchmark::State& state) {
              static_cast<Isa>(state.range(2)), Path::kTable, Precision::kFast);
 }
 BENCHMARK(BM_GemmFast)
-    ->ArgsProduct({{2, 3, 5, 6}, {1, 4, 8, 16, 64, 512}, {1, 2}})
+    ->ArgsProduct({{2, 3, 5, 6}, {1, 4, 8, 16, 64, 512}, {1, 3, 2}})
     ->Unit(benchmark::kMillisecond);
 
 // Decode from memory on the 8-bit kernels.
@@ -147,7 +147,7 @@ void BM_MatVecMemoryFast(benchmark::State& state) {
              static_cast<Isa>(state.range(2)), Path::kTable, Precision::kFast);
 }
 BENCHMARK(BM_MatVecMemoryFast)
-    ->ArgsProduct({{2, 3, 5, 6}, {1, 2}, {1, 2}})
+    ->ArgsProduct({{2, 3, 5, 6}, {1, 2}, {1, 3, 2}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -2,8 +2,9 @@
 // an inline helper or template it instantiates could be merged by the linker into code every
 // CPU runs (a SIGILL on CPUs without AVX-512). This test disassembles its own executable,
 // which links the whole engine, and requires every AVX-512 instruction to sit in a function
-// of the avx512 namespace (or the table builder), where it runs only after CpuSupports.
-// The same check runs on the installed programs in build/bin.
+// of the avx512 namespace (or the table builder), where it runs only after CpuSupports, and
+// every AVX-VNNI instruction (VEX vpdpbusd/vpdpwssd, which AVX-512 CPUs without AVX-VNNI lack)
+// to sit in the avxvnni namespace. The same check runs on the installed programs in build/bin.
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -59,10 +60,17 @@ bool IsAvx512(std::string_view insn) {
   return false;
 }
 
+// The VEX-encoded VNNI products (AVX-VNNI); objdump marks them "{vex}".
+bool IsAvxVnni(std::string_view insn) {
+  const size_t start = insn.find_first_not_of(" \t");
+  return start != std::string_view::npos && insn.substr(start).substr(0, 10) == "{vex} vpdp";
+}
+
 struct Scan {
   bool ok = false;
   int inside = 0;                              // AVX-512 instructions in avx512 functions
-  std::map<std::string, std::string> outside;  // function → its first AVX-512 instruction
+  int vnni_inside = 0;                         // AVX-VNNI instructions in avxvnni functions
+  std::map<std::string, std::string> outside;  // function → its first misplaced instruction
 };
 
 Scan Disassemble(const std::string& binary) {
@@ -81,7 +89,17 @@ Scan Disassemble(const std::string& binary) {
       continue;
     }
     const size_t tab = line.find('\t');
-    if (tab == std::string_view::npos || !IsAvx512(line.substr(tab + 1))) continue;
+    if (tab == std::string_view::npos) continue;
+    const std::string_view insn = line.substr(tab + 1);
+    if (IsAvxVnni(insn)) {
+      if (function.find("::avxvnni::") != std::string::npos) {
+        ++scan.vnni_inside;
+      } else if (scan.outside.count(function) == 0) {
+        scan.outside[function] = std::string(insn);
+      }
+      continue;
+    }
+    if (!IsAvx512(insn)) continue;
     if (function.find("::avx512::") != std::string::npos ||
         function.find("FillAvx512Kernels") != std::string::npos) {
       ++scan.inside;
@@ -100,6 +118,7 @@ void ExpectIsolated(const std::string& binary) {
 #if defined(__x86_64__)
   // The check itself works only if it recognises the AVX-512 kernels.
   EXPECT_GT(scan.inside, 100) << "no AVX-512 kernel instructions found: is the table linked?";
+  EXPECT_GT(scan.vnni_inside, 10) << "no AVX-VNNI kernel instructions found";
 #endif
   for (const auto& [fn, insn] : scan.outside) ADD_FAILURE() << fn << ": " << insn;
 }

@@ -37,7 +37,7 @@ std::string Name(const ::testing::TestParamInfo<Q8Case>& info) {
 
 std::vector<Q8Case> Cases() {
   std::vector<Q8Case> cases;
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
     // Cases only for tables this build compiles; a CPU without the ISA skips them at run time.
     if (KernelsFor(isa) == nullptr) continue;
     for (GgmlType t : kQ8Types) {
@@ -289,7 +289,7 @@ TEST(QuantizeQ8ParityTest, SimdMatchesScalar) {
 TEST(Q8MatMulParityTest, SimdMatchesScalarTable) {
   const int64_t rows = 37, k = 288;
   ThreadPool pool(2);
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
     const KernelTable* table = KernelsFor(isa);
     if (table == nullptr || !CpuSupports(isa)) continue;
     for (GgmlType t : kQ8Types) {

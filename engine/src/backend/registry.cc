@@ -30,9 +30,10 @@ std::vector<std::string> AvailableBackends() {
 
 namespace {
 
-// "cpu-scalar", "cpu-avx2", "cpu-avx512" force one kernel table (parity tests, benchmarks).
+// "cpu-scalar", "cpu-avx2", "cpu-avxvnni", "cpu-avx512" force one kernel table (parity tests,
+// benchmarks).
 std::optional<cpu::Isa> ForcedIsa(std::string_view backend) {
-  for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
+  for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvxVnni, cpu::Isa::kAvx512}) {
     if (backend == std::string("cpu-") + std::string(cpu::IsaName(isa))) return isa;
   }
   return std::nullopt;

@@ -10,6 +10,8 @@ std::string_view IsaName(Isa isa) {
       return "avx2";
     case Isa::kAvx512:
       return "avx512";
+    case Isa::kAvxVnni:
+      return "avxvnni";
   }
   return "unknown";
 }
@@ -26,6 +28,8 @@ bool CpuSupports(Isa isa) {
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512vnni");
+    case Isa::kAvxVnni:
+      return CpuSupports(Isa::kAvx2) && __builtin_cpu_supports("avxvnni");
   }
   return false;
 #else
@@ -39,6 +43,7 @@ struct Tables {
   KernelTable scalar;
   KernelTable avx2;
   KernelTable avx512;
+  KernelTable avxvnni;
   bool have_avx2 = false;
 
   Tables() {
@@ -52,6 +57,8 @@ struct Tables {
     FillAvx2Epilogue(avx2);
     FillAvx2Q8Kernels(avx2);
     have_avx2 = true;
+    avxvnni = avx2;
+    FillAvxVnniQ8Kernels(avxvnni);
     // What the AVX-512 table does not replace (WKV6, the Q16 quantizer, dequantizers, panel
     // packing) stays AVX2.
     avx512 = avx2;
@@ -77,6 +84,8 @@ const KernelTable* KernelsFor(Isa isa) {
       return t.have_avx2 ? &t.avx2 : nullptr;
     case Isa::kAvx512:
       return t.have_avx2 ? &t.avx512 : nullptr;
+    case Isa::kAvxVnni:
+      return t.have_avx2 ? &t.avxvnni : nullptr;
   }
   return nullptr;
 }
@@ -85,6 +94,9 @@ const KernelTable& BestKernels() {
   static const KernelTable* best = [] {
     if (CpuSupports(Isa::kAvx512)) {
       if (const KernelTable* t = KernelsFor(Isa::kAvx512)) return t;
+    }
+    if (CpuSupports(Isa::kAvxVnni)) {
+      if (const KernelTable* t = KernelsFor(Isa::kAvxVnni)) return t;
     }
     if (CpuSupports(Isa::kAvx2)) {
       if (const KernelTable* t = KernelsFor(Isa::kAvx2)) return t;

@@ -17,7 +17,9 @@
 
 namespace rwkv::engine::cpu {
 
-enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+// kAvxVnni: the AVX2 table with the 8-bit products on AVX-VNNI's vpdpbusd (CPUs with AVX-VNNI
+// but no AVX-512).
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAvxVnni = 3 };
 
 std::string_view IsaName(Isa isa);
 // Whether this CPU can run `isa` (kScalar always).
@@ -190,6 +192,8 @@ void FillAvx512Kernels(KernelTable& table);
 void FillScalarQ8Kernels(KernelTable& table);
 void FillAvx2Q8Kernels(KernelTable& table);    // only where RWKV_HAVE_X86_VARIANTS
 void FillAvx512Q8Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
+// Replaces the 8-bit products of a copy of the AVX2 table; only where RWKV_HAVE_X86_VARIANTS.
+void FillAvxVnniQ8Kernels(KernelTable& table);
 void FillAvx512Q8Lanes(KernelTable& table);    // only where RWKV_HAVE_X86_VARIANTS
 
 }  // namespace rwkv::engine::cpu
