@@ -76,8 +76,8 @@ if [[ " $sanitizers " == *" tsan "* ]]; then
     status=1
   elif cmake --build build-tsan -j "$jobs" --target "${tsan_targets[@]}"; then
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp" \
-      # Only the executables built above have their tests listed in build-tsan.
-      run_ctest build-tsan -L '^unit$' -E '^(JobsServiceTest\.|deploy_)'
+      # The backend parity executables are listed in build-tsan but not built there.
+      run_ctest build-tsan -L '^unit$' -E '^(JobsServiceTest\.|deploy_|backend_)'
   else
     echo "sanitizers: the TSan build failed"
     status=1
