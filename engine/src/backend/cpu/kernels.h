@@ -97,9 +97,9 @@ using UnpackQ8Fn = void (*)(const uint8_t* row, int64_t k, uint8_t* u, float* sc
 //                       (+ min[r][b]·s[b][c] when min is not null);
 // meanwhile prefetches the fetch_bytes at `fetch` (the weights of the next call), spread over
 // the blocks.
-using GemmQ8LanesFn = void (*)(const uint8_t* u, const float* scale, const float* min,
-                               int n_rows, int64_t k, const Q8LaneGroup& x, float* out,
-                               const uint8_t* fetch, int64_t fetch_bytes);
+using GemmQ8LanesFn = void (*)(const uint8_t* u, const float* scale, const float* min, int n_rows,
+                               int64_t k, const Q8LaneGroup& x, float* out, const uint8_t* fetch,
+                               int64_t fetch_bytes);
 
 struct TypeKernels {
   // Precision::kFast: set for the types with an 8-bit product (the legacy block types); the
@@ -183,8 +183,8 @@ void QuantizeQ8Scalar(const float* x, int64_t k, int8_t* q, float* d, float* s);
 
 // Table builders, one per translation unit.
 void FillScalarKernels(KernelTable& table);
-void FillAvx2Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
-void FillAvx2Gemm(KernelTable& table);     // only where RWKV_HAVE_X86_VARIANTS
+void FillAvx2Kernels(KernelTable& table);   // only where RWKV_HAVE_X86_VARIANTS
+void FillAvx2Gemm(KernelTable& table);      // only where RWKV_HAVE_X86_VARIANTS
 void FillAvx2Epilogue(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
 // Replaces entries of a copy of the AVX2 table; only where RWKV_HAVE_X86_VARIANTS.
 void FillAvx512Kernels(KernelTable& table);
@@ -194,6 +194,6 @@ void FillAvx2Q8Kernels(KernelTable& table);    // only where RWKV_HAVE_X86_VARIA
 void FillAvx512Q8Kernels(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
 // Replaces the 8-bit products of a copy of the AVX2 table; only where RWKV_HAVE_X86_VARIANTS.
 void FillAvxVnniQ8Kernels(KernelTable& table);
-void FillAvx512Q8Lanes(KernelTable& table);    // only where RWKV_HAVE_X86_VARIANTS
+void FillAvx512Q8Lanes(KernelTable& table);  // only where RWKV_HAVE_X86_VARIANTS
 
 }  // namespace rwkv::engine::cpu
