@@ -75,8 +75,8 @@ if [[ " $sanitizers " == *" tsan "* ]]; then
     echo "sanitizers: no worker/converter unit tests found for TSan"
     status=1
   elif cmake --build build-tsan -j "$jobs" --target "${tsan_targets[@]}"; then
+    # The backend parity executables are listed in build-tsan but not built there.
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp" \
-      # The backend parity executables are listed in build-tsan but not built there.
       run_ctest build-tsan -L '^unit$' -E '^(JobsServiceTest\.|deploy_|backend_)'
   else
     echo "sanitizers: the TSan build failed"

@@ -20,8 +20,16 @@
 namespace rwkv::engine::cpu {
 namespace {
 
+// The types with SIMD 8-bit products.
 const GgmlType kQ8Types[] = {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0,
-                             GgmlType::kQ5_1};
+                             GgmlType::kQ5_1, GgmlType::kQ4_K, GgmlType::kQ5_K};
+
+bool IsKQuant(GgmlType type) { return GetGgmlTypeInfo(type).block_size == 256; }
+
+// A row length every type takes, near `legacy` for the legacy types.
+int64_t RowLength(GgmlType type, int64_t legacy) {
+  return IsKQuant(type) ? (legacy + 255) / 256 * 256 : legacy;
+}
 
 struct Q8Case {
   Isa isa;
@@ -42,8 +50,9 @@ std::vector<Q8Case> Cases() {
     if (KernelsFor(isa) == nullptr) continue;
     for (GgmlType t : kQ8Types) {
       // 1 block; 3 blocks (tail only); 8 (one group); 9 and 14 (group + tail); 64 and 224
-      // (the 1.6B model's 2048 and 7168).
+      // (the 1.6B model's 2048 and 7168). K-quant rows are whole 256-element super-blocks.
       for (int64_t k : {32, 96, 256, 288, 448, 2048, 7168}) {
+        if (IsKQuant(t) && k % 256 != 0) continue;
         for (int rows : {1, 3, 4, 7, 16}) cases.push_back({isa, t, k, rows});
       }
     }
@@ -75,10 +84,22 @@ std::vector<float> MakeColumn(int64_t k, int col, std::mt19937& rng) {
   return x;
 }
 
-uint16_t Load16(const uint8_t* p) {
+float F16At(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
-  return v;
+  return Fp16ToFp32(v);
+}
+
+// How large the SIMD kernels' partial terms for element i of a row can be per unit of |x_i|,
+// beyond the weight itself: Q8_0 weights offset by 128 and Q4_0/Q5_0 offsets kept as a min
+// term (up to 256·|d|), Q4_K/Q5_K unsigned quants up to 31 times a 6-bit scale of d plus a
+// 6-bit min of dmin.
+double OffsetMagnitude(GgmlType type, const uint8_t* row, int64_t i) {
+  if (IsKQuant(type)) {
+    const uint8_t* sb = row + (i / 256) * RowBytes(type, 256);
+    return 63.0 * (31.0 * std::fabs(F16At(sb)) + std::fabs(F16At(sb + 2)));
+  }
+  return 256.0 * std::fabs(F16At(row + (i / kQ8Block) * RowBytes(type, kQ8Block)));
 }
 
 class Q8DotParityTest : public ::testing::TestWithParam<Q8Case> {};
@@ -131,9 +152,8 @@ TEST_P(Q8DotParityTest, MatchesScalarReference) {
         double bound = 0;
         for (int64_t i = 0; i < c.k; ++i) {
           const double xi = std::fabs(static_cast<double>(q[col][i]) * d[col][i / kQ8Block]);
-          const uint8_t* block = rows.data() + r * rb + (i / kQ8Block) * RowBytes(c.type, 32);
-          const double dw = std::fabs(static_cast<double>(Fp16ToFp32(Load16(block))));
-          bound += (256.0 * dw + std::fabs(deq[r * c.k + i])) * xi;
+          bound +=
+              (OffsetMagnitude(c.type, rows.data() + r * rb, i) + std::fabs(deq[r * c.k + i])) * xi;
         }
         const int o = r * n_cols + col;
         ASSERT_NEAR(got[o], want[o], 1e-5 * bound + 1e-6) << "row " << r << " column " << col;
@@ -160,7 +180,8 @@ TEST_P(Q8LaneGemmParityTest, MatchesScalarReference) {
   const TypeKernels& tk = table->For(type);
   ASSERT_NE(tk.unpack_q8, nullptr);
   const DotQ8Fn ref_dot = KernelsFor(Isa::kScalar)->For(type).dot_q8;
-  for (int64_t k : {32, 288, 2048}) {
+  for (int64_t legacy_k : {32, 288, 2048}) {
+    const int64_t k = RowLength(type, legacy_k);
     std::mt19937 rng(static_cast<uint32_t>(k + 17 * static_cast<int>(type)));
     const int n_rows = kQ8LaneRows;
     std::vector<uint8_t> rows = MakeRows(type, k, n_rows, rng);
@@ -231,12 +252,15 @@ INSTANTIATE_TEST_SUITE_P(Types, Q8LaneGemmParityTest, ::testing::ValuesIn(kQ8Typ
 
 // The reference itself against the dequantized product in double: the integer sums are
 // exact, so only the activation rounding (at most half a step per element) separates them.
+// Q6_K has a reference but no SIMD 8-bit product yet.
 TEST(Q8ReferenceTest, EqualsDequantizedProductOfQuantizedActivations) {
   const KernelTable* scalar = KernelsFor(Isa::kScalar);
   std::mt19937 rng(11);
-  for (GgmlType t : kQ8Types) {
+  std::vector<GgmlType> types(std::begin(kQ8Types), std::end(kQ8Types));
+  types.push_back(GgmlType::kQ6_K);
+  for (GgmlType t : types) {
     SCOPED_TRACE(std::string(GgmlTypeName(t)));
-    const int64_t k = 448;
+    const int64_t k = RowLength(t, 448);
     const std::vector<uint8_t> row = MakeRows(t, k, 1, rng);
     std::vector<float> deq(k);
     ASSERT_TRUE(::rwkv::engine::DequantizeRow(t, row.data(), deq.data(), k).ok());
@@ -287,12 +311,13 @@ TEST(QuantizeQ8ParityTest, SimdMatchesScalar) {
 // many row blocks with a ragged last one, column counts around the kernels' tiles, an
 // epilogue and accumulation.
 TEST(Q8MatMulParityTest, SimdMatchesScalarTable) {
-  const int64_t rows = 37, k = 288;
+  const int64_t rows = 37;
   ThreadPool pool(2);
   for (Isa isa : {Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
     const KernelTable* table = KernelsFor(isa);
     if (table == nullptr || !CpuSupports(isa)) continue;
     for (GgmlType t : kQ8Types) {
+      const int64_t k = RowLength(t, 288);
       std::mt19937 rng(3);
       const std::vector<uint8_t> w = MakeRows(t, k, rows, rng);
       const backend::WeightView view{t, k, rows, RowBytes(t, k), w.data()};

@@ -1,5 +1,9 @@
 #include "backend/cpu/kernels.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace rwkv::engine::cpu {
 
 std::string_view IsaName(Isa isa) {
@@ -16,20 +20,51 @@ std::string_view IsaName(Isa isa) {
   return "unknown";
 }
 
+#if defined(__x86_64__)
+namespace {
+
+// The CPUID feature bits this engine's tables need, each also requiring that the OS saves the
+// vector registers it uses (XCR0). Read directly: the compilers' __builtin_cpu_supports do not
+// all know every feature (clang 14 lacks "f16c" and "avxvnni").
+struct X86Features {
+  bool avx2 = false;     // AVX2 + FMA + F16C, YMM state enabled
+  bool avx512 = false;   // F + BW + VL + DQ + VNNI, ZMM and opmask state enabled
+  bool avxvnni = false;  // VEX-encoded VNNI
+
+  X86Features() {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(1, 0, &a, &b, &c, &d)) return;
+    const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
+               f16c = c & (1u << 29);
+    if (!osxsave || !avx) return;
+    unsigned xcr0_lo, xcr0_hi;
+    asm volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    const bool ymm_state = (xcr0_lo & 0x6u) == 0x6u;
+    const bool zmm_state = (xcr0_lo & 0xE6u) == 0xE6u;
+    if (!ymm_state || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+    avx2 = (b & (1u << 5)) && fma && f16c;
+    const bool f = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31),
+               vnni = c & (1u << 11);
+    avx512 = avx2 && zmm_state && f && dq && bw && vl && vnni;
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) avxvnni = avx2 && (a & (1u << 4));
+  }
+};
+
+}  // namespace
+#endif
+
 bool CpuSupports(Isa isa) {
 #if defined(__x86_64__)
+  static const X86Features features;
   switch (isa) {
     case Isa::kScalar:
       return true;
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return features.avx2;
     case Isa::kAvx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("avx512vnni");
+      return features.avx512;
     case Isa::kAvxVnni:
-      return CpuSupports(Isa::kAvx2) && __builtin_cpu_supports("avxvnni");
+      return features.avxvnni;
   }
   return false;
 #else

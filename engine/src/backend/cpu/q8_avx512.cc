@@ -74,7 +74,7 @@ inline __m256i Fifth1(__m256i u, const uint8_t* qh) {
 // An 8-bit unpacker: Bytes2(a, b) two blocks as 64 unsigned bytes, Bytes1(a) one block as 32;
 // Scales8 (from the Q16 unpackers) the scales and mins of eight blocks, Scalar of one.
 struct Q8_0 {
-  static constexpr int kBytes = 34;
+  static constexpr int kBlocks = 1, kBytes = 34;
   static constexpr bool kFiveBit = false;
   static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
     const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load256(a + 2)), Load256(b + 2), 1);
@@ -117,6 +117,34 @@ struct Q5_1 : UnpackQ5_1 {
   }
   static __m256i Bytes1(const uint8_t* a) { return Fifth1(Nibbles1(a + 8), a + 4); }
 };
+// K-quants: Bytes1(sb, j) is 32-element sub-block j of super-block sb, whose eight sub-blocks
+// are one group of the tiles.
+struct Q4_K : UnpackQ4_K {
+  static constexpr bool kFiveBit = false;
+  static __m256i Bytes1(const uint8_t* sb, int j) { return NibblesK(sb + 16, j); }
+};
+struct Q5_K : UnpackQ5_K {
+  static constexpr bool kFiveBit = true;
+  static __m256i Bytes1(const uint8_t* sb, int j) {
+    const __m256i qh = Load256(sb + 16);  // bit j of byte i: element i's fifth bit
+    const __m256i u = NibblesK(sb + 48, j);
+    return _mm256_mask_add_epi8(
+        u, _mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(1 << j))), u,
+        _mm256_set1_epi8(16));
+  }
+};
+
+// The bytes of eight consecutive blocks (one group of the tiles) and block j of a group.
+template <class U>
+constexpr int64_t kGroupBytes = U::kBlocks == 1 ? 8 * U::kBytes : U::kBytes;
+template <class U>
+inline __m256i GroupBlock(const uint8_t* group, int j) {
+  if constexpr (U::kBlocks == 1) {
+    return U::Bytes1(group + j * U::kBytes);
+  } else {
+    return U::Bytes1(group, j);
+  }
+}
 
 // Lanes 0-7 take lane 2j of an eight-lane vector, lanes 8-15 lane 2j + 1: the scales of
 // block pair j laid over the pair's vpdpbusd sums.
@@ -155,14 +183,14 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
     __m256 xd[NC];
     Unroll<NC>([&](auto c) { xd[c] = _mm256_loadu_ps(x[c].d + b); });
     Unroll<NR>([&](auto r) {
-      const uint8_t* g = rows + r * row_bytes + b * U::kBytes;
+      const uint8_t* g = rows + r * row_bytes + b / 8 * kGroupBytes<U>;
       if constexpr (NR == 1) {
-        PrefetchAhead(g, 8 * U::kBytes);  // one row streams: ahead along it, into the next
+        PrefetchAhead(g, kGroupBytes<U>);  // one row streams: ahead along it, into the next
       } else {
         // The same group of the row NR rows below, which the next tile reads: the tile walks
         // NR rows in lockstep, so a prefetch further along this row would land on the rows
         // this tile reads anyway.
-        for (int64_t o = 0; o < 8 * U::kBytes; o += 64) {
+        for (int64_t o = 0; o < kGroupBytes<U>; o += 64) {
           _mm_prefetch(reinterpret_cast<const char*>(g + NR * row_bytes + o), _MM_HINT_T0);
         }
       }
@@ -183,7 +211,7 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
           xv[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + (b + j) * kQ8Block));
         });
         Unroll<NR>([&](auto r) {
-          const __m256i w = U::Bytes1(rows + r * row_bytes + (b + j) * U::kBytes);
+          const __m256i w = GroupBlock<U>(rows + r * row_bytes + b / 8 * kGroupBytes<U>, j);
           Unroll<NC>([&](auto c) {
             const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv[c]);
             acc[r][c][chain] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(prod[r][c][j]),
@@ -194,21 +222,23 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
     }
   }
   float tail[NR][NC] = {};
-  for (; b < nb; ++b) {
-    for (int r = 0; r < NR; ++r) {
-      const uint8_t* blk = rows + r * row_bytes + b * U::kBytes;
-      const __m256i w = U::Bytes1(blk);
-      float scale, min;
-      U::Scalar(blk, &scale, &min);
-      for (int c = 0; c < NC; ++c) {
-        const __m256i xv =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + b * kQ8Block));
-        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv);
-        const int32_t isum = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(p));
-        tail[r][c] += scale * x[c].d[b] * static_cast<float>(isum) + min * x[c].s[b];
+  // Rows of K-quants are whole super-blocks: only legacy rows end in a partial group.
+  if constexpr (U::kBlocks == 1)
+    for (; b < nb; ++b) {
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* blk = rows + r * row_bytes + b * U::kBytes;
+        const __m256i w = U::Bytes1(blk);
+        float scale, min;
+        U::Scalar(blk, &scale, &min);
+        for (int c = 0; c < NC; ++c) {
+          const __m256i xv =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + b * kQ8Block));
+          const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv);
+          const int32_t isum = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(p));
+          tail[r][c] += scale * x[c].d[b] * static_cast<float>(isum) + min * x[c].s[b];
+        }
       }
     }
-  }
   // Compile-time indices here too: one runtime-indexed read of acc puts the whole array in
   // memory, and the loop above then stores every accumulator on every block.
   Unroll<NR>([&](auto r) {
@@ -264,21 +294,21 @@ void UnpackRow(const uint8_t* row, int64_t k, uint8_t* u, float* scale, float* m
   const int64_t nb = k / kQ8Block;
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {  // scales and mins eight blocks at a time, built in registers
-    const uint8_t* g = row + b * U::kBytes;
+    const uint8_t* g = row + b / 8 * kGroupBytes<U>;
     __m256 sc, mn;
     U::Scales8(g, &sc, &mn);
     _mm256_storeu_ps(scale + b, sc);
     _mm256_storeu_ps(min + b, mn);
     Unroll<8>([&](auto j) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + (b + j) * kQ8Block),
-                          U::Bytes1(g + j * U::kBytes));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + (b + j) * kQ8Block), GroupBlock<U>(g, j));
     });
   }
-  for (; b < nb; ++b) {
-    const uint8_t* blk = row + b * U::kBytes;
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + b * kQ8Block), U::Bytes1(blk));
-    U::Scalar(blk, scale + b, min + b);
-  }
+  if constexpr (U::kBlocks == 1)
+    for (; b < nb; ++b) {
+      const uint8_t* blk = row + b * U::kBytes;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + b * kQ8Block), U::Bytes1(blk));
+      U::Scalar(blk, scale + b, min + b);
+    }
 }
 
 // kOffset: the fixed zero point of the type's unsigned bytes (0 where a min is stored).
@@ -302,6 +332,8 @@ void FillAvx512Q8Kernels(KernelTable& t) {
   Set<GgmlType::kQ4_1, Q4_1, 0>(t);
   Set<GgmlType::kQ5_0, Q5_0, 16>(t);
   Set<GgmlType::kQ5_1, Q5_1, 0>(t);
+  Set<GgmlType::kQ4_K, Q4_K, 0>(t);
+  Set<GgmlType::kQ5_K, Q5_K, 0>(t);
   t.q8_gemm_cols = 0;  // the 8-bit products beat the 512-bit f32 GEMM at every width
   FillAvx512Q8Lanes(t);
 }

@@ -69,6 +69,34 @@ struct Q5_1 : UnpackQ5_1 {
   static constexpr bool kSigned = false;
   static __m256i Bytes(const uint8_t* b) { return AddFifth(Nibbles(b + 8), b + 4); }
 };
+// K-quants: Bytes(sb, j) is 32-element sub-block j of super-block sb, whose eight sub-blocks
+// are one group of the tiles.
+struct Q4_K : UnpackQ4_K {
+  static constexpr bool kSigned = false;
+  static __m256i Bytes(const uint8_t* sb, int j) { return NibblesK(sb + 16, j); }
+};
+struct Q5_K : UnpackQ5_K {
+  static constexpr bool kSigned = false;
+  static __m256i Bytes(const uint8_t* sb, int j) {
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
+    const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << j));
+    const __m256i fifth =
+        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16));
+    return _mm256_or_si256(NibblesK(sb + 48, j), fifth);
+  }
+};
+
+// The bytes of eight consecutive blocks (one group of the tiles) and block j of a group.
+template <class U>
+constexpr int64_t kGroupBytes = U::kBlocks == 1 ? 8 * U::kBytes : U::kBytes;
+template <class U>
+inline __m256i GroupBlock(const uint8_t* group, int j) {
+  if constexpr (U::kBlocks == 1) {
+    return U::Bytes(group + j * U::kBytes);
+  } else {
+    return U::Bytes(group, j);
+  }
+}
 
 // Eight int32 sums of a block's products: w unsigned (or, for signed weights, |w| with the
 // signs moved onto x).
@@ -111,11 +139,11 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
     Unroll<NR>([&](auto r) {
-      const uint8_t* g = rows + r * row_bytes + b * U::kBytes;
+      const uint8_t* g = rows + r * row_bytes + b / 8 * kGroupBytes<U>;
       // One row streams: prefetch 2 KiB ahead along it (into the next row). Several rows
       // in lockstep: the same group of the row NR rows below, which the next tile reads.
       const uint8_t* ahead = NR == 1 ? g + 2048 : g + NR * row_bytes;
-      for (int64_t o = 0; o < 8 * U::kBytes; o += 64) {
+      for (int64_t o = 0; o < kGroupBytes<U>; o += 64) {
         _mm_prefetch(reinterpret_cast<const char*>(ahead + o), _MM_HINT_T0);
       }
       __m256 scales, mins;
@@ -130,7 +158,7 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
       Unroll<kChains>([&](auto chain) {
         const int j = j0 + chain;
         Unroll<NR>([&](auto r) {
-          const __m256i w = U::Bytes(rows + r * row_bytes + (b + j) * U::kBytes);
+          const __m256i w = GroupBlock<U>(rows + r * row_bytes + b / 8 * kGroupBytes<U>, j);
           const __m256i w_abs = U::kSigned ? _mm256_sign_epi8(w, w) : w;
           Unroll<NC>([&](auto c) {
             const __m256i xv =
@@ -144,21 +172,23 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
     }
   }
   float tail[NR][NC] = {};
-  for (; b < nb; ++b) {
-    for (int r = 0; r < NR; ++r) {
-      const uint8_t* blk = rows + r * row_bytes + b * U::kBytes;
-      const __m256i w = U::Bytes(blk);
-      const __m256i w_abs = U::kSigned ? _mm256_sign_epi8(w, w) : w;
-      float scale, min;
-      U::Scalar(blk, &scale, &min);
-      for (int c = 0; c < NC; ++c) {
-        const __m256i xv =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + b * kQ8Block));
-        const __m256 p = _mm256_cvtepi32_ps(BlockSums<U>(w, w_abs, xv));
-        tail[r][c] += scale * x[c].d[b] * HorizontalSum(p) + min * x[c].s[b];
+  // Rows of K-quants are whole super-blocks: only legacy rows end in a partial group.
+  if constexpr (U::kBlocks == 1)
+    for (; b < nb; ++b) {
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* blk = rows + r * row_bytes + b * U::kBytes;
+        const __m256i w = U::Bytes(blk);
+        const __m256i w_abs = U::kSigned ? _mm256_sign_epi8(w, w) : w;
+        float scale, min;
+        U::Scalar(blk, &scale, &min);
+        for (int c = 0; c < NC; ++c) {
+          const __m256i xv =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + b * kQ8Block));
+          const __m256 p = _mm256_cvtepi32_ps(BlockSums<U>(w, w_abs, xv));
+          tail[r][c] += scale * x[c].d[b] * HorizontalSum(p) + min * x[c].s[b];
+        }
       }
     }
-  }
   Unroll<NR>([&](auto r) {
     Unroll<NC>([&](auto c) {
       out[r * out_stride + c] = HorizontalSum(SumChains(acc[r][c])) +
@@ -199,13 +229,15 @@ void DotQ8(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, c
   }
 }
 
-// Sets the table's 8-bit product for the five legacy block types.
+// Sets the table's 8-bit products: the five legacy block types, Q4_K and Q5_K.
 inline void SetDotQ8(KernelTable& t) {
   t.types[static_cast<uint32_t>(GgmlType::kQ8_0)].dot_q8 = &DotQ8<Q8_0>;
   t.types[static_cast<uint32_t>(GgmlType::kQ4_0)].dot_q8 = &DotQ8<Q4_0>;
   t.types[static_cast<uint32_t>(GgmlType::kQ4_1)].dot_q8 = &DotQ8<Q4_1>;
   t.types[static_cast<uint32_t>(GgmlType::kQ5_0)].dot_q8 = &DotQ8<Q5_0>;
   t.types[static_cast<uint32_t>(GgmlType::kQ5_1)].dot_q8 = &DotQ8<Q5_1>;
+  t.types[static_cast<uint32_t>(GgmlType::kQ4_K)].dot_q8 = &DotQ8<Q4_K>;
+  t.types[static_cast<uint32_t>(GgmlType::kQ5_K)].dot_q8 = &DotQ8<Q5_K>;
 }
 
 }  // namespace rwkv::engine::cpu::RWKV_X86_NAMESPACE::q8dot

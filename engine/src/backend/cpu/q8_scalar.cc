@@ -1,10 +1,12 @@
 // The portable 8-bit products: the Q8 activation quantizer and the reference dot of a
-// legacy block-quantized weight row with Q8 activations, block by block in exact integers.
+// block-quantized weight row (legacy, Q4_K, Q5_K, Q6_K) with Q8 activations, block by block in
+// exact integers.
 // Every SIMD 8-bit kernel is tested against these.
 #include <cmath>
 #include <cstring>
 
 #include "backend/cpu/kernels.h"
+#include "quant/blocks.h"
 #include "rwkv/engine/fp16.h"
 
 namespace rwkv::engine::cpu {
@@ -16,16 +18,20 @@ float F16(const uint8_t* p) {
   return Fp16ToFp32(h);
 }
 
-// One 32-element weight block as integers w[i] with weight = scale·w[i] + min.
+// One 32-element weight block as integers w[i] with weight = scale[i / 16]·w[i] + min: the
+// legacy blocks and the 32-element sub-blocks of Q4_K/Q5_K have one scale (both halves equal),
+// Q6_K's 16-element sub-blocks one each.
 struct Block {
   int w[32];
-  float scale;
+  float scale[2];
   float min;
 };
 
+// Legacy block b of a row.
 template <GgmlType kType>
-void ReadBlock(const uint8_t* b, Block& out) {
-  out.scale = F16(b);
+void ReadLegacy(const uint8_t* b, Block& out) {
+  const float scale = F16(b);
+  out.scale[0] = out.scale[1] = scale;
   out.min = 0.0f;
   if constexpr (kType == GgmlType::kQ8_0) {
     for (int i = 0; i < 32; ++i) out.w[i] = static_cast<int8_t>(b[2 + i]);
@@ -55,23 +61,77 @@ void ReadBlock(const uint8_t* b, Block& out) {
   }
 }
 
+// Sub-block j (0-7) of a Q4_K/Q5_K super-block: weight = d·sc_j·q − dmin·m_j.
+template <GgmlType kType>
+void ReadK4(const uint8_t* sb, int j, Block& out) {
+  const auto* blk = reinterpret_cast<const quant::BlockQ4_K*>(sb);
+  uint8_t sc, m;
+  quant::GetScaleMinK4(j, blk->scales, &sc, &m);
+  out.scale[0] = out.scale[1] = F16(sb) * sc;
+  out.min = -F16(sb + 2) * m;
+  const uint8_t* qs = sb + (kType == GgmlType::kQ5_K ? 48 : 16) + 32 * (j / 2);
+  for (int i = 0; i < 32; ++i) {
+    int q = (j % 2 == 0) ? (qs[i] & 0x0F) : (qs[i] >> 4);
+    if constexpr (kType == GgmlType::kQ5_K) q |= ((sb[16 + i] >> j) & 1) << 4;
+    out.w[i] = q;
+  }
+}
+
+// Elements 32j .. 32j + 31 of a Q6_K super-block: weight = d·sc[i / 16]·(q − 32).
+void ReadQ6K(const uint8_t* sb, int j, Block& out) {
+  const auto* blk = reinterpret_cast<const quant::BlockQ6_K*>(sb);
+  const int half = j / 4, quarter = j % 4;
+  const uint8_t* ql = blk->ql + 64 * half + 32 * (quarter % 2);
+  const uint8_t* qh = blk->qh + 32 * half;
+  for (int i = 0; i < 32; ++i) {
+    const int lo = quarter < 2 ? (ql[i] & 0x0F) : (ql[i] >> 4);
+    const int hi = (qh[i] >> (2 * quarter)) & 3;
+    out.w[i] = (lo | (hi << 4)) - 32;
+  }
+  const float d = F16(sb + 208);
+  out.scale[0] = d * blk->scales[2 * j];
+  out.scale[1] = d * blk->scales[2 * j + 1];
+  out.min = 0.0f;
+}
+
+constexpr bool IsKQuant(GgmlType type) {
+  return type == GgmlType::kQ4_K || type == GgmlType::kQ5_K || type == GgmlType::kQ6_K;
+}
+
+// Block b (32 elements) of a row.
+template <GgmlType kType>
+void ReadBlock(const uint8_t* row, int64_t b, Block& out) {
+  if constexpr (IsKQuant(kType)) {
+    const uint8_t* sb = row + (b / 8) * RowBytes(kType, 256);
+    const int j = static_cast<int>(b % 8);
+    if constexpr (kType == GgmlType::kQ6_K) {
+      ReadQ6K(sb, j, out);
+    } else {
+      ReadK4<kType>(sb, j, out);
+    }
+  } else {
+    ReadLegacy<kType>(row + b * RowBytes(kType, kQ8Block), out);
+  }
+}
+
 template <GgmlType kType>
 void DotQ8Scalar(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k,
                  const Q8View* x, int n_cols, float* out) {
   const int64_t nb = k / kQ8Block;
-  const uint64_t block_bytes = RowBytes(kType, kQ8Block);
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = rows + r * row_bytes;
     for (int c = 0; c < n_cols; ++c) {
       double sum = 0.0;
       Block blk;
       for (int64_t b = 0; b < nb; ++b) {
-        ReadBlock<kType>(row + b * block_bytes, blk);
+        ReadBlock<kType>(row, b, blk);
         const int8_t* xq = x[c].q + b * kQ8Block;
-        int32_t isum = 0;
-        for (int i = 0; i < 32; ++i) isum += blk.w[i] * xq[i];
-        sum += static_cast<double>(blk.scale) * x[c].d[b] * isum +
-               static_cast<double>(blk.min) * x[c].s[b];
+        for (int h = 0; h < 2; ++h) {
+          int32_t isum = 0;
+          for (int i = 16 * h; i < 16 * h + 16; ++i) isum += blk.w[i] * xq[i];
+          sum += static_cast<double>(blk.scale[h]) * x[c].d[b] * isum;
+        }
+        sum += static_cast<double>(blk.min) * x[c].s[b];
       }
       out[r * n_cols + c] = static_cast<float>(sum);
     }
@@ -110,6 +170,9 @@ void FillScalarQ8Kernels(KernelTable& t) {
   Set<GgmlType::kQ4_1>(t);
   Set<GgmlType::kQ5_0>(t);
   Set<GgmlType::kQ5_1>(t);
+  Set<GgmlType::kQ4_K>(t);
+  Set<GgmlType::kQ5_K>(t);
+  Set<GgmlType::kQ6_K>(t);
   t.quantize_q8 = &QuantizeQ8Scalar;
 }
 
