@@ -166,9 +166,10 @@ int RunBench(const std::vector<std::string>& args) {
                 "device index for a GPU backend (see `rwkv devices`; default 0)");
   parser.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &gpu_layers,
                 "N > 0 runs on the GPU backend when one is present");
-  parser.AddString({"--precision"}, &precision_name,
-                   "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights by 8-bit "
-                   "activations on the CPU (default exact)");
+  parser.AddString(
+      {"--precision"}, &precision_name,
+      "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights by 8-bit "
+      "activations on the CPU (default exact)");
   parser.AddFlag({"--json"}, &json, "print one JSON object");
   if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("bench", s);
   if (parser.help_requested()) {

@@ -37,9 +37,10 @@ int main(int argc, char** argv) {
   flags.AddString("listen", &server.listen, "gRPC address host:port (port 0 = any free port)");
   flags.AddString("metrics-listen", &metrics_listen, "Prometheus /metrics address; empty = off");
   flags.AddInt("threads", &threads, "CPU threads, 0 = all cores");
-  flags.AddString("precision", &precision,
-                  "exact or fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights by 8-bit "
-                  "activations on the CPU backend");
+  flags.AddString(
+      "precision", &precision,
+      "exact or fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights by 8-bit "
+      "activations on the CPU backend");
   flags.AddInt("max-sequences", &max_sequences, "batch slots (concurrent sequences), >= 1");
   flags.AddInt("max-queue", &max_queue, "requests waiting for a slot, >= 0");
   flags.AddInt("step-tokens", &step_tokens,

@@ -20,9 +20,11 @@
 namespace rwkv::engine::cpu {
 namespace {
 
-// The types with SIMD 8-bit products.
+// The types with SIMD 8-bit products, and those of them the lane GEMM takes.
 const GgmlType kQ8Types[] = {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0,
-                             GgmlType::kQ5_1, GgmlType::kQ4_K, GgmlType::kQ5_K};
+                             GgmlType::kQ5_1, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+const GgmlType kQ8LaneTypes[] = {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0,
+                                 GgmlType::kQ5_1, GgmlType::kQ4_K, GgmlType::kQ5_K};
 
 bool IsKQuant(GgmlType type) { return GetGgmlTypeInfo(type).block_size == 256; }
 
@@ -93,8 +95,9 @@ float F16At(const uint8_t* p) {
 // How large the SIMD kernels' partial terms for element i of a row can be per unit of |x_i|,
 // beyond the weight itself: Q8_0 weights offset by 128 and Q4_0/Q5_0 offsets kept as a min
 // term (up to 256·|d|), Q4_K/Q5_K unsigned quants up to 31 times a 6-bit scale of d plus a
-// 6-bit min of dmin.
+// 6-bit min of dmin. Q6_K's signed products carry no offset.
 double OffsetMagnitude(GgmlType type, const uint8_t* row, int64_t i) {
+  if (type == GgmlType::kQ6_K) return 0.0;
   if (IsKQuant(type)) {
     const uint8_t* sb = row + (i / 256) * RowBytes(type, 256);
     return 63.0 * (31.0 * std::fabs(F16At(sb)) + std::fabs(F16At(sb + 2)));
@@ -245,20 +248,17 @@ TEST_P(Q8LaneGemmParityTest, MatchesScalarReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, Q8LaneGemmParityTest, ::testing::ValuesIn(kQ8Types),
+INSTANTIATE_TEST_SUITE_P(Types, Q8LaneGemmParityTest, ::testing::ValuesIn(kQ8LaneTypes),
                          [](const ::testing::TestParamInfo<GgmlType>& info) {
                            return std::string(GgmlTypeName(info.param));
                          });
 
 // The reference itself against the dequantized product in double: the integer sums are
 // exact, so only the activation rounding (at most half a step per element) separates them.
-// Q6_K has a reference but no SIMD 8-bit product yet.
 TEST(Q8ReferenceTest, EqualsDequantizedProductOfQuantizedActivations) {
   const KernelTable* scalar = KernelsFor(Isa::kScalar);
   std::mt19937 rng(11);
-  std::vector<GgmlType> types(std::begin(kQ8Types), std::end(kQ8Types));
-  types.push_back(GgmlType::kQ6_K);
-  for (GgmlType t : types) {
+  for (GgmlType t : kQ8Types) {
     SCOPED_TRACE(std::string(GgmlTypeName(t)));
     const int64_t k = RowLength(t, 448);
     const std::vector<uint8_t> row = MakeRows(t, k, 1, rng);
@@ -305,6 +305,22 @@ TEST(QuantizeQ8ParityTest, SimdMatchesScalar) {
   // The element with the block's largest magnitude is ±127.
   EXPECT_EQ(q1[128], -127);
   EXPECT_EQ(q2[128], -127);
+}
+
+// A SIMD table never runs a scalar 8-bit product (a type without a SIMD one takes the table's
+// exact kernel instead), and every type of kQ8Types has a SIMD one.
+TEST(Q8TableTest, SimdTablesHoldNoScalarProducts) {
+  const KernelTable* scalar = KernelsFor(Isa::kScalar);
+  for (Isa isa : {Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
+    const KernelTable* table = KernelsFor(isa);
+    if (table == nullptr) continue;
+    for (uint32_t t = 0; t < kGgmlTypeCount; ++t) {
+      SCOPED_TRACE(std::string(IsaName(isa)) + " type " + std::to_string(t));
+      if (table->types[t].dot_q8 == nullptr) continue;
+      EXPECT_NE(table->types[t].dot_q8, scalar->types[t].dot_q8);
+    }
+    for (GgmlType t : kQ8Types) EXPECT_NE(table->For(t).dot_q8, nullptr) << GgmlTypeName(t);
+  }
 }
 
 // MatMul under Precision::kFast on every SIMD table against the scalar table's fast MatMul:

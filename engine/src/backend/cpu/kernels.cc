@@ -85,8 +85,15 @@ struct Tables {
     FillScalarKernels(scalar);
     FillScalarQ8Kernels(scalar);
 #if defined(RWKV_HAVE_X86_VARIANTS)
-    // Every type the AVX2 table leaves unset falls back to the scalar kernel.
+    // Every type the AVX2 table leaves unset falls back to the scalar kernel, except the 8-bit
+    // products: a type without a SIMD one runs the SIMD exact kernel, which is faster than the
+    // scalar 8-bit product.
     avx2 = scalar;
+    for (TypeKernels& tk : avx2.types) {
+      tk.dot_q8 = nullptr;
+      tk.unpack_q8 = nullptr;
+      tk.q8_offset = 0;
+    }
     FillAvx2Kernels(avx2);
     FillAvx2Gemm(avx2);
     FillAvx2Epilogue(avx2);
