@@ -107,7 +107,7 @@ void BM_Gemm(benchmark::State& state) {
              static_cast<Isa>(state.range(2)));
 }
 BENCHMARK(BM_Gemm)
-    ->ArgsProduct({{0, 2, 3, 5, 7}, {4, 8, 16, 32, 64, 128, 512}, {1, 2}})
+    ->ArgsProduct({{0, 2, 3, 5, 7, 9}, {4, 8, 16, 32, 64, 128, 512}, {1, 2}})
     ->Unit(benchmark::kMillisecond);
 
 // The same products on the row-by-row dot kernels (no GEMM), for the crossover.
@@ -135,7 +135,7 @@ void BM_GemmFast(benchmark::State& state) {
              static_cast<Isa>(state.range(2)), Path::kTable, Precision::kFast);
 }
 BENCHMARK(BM_GemmFast)
-    ->ArgsProduct({{2, 3, 5, 6}, {1, 4, 8, 16, 64, 512}, {1, 3, 2}})
+    ->ArgsProduct({{2, 3, 5, 6, 7, 8, 9}, {1, 4, 8, 16, 64, 512}, {1, 3, 2}})
     ->Unit(benchmark::kMillisecond);
 
 // Decode from memory on the 8-bit kernels.
@@ -147,7 +147,7 @@ void BM_MatVecMemoryFast(benchmark::State& state) {
              static_cast<Isa>(state.range(2)), Path::kTable, Precision::kFast);
 }
 BENCHMARK(BM_MatVecMemoryFast)
-    ->ArgsProduct({{2, 3, 5, 6}, {1, 2}, {1, 3, 2}})
+    ->ArgsProduct({{2, 3, 5, 6, 7, 8, 9}, {1, 2}, {1, 3, 2}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

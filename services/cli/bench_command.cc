@@ -168,7 +168,7 @@ int RunBench(const std::vector<std::string>& args) {
                 "N > 0 runs on the GPU backend when one is present");
   parser.AddString(
       {"--precision"}, &precision_name,
-      "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights by 8-bit "
+      "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K weights by 8-bit "
       "activations on the CPU (default exact)");
   parser.AddFlag({"--json"}, &json, "print one JSON object");
   if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("bench", s);

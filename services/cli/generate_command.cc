@@ -59,10 +59,9 @@ void AddFlags(ArgParser& p, GenerateFlags& f) {
   p.AddString({"--backend"}, &f.backend, "cpu | cuda | vulkan (default cpu, or the GPU with -ngl)");
   p.AddInt({"--device"}, &f.device,
            "device index for a GPU backend (see `rwkv devices`; default 0)");
-  p.AddString(
-      {"--precision"}, &f.precision,
-      "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights by 8-bit "
-      "activations on the CPU (default exact)");
+  p.AddString({"--precision"}, &f.precision,
+              "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K weights by 8-bit "
+              "activations on the CPU (default exact)");
   p.AddString({"--stop"}, &f.stop, "stop string (generation ends before it)");
   p.AddFlag({"--ignore-eos"}, &f.ignore_eos, "do not stop at end-of-generation tokens");
   p.AddFlag({"--no-escape"}, &f.no_escape, "do not process escapes in the prompt");

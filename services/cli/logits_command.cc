@@ -44,10 +44,9 @@ int RunLogits(const std::vector<std::string>& args) {
   p.AddInt({"-ngl", "--gpu-layers", "--n-gpu-layers"}, &gpu_layers,
            "N > 0 runs on the GPU backend when one is present");
   p.AddInt({"-t", "--threads"}, &threads, "threads (0 = all cores)");
-  p.AddString(
-      {"--precision"}, &precision_name,
-      "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights by 8-bit "
-      "activations on the CPU (default exact)");
+  p.AddString({"--precision"}, &precision_name,
+              "exact | fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K weights by 8-bit "
+              "activations on the CPU (default exact)");
   if (absl::Status s = p.Parse(args); !s.ok()) return Fail("logits", s);
   if (p.help_requested()) {
     std::printf("%s", p.Usage().c_str());

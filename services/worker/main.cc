@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   flags.AddInt("threads", &threads, "CPU threads, 0 = all cores");
   flags.AddString(
       "precision", &precision,
-      "exact or fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights by 8-bit "
+      "exact or fast: fast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K weights by 8-bit "
       "activations on the CPU backend");
   flags.AddInt("max-sequences", &max_sequences, "batch slots (concurrent sequences), >= 1");
   flags.AddInt("max-queue", &max_queue, "requests waiting for a slot, >= 0");

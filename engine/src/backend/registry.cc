@@ -67,7 +67,7 @@ std::vector<BackendDevices> ListBackendDevices() {
     // The description names the default precision; say what the other one does.
     cpu.devices.push_back(absl::StrCat((*dev)->description(),
                                        " (--precision fast: 8-bit activations for Q8_0, Q4_0, "
-                                       "Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights)"));
+                                       "Q4_1, Q5_0, Q5_1, Q4_K and Q5_K weights)"));
   } else {
     cpu.unavailable = std::string(dev.status().message());
   }

@@ -52,7 +52,7 @@ struct ModelOptions {
   bool keep_states_on_device = false;
   // Upper bound on the tokens one internal step processes (longer prompts are chunked).
   int max_step_tokens = 256;
-  // CPU backend: kFast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights by 8-bit
+  // CPU backend: kFast multiplies Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K weights by 8-bit
   // activations (see precision.h); other backends ignore it.
   Precision precision = Precision::kExact;
 };

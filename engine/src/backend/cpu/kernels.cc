@@ -87,7 +87,10 @@ struct Tables {
 #if defined(RWKV_HAVE_X86_VARIANTS)
     // Every type the AVX2 table leaves unset falls back to the scalar kernel, except the 8-bit
     // products: a type without a SIMD one runs the SIMD exact kernel, which is faster than the
-    // scalar 8-bit product.
+    // scalar 8-bit product. Q6_K is such a type: an 8-bit Q6_K product (signed bytes, the
+    // half-block sub-scales applied by vpmaddwd) measured no faster than its exact kernel
+    // (kernels_bench, AVX-512, 2 threads, 2048 × 2048: 1 column from memory 7.1 vs 6.3 ms,
+    // 8 columns 0.95 vs 0.79 ms, 512 columns 62 vs 36 ms), so Q6_K runs exact under kFast.
     avx2 = scalar;
     for (TypeKernels& tk : avx2.types) {
       tk.dot_q8 = nullptr;

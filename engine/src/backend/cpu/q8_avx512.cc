@@ -1,6 +1,6 @@
 // AVX-512 VNNI 8-bit products (Precision::kFast): block-quantized weights (the legacy types,
-// Q4_K, Q5_K, Q6_K) × Q8 activations with vpdpbusd (unsigned bytes × signed bytes, four
-// products summed into each int32 lane).
+// Q4_K, Q5_K) × Q8 activations with vpdpbusd (unsigned bytes × signed bytes, four products
+// summed into each int32 lane).
 //
 // Every weight block of 32 is turned into 32 unsigned bytes u with weight = scale·u + min: the
 // 4/5-bit quants are unsigned already (Q4_0's -8 and Q5_0's -16 become min = -8·scale,
@@ -9,11 +9,6 @@
 // min·s_x, the second term taken eight blocks at a time from the activation sums. vpdpbusd
 // leaves each block's sum spread over eight int32 lanes, which are converted and scaled
 // straight into f32 accumulators: no horizontal sums per block.
-//
-// Q6_K is the exception: its weights q − 32 are signed and each 16-element half of a block has
-// its own int8 sub-scale, so a block's products are vpmaddubsw of |w| and x with w's sign, then
-// vpmaddwd against the two sub-scales: int32 sums already scaled, with the super-block's d as
-// the block scale.
 //
 // Products run on tiles of rows × columns: each unpacked weight vector feeds every column of
 // the tile and each activation vector every row.
@@ -138,22 +133,6 @@ struct Q5_K : UnpackQ5_K {
         _mm256_set1_epi8(16));
   }
 };
-struct Q6_K : UnpackQ6_K {
-  static constexpr bool kFiveBit = false;
-  // Sub-block j's 32 weights as signed bytes q − 32.
-  static __m256i Bytes1(const uint8_t* sb, int j) { return UnpackQ6_K::Bytes(sb, j); }
-  // Sixteen int16: the sub-scale of the block's first half in lanes 0-7, of its second in 8-15.
-  static __m256i HalfScales(const uint8_t* sb, int j) {
-    const int8_t* sc = SubScales(sb, j);
-    return _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
-  }
-};
-
-// Types whose 16-element halves carry their own integer sub-scales (and signed weights).
-template <class U>
-constexpr bool kHalfScaled = requires(const uint8_t* sb) {
-  U::HalfScales(sb, 0);
-};
 
 // The bytes of eight consecutive blocks (one group of the tiles) and block j of a group.
 template <class U>
@@ -232,24 +211,12 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
           xv[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + (b + j) * kQ8Block));
         });
         Unroll<NR>([&](auto r) {
-          const uint8_t* g = rows + r * row_bytes + b / 8 * kGroupBytes<U>;
-          const __m256i w = GroupBlock<U>(g, j);
-          if constexpr (kHalfScaled<U>) {
-            const __m256i w_abs = _mm256_abs_epi8(w);
-            const __m256i half_scales = U::HalfScales(g, j);
-            Unroll<NC>([&](auto c) {
-              const __m256i p = _mm256_madd_epi16(
-                  _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(xv[c], w)), half_scales);
-              acc[r][c][chain] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
-                                                 _mm256_set1_ps(prod[r][c][j]), acc[r][c][chain]);
-            });
-          } else {
-            Unroll<NC>([&](auto c) {
-              const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv[c]);
-              acc[r][c][chain] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
-                                                 _mm256_set1_ps(prod[r][c][j]), acc[r][c][chain]);
-            });
-          }
+          const __m256i w = GroupBlock<U>(rows + r * row_bytes + b / 8 * kGroupBytes<U>, j);
+          Unroll<NC>([&](auto c) {
+            const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv[c]);
+            acc[r][c][chain] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(prod[r][c][j]),
+                                               acc[r][c][chain]);
+          });
         });
       });
     }
@@ -353,13 +320,6 @@ void Set(KernelTable& t) {
   tk.q8_offset = kOffset;
 }
 
-// Q6_K has no lane GEMM unpacker (one scale per block does not fit its half-block sub-scales):
-// its products run on the tiles at every column count.
-template <GgmlType kType, class U>
-void SetTilesOnly(KernelTable& t) {
-  t.types[static_cast<uint32_t>(kType)].dot_q8 = &DotQ8<U>;
-}
-
 }  // namespace
 }  // namespace rwkv::engine::cpu::avx512
 
@@ -374,7 +334,6 @@ void FillAvx512Q8Kernels(KernelTable& t) {
   Set<GgmlType::kQ5_1, Q5_1, 0>(t);
   Set<GgmlType::kQ4_K, Q4_K, 0>(t);
   Set<GgmlType::kQ5_K, Q5_K, 0>(t);
-  SetTilesOnly<GgmlType::kQ6_K, Q6_K>(t);
   t.q8_gemm_cols = 0;  // the 8-bit products beat the 512-bit f32 GEMM at every width
   FillAvx512Q8Lanes(t);
 }

@@ -1,6 +1,6 @@
 // The 8-bit products (Precision::kFast) of block-quantized weights (the legacy types, Q4_K,
-// Q5_K, Q6_K) × Q8 activations on 256-bit vectors, shared by the AVX2 and AVX-VNNI files (include
-// only from those; see simd_avx2.h for RWKV_X86_NAMESPACE).
+// Q5_K) × Q8 activations on 256-bit vectors, shared by the AVX2 and AVX-VNNI files (include only
+// from those; see simd_avx2.h for RWKV_X86_NAMESPACE).
 //
 // The 4/5-bit quants are unsigned (weight = scale·u + min, Q4_0's -8 and Q5_0's -16 folded
 // into min), so they enter the byte products as they are. Q8_0's signed weights take the sign
@@ -8,11 +8,8 @@
 // block's products are one vpdpbusd (unsigned bytes × signed bytes, four products summed into
 // each int32 lane); on plain AVX2 they are vpmaddubsw (adjacent pairs summed to int16; a pair
 // stays below 2·31·127, or 2·127·127 for Q8_0, so it cannot saturate) and vpmaddwd against
-// ones. Q6_K's weights q − 32 are signed too, and each 16-element half of a block has its own
-// int8 sub-scale: its pair sums take vpmaddwd against the sub-scales in place of the ones (on
-// both ISAs), so the block's int32 sums come out scaled. Each block's eight int32 sums are
-// converted and scaled into f32 accumulators; the min terms are taken eight blocks at a time from
-// the activation sums.
+// ones. Each block's eight int32 sums are converted and scaled into f32 accumulators; the min
+// terms are taken eight blocks at a time from the activation sums.
 #pragma once
 
 #include <immintrin.h>
@@ -88,22 +85,6 @@ struct Q5_K : UnpackQ5_K {
     return _mm256_or_si256(NibblesK(sb + 48, j), fifth);
   }
 };
-struct Q6_K : UnpackQ6_K {
-  static constexpr bool kSigned = true;
-  // Sub-block j's 32 weights as signed bytes q − 32.
-  static __m256i Bytes(const uint8_t* sb, int j) { return UnpackQ6_K::Bytes(sb, j); }
-  // Sixteen int16: the sub-scale of the block's first half in lanes 0-7, of its second in 8-15.
-  static __m256i HalfScales(const uint8_t* sb, int j) {
-    const int8_t* sc = SubScales(sb, j);
-    return _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
-  }
-};
-
-// Types whose 16-element halves carry their own integer sub-scales.
-template <class U>
-constexpr bool kHalfScaled = requires(const uint8_t* sb) {
-  U::HalfScales(sb, 0);
-};
 
 // The bytes of eight consecutive blocks (one group of the tiles) and block j of a group.
 template <class U>
@@ -118,13 +99,9 @@ inline __m256i GroupBlock(const uint8_t* group, int j) {
 }
 
 // Eight int32 sums of a block's products: w unsigned (or, for signed weights, |w| with the
-// signs moved onto x); for half-scaled types, the halves times their sub-scales (half_scales).
+// signs moved onto x).
 template <class U>
-__attribute__((always_inline)) inline __m256i BlockSums(__m256i w, __m256i w_abs, __m256i x,
-                                                        __m256i half_scales) {
-  if constexpr (kHalfScaled<U>) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x, w)), half_scales);
-  }
+__attribute__((always_inline)) inline __m256i BlockSums(__m256i w, __m256i w_abs, __m256i x) {
 #if defined(__AVXVNNI__)
   const __m256i zero = _mm256_setzero_si256();
   if constexpr (U::kSigned) {
@@ -183,14 +160,10 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
         Unroll<NR>([&](auto r) {
           const __m256i w = GroupBlock<U>(rows + r * row_bytes + b / 8 * kGroupBytes<U>, j);
           const __m256i w_abs = U::kSigned ? _mm256_sign_epi8(w, w) : w;
-          __m256i half_scales = _mm256_set1_epi16(1);
-          if constexpr (kHalfScaled<U>) {
-            half_scales = U::HalfScales(rows + r * row_bytes + b / 8 * kGroupBytes<U>, j);
-          }
           Unroll<NC>([&](auto c) {
             const __m256i xv =
                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + (b + j) * kQ8Block));
-            const __m256i p = BlockSums<U>(w, w_abs, xv, half_scales);
+            const __m256i p = BlockSums<U>(w, w_abs, xv);
             acc[r][c][chain] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(prod[r][c][j]),
                                                acc[r][c][chain]);
           });
@@ -211,7 +184,7 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
         for (int c = 0; c < NC; ++c) {
           const __m256i xv =
               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c].q + b * kQ8Block));
-          const __m256 p = _mm256_cvtepi32_ps(BlockSums<U>(w, w_abs, xv, _mm256_set1_epi16(1)));
+          const __m256 p = _mm256_cvtepi32_ps(BlockSums<U>(w, w_abs, xv));
           tail[r][c] += scale * x[c].d[b] * HorizontalSum(p) + min * x[c].s[b];
         }
       }
@@ -256,7 +229,7 @@ void DotQ8(const uint8_t* rows, uint64_t row_bytes, int64_t n_rows, int64_t k, c
   }
 }
 
-// Sets the table's 8-bit products: the five legacy block types, Q4_K, Q5_K and Q6_K.
+// Sets the table's 8-bit products: the five legacy block types, Q4_K and Q5_K.
 inline void SetDotQ8(KernelTable& t) {
   t.types[static_cast<uint32_t>(GgmlType::kQ8_0)].dot_q8 = &DotQ8<Q8_0>;
   t.types[static_cast<uint32_t>(GgmlType::kQ4_0)].dot_q8 = &DotQ8<Q4_0>;
@@ -265,7 +238,6 @@ inline void SetDotQ8(KernelTable& t) {
   t.types[static_cast<uint32_t>(GgmlType::kQ5_1)].dot_q8 = &DotQ8<Q5_1>;
   t.types[static_cast<uint32_t>(GgmlType::kQ4_K)].dot_q8 = &DotQ8<Q4_K>;
   t.types[static_cast<uint32_t>(GgmlType::kQ5_K)].dot_q8 = &DotQ8<Q5_K>;
-  t.types[static_cast<uint32_t>(GgmlType::kQ6_K)].dot_q8 = &DotQ8<Q6_K>;
 }
 
 }  // namespace rwkv::engine::cpu::RWKV_X86_NAMESPACE::q8dot
