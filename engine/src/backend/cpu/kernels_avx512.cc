@@ -25,7 +25,9 @@
 // GCC 12's AVX-512 intrinsics start some results from a deliberately undefined register
 // (`__m512 __Y = __Y;`), which -Wuninitialized reports at every inlined use.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace rwkv::engine::cpu::avx512 {
 namespace {

@@ -26,7 +26,9 @@
 #include "backend/cpu/unpack_avx2.h"
 
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace rwkv::engine::cpu::avx512 {
 namespace {
@@ -41,21 +43,8 @@ inline __m256i Load256(const uint8_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
-// The 16 bytes of packed nibbles at qs, twice in each 256-bit half.
-inline __m512i NibblePairs(const uint8_t* qs_a, const uint8_t* qs_b) {
-  const __m256i a =
-      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_a)));
-  const __m256i b =
-      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_b)));
-  return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-}
-
-// Two legacy 4-bit blocks as 64 unsigned bytes: in each block, bytes 0-15 are the low
-// nibbles (elements 0-15), bytes 16-31 the high nibbles (elements 16-31).
-inline __m512i Nibbles2(const uint8_t* qs_a, const uint8_t* qs_b) {
-  const __m512i w = NibblePairs(qs_a, qs_b);
-  return _mm512_and_si512(_mm512_mask_srli_epi16(w, 0xFF00FF00u, w, 4), _mm512_set1_epi8(0x0F));
-}
+// A legacy 4-bit block as 32 unsigned bytes: bytes 0-15 are the low nibbles (elements 0-15),
+// bytes 16-31 the high nibbles (elements 16-31).
 inline __m256i Nibbles1(const uint8_t* qs) {
   const __m256i w =
       _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
@@ -63,23 +52,15 @@ inline __m256i Nibbles1(const uint8_t* qs) {
 }
 
 // Bit e of a block's 32-bit qh is element e's fifth bit: it is the byte mask itself.
-inline __m512i Fifth2(__m512i u, const uint8_t* qh_a, const uint8_t* qh_b) {
-  const uint64_t bits = Load32(qh_a) | (static_cast<uint64_t>(Load32(qh_b)) << 32);
-  return _mm512_mask_add_epi8(u, bits, u, _mm512_set1_epi8(16));
-}
 inline __m256i Fifth1(__m256i u, const uint8_t* qh) {
   return _mm256_mask_add_epi8(u, Load32(qh), u, _mm256_set1_epi8(16));
 }
 
-// An 8-bit unpacker: Bytes2(a, b) two blocks as 64 unsigned bytes, Bytes1(a) one block as 32;
+// An 8-bit unpacker: Bytes1(a) one block as 32 unsigned bytes;
 // Scales8 (from the Q16 unpackers) the scales and mins of eight blocks, Scalar of one.
 struct Q8_0 {
   static constexpr int kBlocks = 1, kBytes = 34;
   static constexpr bool kFiveBit = false;
-  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
-    const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load256(a + 2)), Load256(b + 2), 1);
-    return _mm512_xor_si512(w, _mm512_set1_epi8(static_cast<char>(0x80)));
-  }
   static __m256i Bytes1(const uint8_t* a) {
     return _mm256_xor_si256(Load256(a + 2), _mm256_set1_epi8(static_cast<char>(0x80)));
   }
@@ -95,26 +76,18 @@ struct Q8_0 {
 
 struct Q4_0 : UnpackQ4_0 {
   static constexpr bool kFiveBit = false;
-  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) { return Nibbles2(a + 2, b + 2); }
   static __m256i Bytes1(const uint8_t* a) { return Nibbles1(a + 2); }
 };
 struct Q4_1 : UnpackQ4_1 {
   static constexpr bool kFiveBit = false;
-  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) { return Nibbles2(a + 4, b + 4); }
   static __m256i Bytes1(const uint8_t* a) { return Nibbles1(a + 4); }
 };
 struct Q5_0 : UnpackQ5_0 {
   static constexpr bool kFiveBit = true;
-  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
-    return Fifth2(Nibbles2(a + 6, b + 6), a + 2, b + 2);
-  }
   static __m256i Bytes1(const uint8_t* a) { return Fifth1(Nibbles1(a + 6), a + 2); }
 };
 struct Q5_1 : UnpackQ5_1 {
   static constexpr bool kFiveBit = true;
-  static __m512i Bytes2(const uint8_t* a, const uint8_t* b) {
-    return Fifth2(Nibbles2(a + 8, b + 8), a + 4, b + 4);
-  }
   static __m256i Bytes1(const uint8_t* a) { return Fifth1(Nibbles1(a + 8), a + 4); }
 };
 // K-quants: Bytes1(sb, j) is 32-element sub-block j of super-block sb, whose eight sub-blocks
@@ -144,15 +117,6 @@ inline __m256i GroupBlock(const uint8_t* group, int j) {
   } else {
     return U::Bytes1(group, j);
   }
-}
-
-// Lanes 0-7 take lane 2j of an eight-lane vector, lanes 8-15 lane 2j + 1: the scales of
-// block pair j laid over the pair's vpdpbusd sums.
-inline __m512 PairScale(__m256 eight, int j) {
-  const __m512i idx =
-      _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
-                       2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j);
-  return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(eight));
 }
 
 // out[r·out_stride + c] = row r · column c for NR rows and NC columns.

@@ -16,7 +16,9 @@
 
 // GCC 12's own AVX-512 intrinsics trip its uninitialized-value analysis.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace rwkv::engine::cpu::avx512 {
 namespace {
