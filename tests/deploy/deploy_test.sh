@@ -46,8 +46,9 @@ render() {
 
 # RWKV_* names a server reads: its FlagSet declarations, upper-cased (services/common/flags.h).
 flag_env() {
-  grep -o 'flags\.Add[A-Za-z]*("[a-z0-9-]*"' "$1" | sed 's/.*("//; s/"$//' | tr 'a-z-' 'A-Z_' |
-    sed 's/^/RWKV_/' | paste -sd, -
+  # Joined into one line first: a call may break after its opening parenthesis.
+  tr '\n' ' ' <"$1" | grep -o 'flags\.Add[A-Za-z]*( *"[a-z0-9-]*"' | sed 's/.*"\([a-z0-9-]*\)"$/\1/' |
+    tr 'a-z-' 'A-Z_' | sed 's/^/RWKV_/' | paste -sd, -
 }
 
 check_helm() {
