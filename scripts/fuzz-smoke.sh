@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang into build-fuzz/ and runs each one for a short,
-# bounded time (RWKV_FUZZ_SECONDS, default 30) on a scratch copy of its seed corpus, as many at
+# bounded time (RWKV_FUZZ_SECONDS, default 20) on a scratch copy of its seed corpus, as many at
 # once as there are cores (each fuzzer is one process on one core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${RWKV_FUZZ_SECONDS:-30}"
+seconds="${RWKV_FUZZ_SECONDS:-20}"
 targets=(gguf tokenizer pth state_file kld_base)
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DRWKV_FUZZ=ON -DRWKV_CUDA=OFF -DRWKV_VULKAN=OFF >/dev/null
