@@ -56,12 +56,12 @@ inline __m256i Fifth1(__m256i u, const uint8_t* qh) {
   return _mm256_mask_add_epi8(u, Load32(qh), u, _mm256_set1_epi8(16));
 }
 
-// An 8-bit unpacker: Bytes1(a) one block as 32 unsigned bytes;
+// An 8-bit unpacker: Bytes(a) one block as 32 unsigned bytes;
 // Scales8 (from the Q16 unpackers) the scales and mins of eight blocks, Scalar of one.
 struct Q8_0 {
   static constexpr int kBlocks = 1, kBytes = 34;
   static constexpr bool kFiveBit = false;
-  static __m256i Bytes1(const uint8_t* a) {
+  static __m256i Bytes(const uint8_t* a) {
     return _mm256_xor_si256(Load256(a + 2), _mm256_set1_epi8(static_cast<char>(0x80)));
   }
   static void Scales8(const uint8_t* p, __m256* scale, __m256* min) {
@@ -76,29 +76,29 @@ struct Q8_0 {
 
 struct Q4_0 : UnpackQ4_0 {
   static constexpr bool kFiveBit = false;
-  static __m256i Bytes1(const uint8_t* a) { return Nibbles1(a + 2); }
+  static __m256i Bytes(const uint8_t* a) { return Nibbles1(a + 2); }
 };
 struct Q4_1 : UnpackQ4_1 {
   static constexpr bool kFiveBit = false;
-  static __m256i Bytes1(const uint8_t* a) { return Nibbles1(a + 4); }
+  static __m256i Bytes(const uint8_t* a) { return Nibbles1(a + 4); }
 };
 struct Q5_0 : UnpackQ5_0 {
   static constexpr bool kFiveBit = true;
-  static __m256i Bytes1(const uint8_t* a) { return Fifth1(Nibbles1(a + 6), a + 2); }
+  static __m256i Bytes(const uint8_t* a) { return Fifth1(Nibbles1(a + 6), a + 2); }
 };
 struct Q5_1 : UnpackQ5_1 {
   static constexpr bool kFiveBit = true;
-  static __m256i Bytes1(const uint8_t* a) { return Fifth1(Nibbles1(a + 8), a + 4); }
+  static __m256i Bytes(const uint8_t* a) { return Fifth1(Nibbles1(a + 8), a + 4); }
 };
-// K-quants: Bytes1(sb, j) is 32-element sub-block j of super-block sb, whose eight sub-blocks
+// K-quants: Bytes(sb, j) is 32-element sub-block j of super-block sb, whose eight sub-blocks
 // are one group of the tiles.
 struct Q4_K : UnpackQ4_K {
   static constexpr bool kFiveBit = false;
-  static __m256i Bytes1(const uint8_t* sb, int j) { return NibblesK(sb + 16, j); }
+  static __m256i Bytes(const uint8_t* sb, int j) { return NibblesK(sb + 16, j); }
 };
 struct Q5_K : UnpackQ5_K {
   static constexpr bool kFiveBit = true;
-  static __m256i Bytes1(const uint8_t* sb, int j) {
+  static __m256i Bytes(const uint8_t* sb, int j) {
     const __m256i qh = Load256(sb + 16);  // bit j of byte i: element i's fifth bit
     const __m256i u = NibblesK(sb + 48, j);
     return _mm256_mask_add_epi8(
@@ -106,18 +106,6 @@ struct Q5_K : UnpackQ5_K {
         _mm256_set1_epi8(16));
   }
 };
-
-// The bytes of eight consecutive blocks (one group of the tiles) and block j of a group.
-template <class U>
-constexpr int64_t kGroupBytes = U::kBlocks == 1 ? 8 * U::kBytes : U::kBytes;
-template <class U>
-inline __m256i GroupBlock(const uint8_t* group, int j) {
-  if constexpr (U::kBlocks == 1) {
-    return U::Bytes1(group + j * U::kBytes);
-  } else {
-    return U::Bytes1(group, j);
-  }
-}
 
 // out[r·out_stride + c] = row r · column c for NR rows and NC columns.
 //
@@ -187,11 +175,11 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
   }
   float tail[NR][NC] = {};
   // Rows of K-quants are whole super-blocks: only legacy rows end in a partial group.
-  if constexpr (U::kBlocks == 1)
+  if constexpr (U::kBlocks == 1) {
     for (; b < nb; ++b) {
       for (int r = 0; r < NR; ++r) {
         const uint8_t* blk = rows + r * row_bytes + b * U::kBytes;
-        const __m256i w = U::Bytes1(blk);
+        const __m256i w = U::Bytes(blk);
         float scale, min;
         U::Scalar(blk, &scale, &min);
         for (int c = 0; c < NC; ++c) {
@@ -203,6 +191,7 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
         }
       }
     }
+  }
   // Compile-time indices here too: one runtime-indexed read of acc puts the whole array in
   // memory, and the loop above then stores every accumulator on every block.
   Unroll<NR>([&](auto r) {
@@ -267,12 +256,13 @@ void UnpackRow(const uint8_t* row, int64_t k, uint8_t* u, float* scale, float* m
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + (b + j) * kQ8Block), GroupBlock<U>(g, j));
     });
   }
-  if constexpr (U::kBlocks == 1)
+  if constexpr (U::kBlocks == 1) {
     for (; b < nb; ++b) {
       const uint8_t* blk = row + b * U::kBytes;
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + b * kQ8Block), U::Bytes1(blk));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + b * kQ8Block), U::Bytes(blk));
       U::Scalar(blk, scale + b, min + b);
     }
+  }
 }
 
 // kOffset: the fixed zero point of the type's unsigned bytes (0 where a min is stored).

@@ -77,26 +77,8 @@ struct Q4_K : UnpackQ4_K {
 };
 struct Q5_K : UnpackQ5_K {
   static constexpr bool kSigned = false;
-  static __m256i Bytes(const uint8_t* sb, int j) {
-    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
-    const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << j));
-    const __m256i fifth =
-        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16));
-    return _mm256_or_si256(NibblesK(sb + 48, j), fifth);
-  }
+  static __m256i Bytes(const uint8_t* sb, int j) { return BytesQ5K(sb, j); }
 };
-
-// The bytes of eight consecutive blocks (one group of the tiles) and block j of a group.
-template <class U>
-constexpr int64_t kGroupBytes = U::kBlocks == 1 ? 8 * U::kBytes : U::kBytes;
-template <class U>
-inline __m256i GroupBlock(const uint8_t* group, int j) {
-  if constexpr (U::kBlocks == 1) {
-    return U::Bytes(group + j * U::kBytes);
-  } else {
-    return U::Bytes(group, j);
-  }
-}
 
 // Eight int32 sums of a block's products: w unsigned (or, for signed weights, |w| with the
 // signs moved onto x).
@@ -173,7 +155,7 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
   }
   float tail[NR][NC] = {};
   // Rows of K-quants are whole super-blocks: only legacy rows end in a partial group.
-  if constexpr (U::kBlocks == 1)
+  if constexpr (U::kBlocks == 1) {
     for (; b < nb; ++b) {
       for (int r = 0; r < NR; ++r) {
         const uint8_t* blk = rows + r * row_bytes + b * U::kBytes;
@@ -189,6 +171,7 @@ void Tile(const uint8_t* rows, uint64_t row_bytes, int64_t k, const Q8View* x, f
         }
       }
     }
+  }
   Unroll<NR>([&](auto r) {
     Unroll<NC>([&](auto c) {
       out[r * out_stride + c] = HorizontalSum(SumChains(acc[r][c])) +

@@ -60,9 +60,8 @@ void LaneTile(const uint8_t* u, const float* scale, const float* min, int64_t k,
     });
     if constexpr (kMin) {
       const __m512 xs = _mm512_loadu_ps(x.s + b * kQ8Lanes);
-      Unroll<R>([&](auto r) {
-        acc[r] = _mm512_fmadd_ps(xs, _mm512_set1_ps(min[r * nb + b]), acc[r]);
-      });
+      Unroll<R>(
+          [&](auto r) { acc[r] = _mm512_fmadd_ps(xs, _mm512_set1_ps(min[r * nb + b]), acc[r]); });
     }
   }
   Unroll<R>([&](auto r) { _mm512_storeu_ps(out + r * kQ8Lanes, acc[r]); });

@@ -211,6 +211,16 @@ struct UnpackQ4_K {
   }
 };
 
+// Sub-block j of a Q5_K super-block as 32 unsigned bytes (0-31): the nibbles plus bit j of
+// each element's qh byte as the fifth bit.
+inline __m256i BytesQ5K(const uint8_t* sb, int j) {
+  const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
+  const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << j));
+  const __m256i high =
+      _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16));
+  return _mm256_or_si256(NibblesK(sb + 48, j), high);
+}
+
 struct UnpackQ5_K {
   static constexpr int kBlocks = 8, kBytes = 176;
   static constexpr bool kHasMin = true;
@@ -218,11 +228,7 @@ struct UnpackQ5_K {
   static void Super(const uint8_t* sb, Ctx& ctx) { DecodeK4(sb, ctx); }
   static void Scales8(const uint8_t* sb, __m256* scale, __m256* min) { K4Scales8(sb, scale, min); }
   static void Quants(const uint8_t* sb, int j, __m256i* lo, __m256i* hi) {
-    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
-    const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << j));
-    const __m256i high =
-        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16));
-    Split32(_mm256_or_si256(NibblesK(sb + 48, j), high), lo, hi, false);
+    Split32(BytesQ5K(sb, j), lo, hi, false);
   }
   static void Block(const uint8_t* sb, const Ctx& ctx, int j, __m256i* lo, __m256i* hi,
                     float* scale, float* min) {
@@ -274,5 +280,19 @@ struct UnpackQ6_K {
     *scale = ctx.d;
   }
 };
+
+// For the 8-bit unpackers (U::Bytes: one block of 32 as bytes, from a legacy block, or from
+// sub-block j of a K-quant super-block): the bytes of eight consecutive blocks, which the 8-bit
+// tiles take as one group, and block j of a group.
+template <class U>
+constexpr int64_t kGroupBytes = U::kBlocks == 1 ? 8 * U::kBytes : U::kBytes;
+template <class U>
+inline __m256i GroupBlock(const uint8_t* group, int j) {
+  if constexpr (U::kBlocks == 1) {
+    return U::Bytes(group + j * U::kBytes);
+  } else {
+    return U::Bytes(group, j);
+  }
+}
 
 }  // namespace rwkv::engine::cpu::RWKV_X86_NAMESPACE
